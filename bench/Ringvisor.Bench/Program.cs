@@ -1,0 +1,2 @@
+// Placeholder; benchmarks are added per issue.
+return 0;
