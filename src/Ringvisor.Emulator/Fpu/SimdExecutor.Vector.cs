@@ -1,0 +1,50 @@
+using Iced.Intel;
+
+namespace Ringvisor.Emulator.Fpu;
+
+/// <summary>Routes a vector (MMX/SSE) instruction to its family.</summary>
+public static partial class SimdExecutor
+{
+    private enum Family : byte
+    {
+        None,
+        Integer,
+        Move,
+        Float,
+    }
+
+    private static readonly Family[] s_family = BuildFamilyTable();
+
+    private static Family[] BuildFamilyTable()
+    {
+        var table = new Family[Enum.GetValues<Mnemonic>().Length];
+        foreach (var m in s_integerMnemonics)
+        {
+            table[(int)m] = Family.Integer;
+        }
+
+        foreach (var m in s_moveMnemonics)
+        {
+            table[(int)m] = Family.Move;
+        }
+
+        foreach (var m in s_floatMnemonics)
+        {
+            table[(int)m] = Family.Float;
+        }
+
+        return table;
+    }
+
+    private static IEnumerable<Mnemonic> ImplementedVectorMnemonics() =>
+        s_integerMnemonics.Concat(s_moveMnemonics).Concat(s_floatMnemonics);
+
+    private static SimdOutcome ExecuteVector(in Instruction i, FpuState s, ISimdOperandAccess a) =>
+        s_family[(int)i.Mnemonic] switch
+        {
+            Family.Integer => ExecuteInteger(in i, s, a),
+            Family.Move => ExecuteMove(in i, s, a),
+            Family.Float => ExecuteFloat(in i, s, a),
+            _ => SimdOutcome.InvalidOpcode,
+        };
+}
