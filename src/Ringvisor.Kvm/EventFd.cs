@@ -1,0 +1,47 @@
+// An eventfd(2) counter: what KVM_IRQFD and KVM_IOEVENTFD connect to (virtio doorbells and interrupts).
+using System.Runtime.InteropServices;
+using Ringvisor.Kvm.Native;
+
+namespace Ringvisor.Kvm;
+
+public sealed unsafe class EventFd : IDisposable
+{
+    private readonly FileDescriptorHandle _fd;
+
+    /// <param name="nonBlocking">EFD_NONBLOCK: <see cref="TryRead"/> returns false instead of waiting.</param>
+    public EventFd(bool nonBlocking = true)
+    {
+        int raw = LibC.eventfd(0, LibC.EfdCloexec | (nonBlocking ? LibC.EfdNonblock : 0));
+        if (raw < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            throw new KvmException($"eventfd failed: {LibC.Describe(errno)}") { Errno = errno };
+        }
+
+        _fd = new FileDescriptorHandle(raw);
+    }
+
+    public int Fd => _fd.Fd;
+
+    /// <summary>Adds <paramref name="value"/> to the counter (wakes a reader, or makes an irqfd inject).</summary>
+    public void Signal(ulong value = 1)
+    {
+        ulong v = value;
+        if (LibC.write(_fd.Fd, &v, sizeof(ulong)) != sizeof(ulong))
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            throw new KvmException($"eventfd write failed: {LibC.Describe(errno)}") { Errno = errno };
+        }
+    }
+
+    /// <summary>Reads and resets the counter; false when it is zero (non-blocking mode).</summary>
+    public bool TryRead(out ulong value)
+    {
+        ulong v = 0;
+        bool ok = LibC.read(_fd.Fd, &v, sizeof(ulong)) == sizeof(ulong);
+        value = ok ? v : 0;
+        return ok;
+    }
+
+    public void Dispose() => _fd.Dispose();
+}
