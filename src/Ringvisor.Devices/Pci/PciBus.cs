@@ -40,6 +40,12 @@ public sealed class PciBus
 
     public PciHostBridge HostBridge { get; }
 
+    /// <summary>
+    /// Raised (under the bus lock, on the configuring vCPU's thread) when a BAR is mapped at a new address or
+    /// unmapped (null): the machine re-registers ioeventfds for virtio notify addresses here.
+    /// </summary>
+    public event Action<IPciFunction, int, ulong?>? BarMappingChanged;
+
     public PciBarAllocator Allocator { get; }
 
     /// <summary>Times a BAR could not be mapped because its window overlapped another device (the BAR stays unmapped).</summary>
@@ -210,6 +216,10 @@ public sealed class PciBus
                 bus.Unregister(list[i].Start, list[i].Window);
                 list.RemoveAt(i);
                 i = -1;
+                if (!wanted)
+                {
+                    BarMappingChanged?.Invoke(function, bar.Index, null);
+                }
             }
 
             if (wanted && i < 0)
@@ -219,12 +229,14 @@ public sealed class PciBus
                 {
                     bus.Register(address, bar.Size, window, $"{function.Name} BAR{bar.Index}");
                     list.Add(new MappedBar(bar, address, window));
+                    BarMappingChanged?.Invoke(function, bar.Index, address);
                 }
                 catch (ArgumentException)
                 {
                     // The guest placed the BAR over another window (or is mid-way through sizing with decode on):
                     // the BAR decodes nothing until it is moved somewhere free.
                     Interlocked.Increment(ref _barConflicts);
+                    BarMappingChanged?.Invoke(function, bar.Index, null);
                 }
             }
         }
