@@ -1,0 +1,431 @@
+// The bt engine's per-vCPU software MMU: linear → guest-physical translation by walking the guest's own page tables
+// (Intel SDM Vol. 3A chapter 4: 32-bit, PAE and 4-level paging), with a TLB that maps linear pages straight to host
+// pointers so that a guest load or store that hits costs a few instructions.
+//
+// TLB layout and why:
+// - Three direct-mapped tables of TlbSets entries, one per privilege class: supervisor, supervisor with SMAP
+//   overridden by RFLAGS.AC, and user. The class is fixed by CPL/AC/CR4.SMAP and recomputed only when they change
+//   (SetPrivilege), so the fast path does no permission logic at all: an entry in a class table only carries tags for
+//   the access kinds that class may perform. Implicit supervisor accesses (GDT/IDT/TSS) use the supervisor table,
+//   whose rules are exactly the implicit rules.
+// - Each entry has one tag per access kind (read, write, execute), as QEMU's softmmu does: the tag is the linear
+//   page base when the fast path may use the host pointer, TagSlow is or-ed in when the page must go through the
+//   slow path (MMIO, the LAPIC page, a write to a page holding decoded code), and TagInvalid when that kind is not
+//   cached. A hit is: index by linear bits 12..20, compare one tag, check the access stays in the page, add
+//   HostAddend. A write tag is only installed once the leaf's D bit is set, so every fast store is architecturally
+//   allowed to skip the paging structures, and the page is marked in GuestMemory.Dirty when installed.
+// - Large pages are cached as 4 KiB fragments; entries remember their large page so INVLPG drops every fragment.
+//   Global pages (CR4.PGE and G) survive CR3 loads. Paging-structure caches are not modelled (every miss walks from
+//   CR3 / the PDPTE registers), which the architecture permits.
+// - The TLB belongs to the vCPU thread. Other threads only set request bits (RequestFlush, code-page marking) that
+//   the owner services in Poll() at an instruction boundary.
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Ringvisor.Core.Bus;
+using Ringvisor.Core.Memory;
+
+namespace Ringvisor.Emulator.Memory;
+
+/// <summary>
+/// Per-vCPU software MMU. Every method except <see cref="RequestFlush"/> and <see cref="Statistics"/> must be called on
+/// the owning vCPU's thread. Failed accesses return false and leave the fault in <see cref="LastFault"/>.
+/// </summary>
+public sealed unsafe partial class Mmu : IDisposable
+{
+    /// <summary>MAXPHYADDR the MMU implements (CPUID 0x80000008 EAX[7:0] must report it).</summary>
+    public const int PhysicalAddressBits = 40;
+
+    /// <summary>Entries per privilege class (direct-mapped, indexed by linear address bits 12..20).</summary>
+    public const int TlbSets = 512;
+
+    internal const ulong TagInvalid = 1;
+    internal const ulong TagSlow = 2;
+    internal const uint EntryValid = 1;
+    internal const uint EntryGlobal = 2;
+    internal const uint EntryRam = 4;
+
+    private const int PageSize = 4096;
+    private const ulong PageOffsetMask = 0xFFF;
+    private const ulong PageMask = ~PageOffsetMask;
+    private const int ClassCount = 3;
+    private const int ClassSupervisor = 0;
+    private const int ClassSupervisorAc = 1;
+    private const int ClassUser = 2;
+
+    private const int RequestFlushAll = 1;
+    private const int RequestCodeCheck = 2;
+
+    private readonly TlbEntry[] _tlb = new TlbEntry[ClassCount * TlbSets];
+    private readonly MemorySystem _system;
+    private readonly GuestMemory _memory;
+    private readonly IoBus _mmio;
+    private readonly CodePageTracker _code;
+    private readonly ulong[] _pdpte = new ulong[4];
+    private IPhysicalAccessHook? _hook;
+
+    private PagingState _state;
+    private PagingMode _mode;
+    private ulong _linearMask = 0xFFFF_FFFF;
+    private bool _wp;
+    private bool _smep;
+    private bool _smap;
+    private bool _nxe;
+    private bool _pge;
+    private bool _pse;
+    private int _class;
+    private int _currentBase;
+
+    private bool _anyFilled;
+    private bool _anyGlobal;
+    private ulong _largeLow = ulong.MaxValue;
+    private ulong _largeHigh;
+
+    private int _requests;
+    private MmuFault _lastFault;
+
+    private long _tlbHits;
+    private long _tlbMisses;
+    private long _pageWalks;
+    private long _pageFaults;
+    private long _flushes;
+    private long _pageInvalidations;
+    private bool _disposed;
+
+    /// <summary>Creates the MMU of one vCPU of the VM described by <paramref name="system"/>; paging starts disabled at CPL 0.</summary>
+    public Mmu(MemorySystem system, IPhysicalAccessHook? hook = null)
+    {
+        ArgumentNullException.ThrowIfNull(system);
+        _system = system;
+        _memory = system.Memory;
+        _mmio = system.Mmio;
+        _code = system.CodePages;
+        _hook = hook;
+        InvalidateEverything();
+        Load(default);
+        system.Attach(this);
+    }
+
+    /// <summary>A single-vCPU MMU with its own <see cref="MemorySystem"/> (tests, tools).</summary>
+    public Mmu(GuestMemory memory, IoBus mmio, IPhysicalAccessHook? hook = null)
+        : this(new MemorySystem(memory, mmio), hook)
+    {
+    }
+
+    public MemorySystem System => _system;
+
+    /// <summary>The fault left by the most recent failed access or translation.</summary>
+    public MmuFault LastFault => _lastFault;
+
+    /// <summary>The current paging state (as last given, with CR3 from the last <see cref="WriteCr3"/>).</summary>
+    public PagingState State => _state;
+
+    public PagingMode Mode => _mode;
+
+    /// <summary>The PAE PDPTE registers (meaningful only in <see cref="PagingMode.Pae"/>).</summary>
+    public ReadOnlySpan<ulong> PdpteRegisters => _pdpte;
+
+    /// <summary>The per-vCPU physical hook (the LAPIC page). Setting it flushes the TLB.</summary>
+    public IPhysicalAccessHook? PhysicalHook
+    {
+        get => _hook;
+        set
+        {
+            _hook = value;
+            FlushAll();
+        }
+    }
+
+    /// <summary>Counters for --stats; may be read from any thread (values may be slightly stale).</summary>
+    public MmuStatistics Statistics => new(
+        Volatile.Read(ref _tlbHits), Volatile.Read(ref _tlbMisses), Volatile.Read(ref _pageWalks),
+        Volatile.Read(ref _pageFaults), Volatile.Read(ref _flushes), Volatile.Read(ref _pageInvalidations));
+
+    // ---------------------------------------------------------------- paging state
+
+    /// <summary>
+    /// Loads a complete paging state without architectural checks (reset, SetState, snapshot restore): flushes the
+    /// whole TLB and loads the PAE PDPTEs when in PAE mode (an invalid PDPTE is loaded as not present).
+    /// </summary>
+    public void Load(in PagingState state)
+    {
+        Apply(state);
+        if (_mode == PagingMode.Pae && !TryReadPdptes(state.Cr3, _pdpte))
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                if ((_pdpte[i] & PdpteReservedMask) != 0)
+                {
+                    _pdpte[i] = 0;
+                }
+            }
+        }
+
+        FlushAll();
+    }
+
+    /// <summary>
+    /// After MOV to CR0 or CR4, WRMSR to EFER, or any other change of the paging controls other than a CR3 load
+    /// (use <see cref="WriteCr3"/> for that): applies <paramref name="state"/>, flushes the whole TLB when a bit that
+    /// affects translation changed (SDM Vol. 3A §4.10.4.1), and reloads the PDPTEs when the result is PAE paging and
+    /// PG, CD, NW, PAE, PGE, PSE, SMEP, SMAP or CR3 changed (§4.4.1).
+    /// </summary>
+    /// <returns>False when a PDPTE to load has a reserved bit set: the instruction raises #GP(0) and nothing changed.</returns>
+    public bool SetPagingState(in PagingState state)
+    {
+        var old = _state;
+        bool flush = ((old.Cr0 ^ state.Cr0) & PagingState.Cr0FlushBits) != 0
+                  || ((old.Cr4 ^ state.Cr4) & PagingState.Cr4FlushBits) != 0
+                  || ((old.Efer ^ state.Efer) & PagingState.EferFlushBits) != 0;
+        bool cr3Changed = old.Cr3 != state.Cr3;
+        bool reloadPdptes = flush || cr3Changed || ((old.Cr0 ^ state.Cr0) & (PagingState.Cr0Cd | PagingState.Cr0Nw)) != 0;
+        if (state.Mode == PagingMode.Pae && reloadPdptes)
+        {
+            Span<ulong> p = stackalloc ulong[4];
+            if (!TryReadPdptes(state.Cr3, p))
+            {
+                return false;
+            }
+
+            p.CopyTo(_pdpte);
+        }
+
+        Apply(state);
+        if (flush)
+        {
+            FlushAll();
+        }
+        else if (cr3Changed)
+        {
+            FlushNonGlobal();
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// MOV to CR3 (or a task switch loading CR3): flushes all non-global entries, even when the value is unchanged,
+    /// and under PAE paging loads the four PDPTEs.
+    /// </summary>
+    /// <returns>False when a PDPTE has a reserved bit set: #GP(0), CR3 not changed.</returns>
+    public bool WriteCr3(ulong cr3)
+    {
+        if (_mode == PagingMode.Pae)
+        {
+            Span<ulong> p = stackalloc ulong[4];
+            if (!TryReadPdptes(cr3, p))
+            {
+                return false;
+            }
+
+            p.CopyTo(_pdpte);
+        }
+
+        _state.Cr3 = cr3;
+        FlushNonGlobal();
+        return true;
+    }
+
+    /// <summary>
+    /// Call whenever CPL or RFLAGS.AC may have changed (far transfers, interrupt delivery, IRET, SYSCALL/SYSRET,
+    /// POPF, STAC/CLAC). Cheap: selects the TLB class, never flushes.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void SetPrivilege(int cpl, ulong rflags)
+    {
+        _state.Cpl = cpl;
+        _state.Rflags = rflags;
+        _class = cpl == 3 ? ClassUser : (_smap && (rflags & PagingState.RflagsAc) != 0) ? ClassSupervisorAc : ClassSupervisor;
+        _currentBase = _class * TlbSets;
+    }
+
+    private void Apply(in PagingState state)
+    {
+        _state = state;
+        _mode = state.Mode;
+        bool paging = _mode != PagingMode.None;
+        _linearMask = _mode == PagingMode.FourLevel ? ulong.MaxValue : 0xFFFF_FFFF;
+        _wp = state.WriteProtect;
+        _smep = paging && (state.Cr4 & PagingState.Cr4Smep) != 0;
+        _smap = paging && (state.Cr4 & PagingState.Cr4Smap) != 0;
+        _nxe = (state.Efer & PagingState.EferNxe) != 0 && _mode is PagingMode.Pae or PagingMode.FourLevel;
+        _pge = paging && (state.Cr4 & PagingState.Cr4Pge) != 0;
+        _pse = (state.Cr4 & PagingState.Cr4Pse) != 0;
+        SetPrivilege(state.Cpl, state.Rflags);
+    }
+
+    // ---------------------------------------------------------------- invalidation
+
+    /// <summary>Drops every cached translation, global ones included (CR4.PGE toggles, mode changes, requests).</summary>
+    public void FlushAll()
+    {
+        _flushes++;
+        InvalidateEverything();
+    }
+
+    /// <summary>Drops every non-global translation (what a CR3 load does).</summary>
+    public void FlushNonGlobal()
+    {
+        _flushes++;
+        if (!_anyGlobal)
+        {
+            InvalidateEverything();
+            return;
+        }
+
+        if (!_anyFilled)
+        {
+            return;
+        }
+
+        var tlb = _tlb;
+        for (int i = 0; i < tlb.Length; i++)
+        {
+            if ((tlb[i].Flags & EntryGlobal) == 0)
+            {
+                Invalidate(ref tlb[i]);
+            }
+        }
+    }
+
+    /// <summary>INVLPG: drops the translations of the page holding <paramref name="linear"/> in every class, including the whole large page it belongs to.</summary>
+    public void InvalidatePage(ulong linear)
+    {
+        _pageInvalidations++;
+        linear &= _linearMask;
+        ulong page = linear & PageMask;
+        for (int c = 0; c < ClassCount; c++)
+        {
+            ref TlbEntry e = ref EntryAt(c * TlbSets, linear);
+            if ((e.Flags & EntryValid) != 0 && LinearPageOf(in e) == page)
+            {
+                Invalidate(ref e);
+            }
+        }
+
+        if (linear >= _largeLow && linear <= _largeHigh)
+        {
+            var tlb = _tlb;
+            for (int i = 0; i < tlb.Length; i++)
+            {
+                ref TlbEntry e = ref tlb[i];
+                if ((e.Flags & EntryValid) != 0 && e.PageShift > 12 &&
+                    (LinearPageOf(in e) >> e.PageShift) == (linear >> e.PageShift))
+                {
+                    Invalidate(ref e);
+                }
+            }
+        }
+    }
+
+    /// <summary>From any thread: the owner flushes its whole TLB at its next <see cref="Poll"/> (TLB shootdown by the VMM, dirty-log rounds).</summary>
+    public void RequestFlush() => Interlocked.Or(ref _requests, RequestFlushAll);
+
+    internal void RequestCodeWriteCheck() => Interlocked.Or(ref _requests, RequestCodeCheck);
+
+    /// <summary>
+    /// Services requests from other threads. Call on the owner thread at instruction (or translated-block)
+    /// boundaries; costs one memory read when nothing is pending.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Poll()
+    {
+        if (Volatile.Read(ref _requests) != 0)
+        {
+            ServiceRequests();
+        }
+    }
+
+    private void ServiceRequests()
+    {
+        int r = Interlocked.Exchange(ref _requests, 0);
+        if ((r & RequestFlushAll) != 0)
+        {
+            FlushAll();
+            return;
+        }
+
+        if ((r & RequestCodeCheck) != 0)
+        {
+            var tlb = _tlb;
+            for (int i = 0; i < tlb.Length; i++)
+            {
+                ref TlbEntry e = ref tlb[i];
+                if ((e.WriteTag & (TagInvalid | TagSlow)) == 0 && (e.Flags & EntryValid) != 0 && _code.IsCodePage(e.PhysicalPage))
+                {
+                    e.WriteTag |= TagSlow;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Marks the guest-physical page holding <paramref name="physicalAddress"/> as holding decoded code. The decoder
+    /// cache calls this on the executing vCPU's MMU BEFORE reading the instruction bytes; from then on the first store
+    /// to the page by any vCPU raises <see cref="CodePageTracker.PageWritten"/>. Pages outside RAM are not tracked:
+    /// never cache instructions fetched from a <see cref="FetchPage"/> with <see cref="FetchPage.IsRam"/> false.
+    /// </summary>
+    public void MarkCodePage(ulong physicalAddress)
+    {
+        ulong page = physicalAddress & PageMask;
+        if (!_code.TryMark(page))
+        {
+            return;
+        }
+
+        var tlb = _tlb;
+        for (int i = 0; i < tlb.Length; i++)
+        {
+            ref TlbEntry e = ref tlb[i];
+            if ((e.WriteTag & TagInvalid) == 0 && e.PhysicalPage == page)
+            {
+                e.WriteTag |= TagSlow;
+            }
+        }
+
+        _system.OnCodePageMarked(this);
+    }
+
+    private void InvalidateEverything()
+    {
+        var tlb = _tlb;
+        for (int i = 0; i < tlb.Length; i++)
+        {
+            Invalidate(ref tlb[i]);
+        }
+
+        _anyFilled = false;
+        _anyGlobal = false;
+        _largeLow = ulong.MaxValue;
+        _largeHigh = 0;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Invalidate(ref TlbEntry e)
+    {
+        e.ReadTag = TagInvalid;
+        e.WriteTag = TagInvalid;
+        e.ExecTag = TagInvalid;
+        e.Flags = 0;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong LinearPageOf(in TlbEntry e) => e.LinearPage;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ref TlbEntry EntryAt(int classBase, ulong linear)
+    {
+        // SAFETY-free: the index is masked into [classBase, classBase + TlbSets), inside the array.
+        return ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_tlb), classBase + (int)((linear >> 12) & (TlbSets - 1)));
+    }
+
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        _system.Detach(this);
+    }
+}
