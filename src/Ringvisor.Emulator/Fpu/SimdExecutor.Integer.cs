@@ -9,7 +9,7 @@ namespace Ringvisor.Emulator.Fpu;
 /// low 8 bytes (width <c>w</c> = 8) with their own pairing rules for pack/unpack/horizontal ops.</summary>
 public static partial class SimdExecutor
 {
-    private static readonly Mnemonic[] s_integerMnemonics =
+    private static Mnemonic[] IntegerMnemonics =>
     [
         Mnemonic.Paddb, Mnemonic.Paddw, Mnemonic.Paddd, Mnemonic.Paddq, Mnemonic.Paddsb, Mnemonic.Paddsw,
         Mnemonic.Paddusb, Mnemonic.Paddusw, Mnemonic.Psubb, Mnemonic.Psubw, Mnemonic.Psubd, Mnemonic.Psubq,

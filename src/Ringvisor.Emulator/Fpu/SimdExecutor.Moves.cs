@@ -11,7 +11,7 @@ public static partial class SimdExecutor
     /// <summary>MXCSR DAZ bit (SDM Vol. 1 10.2.3.4).</summary>
     internal const uint MxcsrDaz = 1 << 6;
 
-    private static readonly Mnemonic[] s_moveMnemonics =
+    private static Mnemonic[] MoveMnemonics =>
     [
         Mnemonic.Movd, Mnemonic.Movq, Mnemonic.Movdqa, Mnemonic.Movdqu, Mnemonic.Movaps, Mnemonic.Movups,
         Mnemonic.Movapd, Mnemonic.Movupd, Mnemonic.Lddqu, Mnemonic.Movntdq, Mnemonic.Movntps, Mnemonic.Movntpd,

@@ -52,6 +52,9 @@ public static partial class SimdExecutor
                 return SimdOutcome.Ok;
             case OpKind.Memory:
                 return LoadMemory(in i, a, i.MemorySize.GetSize(), out value);
+            case OpKind.Immediate8:
+                value = Vector128.CreateScalar(i.Immediate8);
+                return SimdOutcome.Ok;
             default:
                 value = default;
                 return SimdOutcome.InvalidOpcode;

@@ -18,17 +18,17 @@ public static partial class SimdExecutor
     private static Family[] BuildFamilyTable()
     {
         var table = new Family[Enum.GetValues<Mnemonic>().Length];
-        foreach (var m in s_integerMnemonics)
+        foreach (var m in IntegerMnemonics)
         {
             table[(int)m] = Family.Integer;
         }
 
-        foreach (var m in s_moveMnemonics)
+        foreach (var m in MoveMnemonics)
         {
             table[(int)m] = Family.Move;
         }
 
-        foreach (var m in s_floatMnemonics)
+        foreach (var m in FloatMnemonics)
         {
             table[(int)m] = Family.Float;
         }
@@ -37,7 +37,7 @@ public static partial class SimdExecutor
     }
 
     private static IEnumerable<Mnemonic> ImplementedVectorMnemonics() =>
-        s_integerMnemonics.Concat(s_moveMnemonics).Concat(s_floatMnemonics);
+        IntegerMnemonics.Concat(MoveMnemonics).Concat(FloatMnemonics);
 
     private static SimdOutcome ExecuteVector(in Instruction i, FpuState s, ISimdOperandAccess a) =>
         s_family[(int)i.Mnemonic] switch
