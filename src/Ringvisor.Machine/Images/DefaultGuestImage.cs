@@ -4,6 +4,7 @@
 // leaves an image that looks complete; a missing or wrong-sized file, an unreadable manifest, or an /init generator
 // that has changed since the build makes the cache stale and EnsureBuilt rebuilds it. A lock file serialises builds
 // across processes (parallel test runs, two CLIs).
+using System.Text.Encodings.Web;
 using System.Text.Json;
 
 namespace Ringvisor.Machine.Images;
@@ -25,6 +26,12 @@ public static class DefaultGuestImage
     private const string ManifestFileName = "manifest.json";
     private const string LockFileName = "default.lock";
     private static readonly object s_gate = new();
+
+    // Package versions such as "1:1.35.0-4+deb12u1" stay readable ('+' is not escaped): the file is for people too.
+    private static readonly GuestImageJsonContext s_manifestWriter = new(new JsonSerializerOptions(GuestImageJsonContext.Default.Options)
+    {
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
 
     /// <summary>$RINGVISOR_CACHE, else $XDG_CACHE_HOME/ringvisor, else ~/.cache/ringvisor.</summary>
     public static string CacheDirectory =>
@@ -148,7 +155,7 @@ public static class DefaultGuestImage
         File.Move(Path.Combine(staged, GuestImageBuilder.KernelFileName), Path.Combine(dir, GuestImageBuilder.KernelFileName), overwrite: true);
         File.Move(Path.Combine(staged, GuestImageBuilder.InitrdFileName), Path.Combine(dir, GuestImageBuilder.InitrdFileName), overwrite: true);
         string tmp = Path.Combine(dir, ManifestFileName + ".tmp");
-        File.WriteAllText(tmp, JsonSerializer.Serialize(manifest, GuestImageJsonContext.Default.GuestImageManifest));
+        File.WriteAllText(tmp, JsonSerializer.Serialize(manifest, s_manifestWriter.GuestImageManifest));
         File.Move(tmp, Path.Combine(dir, ManifestFileName), overwrite: true);
     }
 
