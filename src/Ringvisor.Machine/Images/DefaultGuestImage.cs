@@ -167,11 +167,16 @@ public static class DefaultGuestImage
         {
             try
             {
-                // FileShare.None on Linux takes an advisory flock(LOCK_EX), released when the process dies.
+                // FileShare.None takes an exclusive flock(2) on Linux; the kernel drops it if the process dies.
                 return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
             }
-            catch (IOException) when (DateTime.UtcNow < deadline)
+            catch (IOException e)
             {
+                if (DateTime.UtcNow >= deadline)
+                {
+                    throw new GuestImageBuildException($"another process has been building the guest image for 15 minutes (lock {path} is held)", e);
+                }
+
                 if (!told)
                 {
                     progress?.Report($"waiting for another process building the guest image ({path})");

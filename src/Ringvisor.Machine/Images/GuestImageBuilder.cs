@@ -44,15 +44,25 @@ internal static class GuestImageBuilder
         string debs = Path.Combine(workDirectory, "debs");
         Directory.CreateDirectory(debs);
         progress?.Report($"downloading {kernelPackage} and {BusyboxPackage}");
-        var download = new List<string>();
-        if (Environment.IsPrivilegedProcess)
+        var download = DownloadArguments(kernelPackage);
+        var result = ExternalTool.TryRun("apt-get", download, debs, s_downloadTimeout);
+        if (result.ExitCode != 0 && Environment.IsPrivilegedProcess)
         {
-            // apt drops to the _apt user to download; that user cannot write into a root-owned temp directory.
-            download.AddRange(["-o", "APT::Sandbox::User=root"]);
+            // Old package lists name versions the mirror has since dropped (404): refresh them once and retry,
+            // which may also move the kernel to a newer ABI.
+            progress?.Report("download failed; refreshing apt's package lists and retrying");
+            _ = ExternalTool.TryRun("apt-get", ["-q", "-o", "DPkg::Lock::Timeout=120", "update"], timeout: s_aptUpdateTimeout);
+            kernelPackage = ResolveKernelPackage(progress);
+            download = DownloadArguments(kernelPackage);
+            result = ExternalTool.TryRun("apt-get", download, debs, s_downloadTimeout);
         }
 
-        download.AddRange(["-q", "download", kernelPackage, BusyboxPackage]);
-        ExternalTool.Run($"download {kernelPackage} and {BusyboxPackage} from the Debian mirror", "apt-get", download, debs, s_downloadTimeout);
+        if (result.ExitCode != 0)
+        {
+            throw new GuestImageBuildException(ExternalTool.Describe(
+                $"download {kernelPackage} and {BusyboxPackage} from the Debian mirror", "apt-get", download, result));
+        }
+
         string kernelDeb = FindDeb(debs, kernelPackage);
         string busyboxDeb = FindDeb(debs, BusyboxPackage);
         string kernelVersionField = DebVersion(kernelDeb);
@@ -179,6 +189,19 @@ internal static class GuestImageBuilder
         }
 
         cpio.AddFile($"{moduleGuestRoot}/modules.dep", Encoding.UTF8.GetBytes(dep.ToString()), 0x1A4);
+    }
+
+    private static List<string> DownloadArguments(string kernelPackage)
+    {
+        var args = new List<string>();
+        if (Environment.IsPrivilegedProcess)
+        {
+            // apt drops to the _apt user to download; that user cannot write into a root-owned scratch directory.
+            args.AddRange(["-o", "APT::Sandbox::User=root"]);
+        }
+
+        args.AddRange(["-q", "download", kernelPackage, BusyboxPackage]);
+        return args;
     }
 
     private static string ResolveKernelPackage(IProgress<string>? progress)
