@@ -77,7 +77,7 @@ public static class DefaultGuestImage
         return new GuestImagePaths(
             Path.Combine(dir, GuestImageBuilder.KernelFileName),
             Path.Combine(dir, GuestImageBuilder.InitrdFileName),
-            manifest.DefaultCommandLine,
+            CommandLine, // the image does not depend on it, so the current default applies to older builds too
             manifest.KernelVersion);
     }
 
