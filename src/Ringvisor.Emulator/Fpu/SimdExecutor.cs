@@ -68,8 +68,9 @@ public static partial class SimdExecutor
                 return ExecuteFxSaveRestore(in instruction, state, access);
             default:
                 outcome = ExecuteVector(in instruction, state, access);
-                if (outcome == SimdOutcome.Ok && gate is GateClass.Mmx or GateClass.SseWithMmx
-                    && instruction.Mnemonic != Mnemonic.Emms)
+                // x87-to-MMX transition (SDM Vol. 1 9.5.1); CVTPI2PS/PD with a memory source do not make it.
+                if (outcome == SimdOutcome.Ok && instruction.Mnemonic != Mnemonic.Emms
+                    && (gate == GateClass.Mmx || (gate == GateClass.SseWithMmx && UsesMmRegister(in instruction))))
                 {
                     state.EnterMmxMode();
                 }
