@@ -14,12 +14,14 @@ namespace Ringvisor.Emulator.Memory;
 public sealed class CodePageTracker
 {
     private readonly ulong[] _bits;
+    private readonly int[] _generations;
     private readonly ulong _pageCount;
 
     public CodePageTracker(ulong memoryEnd)
     {
         _pageCount = (memoryEnd + MemoryLayout.PageSize - 1) / MemoryLayout.PageSize;
         _bits = new ulong[(_pageCount + 63) / 64];
+        _generations = new int[_pageCount];
     }
 
     /// <summary>
@@ -35,6 +37,18 @@ public sealed class CodePageTracker
     {
         ulong page = physicalAddress >> 12;
         return page < _pageCount && (Volatile.Read(ref _bits[page >> 6]) & (1UL << (int)(page & 63))) != 0;
+    }
+
+    /// <summary>
+    /// How many times the page holding <paramref name="physicalAddress"/> was written while marked; -1 outside RAM.
+    /// A decoder cache may record it when decoding and compare before use instead of (or as well as) handling
+    /// <see cref="PageWritten"/>. It is incremented before <see cref="PageWritten"/> is raised.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int Generation(ulong physicalAddress)
+    {
+        ulong page = physicalAddress >> 12;
+        return page < _pageCount ? Volatile.Read(ref _generations[page]) : -1;
     }
 
     /// <summary>
@@ -96,6 +110,7 @@ public sealed class CodePageTracker
         ulong mask = 1UL << (int)(page & 63);
         if ((Interlocked.And(ref _bits[page >> 6], ~mask) & mask) != 0)
         {
+            Interlocked.Increment(ref _generations[page]);
             PageWritten?.Invoke(page << 12);
         }
     }

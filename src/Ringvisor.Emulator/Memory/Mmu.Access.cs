@@ -48,6 +48,52 @@ public sealed unsafe partial class Mmu
         return WriteSlow(linear, value, _class);
     }
 
+    /// <summary>
+    /// Reads a 1, 2, 4 or 8-byte operand zero-extended into <paramref name="value"/>, with the current privilege: the
+    /// form an interpreter with run-time operand sizes wants. Other sizes take the slow path.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryReadSized(ulong linear, int size, out ulong value)
+    {
+        ref TlbEntry e = ref EntryAt(_currentBase, linear);
+        if (e.ReadTag == (linear & PageMask) && (linear & PageOffsetMask) <= (ulong)(PageSize - size))
+        {
+            // SAFETY: the tag matches only for a RAM page mapped at LinearPage + HostAddend, and the offset check keeps
+            // all size bytes inside that page; each case reads exactly size bytes.
+            byte* p = (byte*)(e.HostAddend + (nint)linear);
+            switch (size)
+            {
+                case 1: value = *p; _tlbHits++; return true;
+                case 2: value = Unsafe.ReadUnaligned<ushort>(p); _tlbHits++; return true;
+                case 4: value = Unsafe.ReadUnaligned<uint>(p); _tlbHits++; return true;
+                case 8: value = Unsafe.ReadUnaligned<ulong>(p); _tlbHits++; return true;
+            }
+        }
+
+        return ReadSizedSlow(linear, size, out value, _class);
+    }
+
+    /// <summary>Writes the low <paramref name="size"/> (1, 2, 4 or 8) bytes of <paramref name="value"/> with the current privilege.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryWriteSized(ulong linear, int size, ulong value)
+    {
+        ref TlbEntry e = ref EntryAt(_currentBase, linear);
+        if (e.WriteTag == (linear & PageMask) && (linear & PageOffsetMask) <= (ulong)(PageSize - size))
+        {
+            // SAFETY: as in TryReadSized; a fast write tag exists only for RAM pages that hold no decoded code.
+            byte* p = (byte*)(e.HostAddend + (nint)linear);
+            switch (size)
+            {
+                case 1: *p = (byte)value; _tlbHits++; return true;
+                case 2: Unsafe.WriteUnaligned(p, (ushort)value); _tlbHits++; return true;
+                case 4: Unsafe.WriteUnaligned(p, (uint)value); _tlbHits++; return true;
+                case 8: Unsafe.WriteUnaligned(p, value); _tlbHits++; return true;
+            }
+        }
+
+        return WriteSizedSlow(linear, size, value, _class);
+    }
+
     /// <summary>Reads any number of bytes (10-byte x87 operands, FXSAVE images, descriptor pairs); all pages are translated first.</summary>
     public bool TryReadBytes(ulong linear, Span<byte> destination) => ReadBytesSlow(linear, destination, _class, MemoryAccessKind.Read);
 
@@ -66,6 +112,12 @@ public sealed unsafe partial class Mmu
     /// <summary>An implicit supervisor-mode write (TSS busy bit, descriptor accessed bit, task-switch state).</summary>
     public bool TryWriteSystem<T>(ulong linear, T value)
         where T : unmanaged => WriteSlow(linear, value, ClassSupervisor);
+
+    /// <summary>Implicit supervisor-mode form of <see cref="TryReadSized"/>.</summary>
+    public bool TryReadSystemSized(ulong linear, int size, out ulong value) => ReadSizedSlow(linear, size, out value, ClassSupervisor);
+
+    /// <summary>Implicit supervisor-mode form of <see cref="TryWriteSized"/>.</summary>
+    public bool TryWriteSystemSized(ulong linear, int size, ulong value) => WriteSizedSlow(linear, size, value, ClassSupervisor);
 
     public bool TryReadSystemBytes(ulong linear, Span<byte> destination) => ReadBytesSlow(linear, destination, ClassSupervisor, MemoryAccessKind.Read);
 
@@ -228,6 +280,31 @@ public sealed unsafe partial class Mmu
         where T : unmanaged
     {
         return WriteBytesSlow(linear, MemoryMarshal.AsBytes(MemoryMarshal.CreateReadOnlySpan(ref value, 1)), cls);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool ReadSizedSlow(ulong linear, int size, out ulong value, int cls)
+    {
+        if ((uint)size > 8)
+        {
+            throw new ArgumentOutOfRangeException(nameof(size), size, "sized accesses are 0..8 bytes");
+        }
+
+        ulong tmp = 0;
+        bool ok = ReadBytesSlow(linear, MemoryMarshal.AsBytes(MemoryMarshal.CreateSpan(ref tmp, 1))[..size], cls, MemoryAccessKind.Read);
+        value = ok ? tmp : 0;
+        return ok;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool WriteSizedSlow(ulong linear, int size, ulong value, int cls)
+    {
+        if ((uint)size > 8)
+        {
+            throw new ArgumentOutOfRangeException(nameof(size), size, "sized accesses are 0..8 bytes");
+        }
+
+        return WriteBytesSlow(linear, MemoryMarshal.AsBytes(MemoryMarshal.CreateReadOnlySpan(ref value, 1))[..size], cls);
     }
 
     private bool ReadBytesSlow(ulong linear, Span<byte> destination, int cls, MemoryAccessKind kind)

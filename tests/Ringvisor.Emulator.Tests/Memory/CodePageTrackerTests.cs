@@ -53,6 +53,18 @@ public sealed class CodePageTrackerTests : IDisposable
     }
 
     [Fact]
+    public void Generation_WriteToMarkedPage_Increments()
+    {
+        int g0 = _bed.System.CodePages.Generation(Code);
+        Assert.True(_bed.Mmu.TryWrite(Code, 1u)); // not marked yet: unchanged
+        Assert.Equal(g0, _bed.System.CodePages.Generation(Code));
+        _bed.Mmu.MarkCodePage(Code);
+        Assert.True(_bed.Mmu.TryWrite(Code, 2u));
+        Assert.Equal(g0 + 1, _bed.System.CodePages.Generation(Code));
+        Assert.Equal(-1, _bed.System.CodePages.Generation(MmuTestBed.MmioBase));
+    }
+
+    [Fact]
     public void TryRead_CodePage_NoReport()
     {
         _bed.Mmu.MarkCodePage(Code);

@@ -43,6 +43,44 @@ public sealed class MmuAccessTests : IDisposable
         Assert.Equal(0x4455_6677u, BitConverter.ToUInt32(_bed.ReadPhysical(0x20_0005, 4)));
     }
 
+    [Theory]
+    [InlineData(1, 0x0000_0000_0000_00EFUL)]
+    [InlineData(2, 0x0000_0000_0000_BEEFUL)]
+    [InlineData(4, 0x0000_0000_DEAD_BEEFUL)]
+    [InlineData(8, 0x0123_4567_DEAD_BEEFUL)]
+    public void TryWriteSizedTryReadSized_FastSlowAndCrossing_WriteOnlyTheOperandBytes(int size, ulong expected)
+    {
+        MapLong(0x40_0000, 0x20_0000);
+        MapLong(0x40_1000, 0x30_0000);
+        _bed.UseLongMode();
+        // First use (miss), second use (TLB hit), then an operand that ends in the next page.
+        foreach (ulong la in new ulong[] { 0x40_0100, 0x40_0100, 0x40_0FFF })
+        {
+            Assert.True(_bed.Mmu.TryWriteSized(la - 1, Math.Min(size + 2, 8), ulong.MaxValue)); // guard bytes around the operand
+            Assert.True(_bed.Mmu.TryWriteSized(la, size, 0x0123_4567_DEAD_BEEF));
+            Assert.True(_bed.Mmu.TryReadSized(la, size, out ulong v));
+            Assert.Equal(expected, v);
+            if (size < 8)
+            {
+                Assert.True(_bed.Mmu.TryReadSized(la + (ulong)size, 1, out ulong after));
+                Assert.Equal(0xFFUL, after);
+            }
+        }
+    }
+
+    [Fact]
+    public void TryReadSystemSized_AtCpl3_ReadsSupervisorPage()
+    {
+        MapLong(0x40_0000, 0x20_0000, P | RW);
+        _bed.UseLongMode(cpl: 3);
+        Assert.True(_bed.Memory.TryWrite(0x20_0010UL, 0x1234u));
+        Assert.True(_bed.Mmu.TryReadSystemSized(0x40_0010, 4, out ulong v));
+        Assert.Equal(0x1234UL, v);
+        Assert.False(_bed.Mmu.TryReadSized(0x40_0010, 4, out _));
+        Assert.True(_bed.Mmu.TryWriteSystemSized(0x40_0010, 2, 0xAAAA));
+        Assert.Equal(0xAAAAu, BitConverter.ToUInt32(_bed.ReadPhysical(0x20_0010, 4)));
+    }
+
     [Fact]
     public void TryReadBytes_TenByteOperand_ReadsExactBytes()
     {
