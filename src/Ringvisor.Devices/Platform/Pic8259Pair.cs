@@ -9,7 +9,10 @@
 //   pic.ConnectOutput(line) — the master's INT pin (PlatformInterruptController connects it to the BSP's LINT0).
 // Devices drive inputs through SetIrq(irq, level) (normally via PlatformInterruptController.SetGsi). The CPU side:
 // HasInterrupt is the master's INT pin; Acknowledge() runs the two INTA cycles and returns the vector, with the
-// 8259A's spurious IRQ 7 / IRQ 15 vectors when the request went away before the acknowledge.
+// 8259A's spurious IRQ 7 vector when the request went away before the acknowledge (a level-triggered line dropped
+// between HasInterrupt and Acknowledge). The master's cascade input follows the slave's INT output as a level, so
+// the master never selects IR2 without a slave request: the slave's spurious IRQ 15 vector is handled in
+// Acknowledge but cannot arise in this model.
 //
 // All members are thread-safe (one lock for both chips). The output line is called with that lock held; whatever
 // it drives must not call back into the PIC synchronously.
