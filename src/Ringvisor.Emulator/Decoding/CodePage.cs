@@ -1,0 +1,38 @@
+// Decoded instructions of one guest-physical page, decoded with IP = offset in page (see DecodeCache).
+using Iced.Intel;
+
+namespace Ringvisor.Emulator.Decoding;
+
+internal sealed class CodePage
+{
+    public CodePage(ulong physPage, int bitness, int generation)
+    {
+        PhysPage = physPage;
+        Bitness = bitness;
+        Generation = generation;
+    }
+
+    public ulong PhysPage { get; }
+
+    public int Bitness { get; }
+
+    public int Generation { get; }
+
+    /// <summary>Slot + 1 of the instruction starting at each page offset; 0 = not decoded yet.</summary>
+    public readonly ushort[] SlotByOffset = new ushort[4096];
+
+    public Instruction[] Instructions = new Instruction[64];
+
+    public int Count;
+
+    public int Add(in Instruction instruction)
+    {
+        if (Count == Instructions.Length)
+        {
+            Array.Resize(ref Instructions, Count * 2);
+        }
+
+        Instructions[Count] = instruction;
+        return Count++;
+    }
+}

@@ -1,0 +1,299 @@
+// Fetch, decode (through the per-physical-page decode cache) and execute. Instructions are decoded once with
+// IP = their offset in the page, so one cached page serves every linear alias of it; branch targets and RIP-relative
+// addresses are rebased with (decoded value - decoded next IP) + real next RIP.
+using System.Runtime.CompilerServices;
+using Iced.Intel;
+using Ringvisor.Emulator.Decoding;
+using Ringvisor.Emulator.Exceptions;
+
+namespace Ringvisor.Emulator.Instructions;
+
+public sealed unsafe partial class Cpu
+{
+    private readonly BufferCodeReader _reader = new();
+    private readonly Decoder _decoder16;
+    private readonly Decoder _decoder32;
+    private readonly Decoder _decoder64;
+    private readonly Dictionary<ulong, CodePage> _codePages = [];
+
+    // Fetch cache: the linear page RIP is in, its decoded page and the TLB epoch it was translated in.
+    private bool _fetchPageValid;
+    private ulong _fetchLinearPage;
+    private CodePage? _fetchPage;
+    private Instruction _crossing;
+
+    internal ulong _nextRip;
+    private bool _faultPending;
+    private int _faultVector;
+    private uint _faultError;
+    private bool _faultHasError;
+    private long _instructions;
+    private long _decodes;
+
+    /// <summary>Records a fault raised by the current instruction; always returns false for `return Fault(...)`.</summary>
+    internal bool Fault(int vector, uint error = 0)
+    {
+        if (!_faultPending)
+        {
+            _faultPending = true;
+            _faultVector = vector;
+            _faultError = error;
+            _faultHasError = ExceptionVector.HasErrorCode(vector);
+        }
+
+        return false;
+    }
+
+    internal bool Ud() => Fault(ExceptionVector.InvalidOpcode);
+
+    internal bool Gp(uint error = 0) => Fault(ExceptionVector.GeneralProtection, error);
+
+    public long InstructionsExecuted => _instructions;
+
+    /// <summary>
+    /// Executes up to <paramref name="count"/> instructions. Stops early when the vCPU halts or when
+    /// <see cref="_stopBatch"/> is set (attention, shutdown, hypercall exit).
+    /// </summary>
+    internal void ExecuteBatch(int count)
+    {
+        _stopBatch = false;
+        long start = _instructions;
+        for (int n = 0; n < count; n++)
+        {
+            if (_attention && ServiceEvents())
+            {
+                break;
+            }
+
+            if (_halted || _stopBatch)
+            {
+                break;
+            }
+
+            Step();
+        }
+
+        if (_host.Options.CollectStats)
+        {
+            _stats.AddInstructions(_instructions - start);
+            _stats.AddTlb(_tlbHits, _tlbMisses);
+            _stats.AddDecodes(_decodes);
+            _tlbHits = 0;
+            _tlbMisses = 0;
+            _decodes = 0;
+        }
+    }
+
+    /// <summary>Executes one instruction (delivering any fault it raises).</summary>
+    internal void Step()
+    {
+        bool shadow = _interruptShadow;
+        ref readonly Instruction ins = ref Fetch();
+        if (!_faultPending)
+        {
+            _nextRip = RipWrap(Rip + (ulong)ins.Length);
+            if (_trace is not null)
+            {
+                TraceInstruction(ins);
+            }
+
+            Execute(ins);
+            _instructions++;
+        }
+
+        if (_faultPending)
+        {
+            _faultPending = false;
+            _setShadow = false;
+            DeliverException(_faultVector, _faultHasError, _faultError, ExceptionSource.Fault);
+        }
+        else if (_pendingSoftware is { } sw)
+        {
+            // INT n / INT3 / INTO / INT1: delivered as part of the instruction, returning after it.
+            _pendingSoftware = null;
+            DeliverException(sw.Vector, false, 0, sw.Source);
+        }
+        else
+        {
+            Rip = _nextRip;
+        }
+
+        // An interrupt shadow lasts exactly one instruction (SDM Vol. 3A §6.8.3 / STI, MOV SS).
+        if (shadow)
+        {
+            _interruptShadow = false;
+        }
+
+        if (_setShadow)
+        {
+            _setShadow = false;
+            _interruptShadow = true;
+            _attention = true;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ulong RipWrap(ulong rip) => _bitness == 64 ? rip : _bitness == 32 ? (uint)rip : (ushort)rip;
+
+    private ref readonly Instruction Fetch()
+    {
+        ulong la = Linear(SegCs, Rip);
+        int off = (int)(la & 0xFFF);
+        var page = _fetchPage;
+        if (_fetchPageValid && (la >> 12) == _fetchLinearPage && page!.Generation == _host.Code.Generation(page.PhysPage))
+        {
+            int slot = page.SlotByOffset[off];
+            if (slot != 0)
+            {
+                return ref page.Instructions[slot - 1];
+            }
+        }
+        else
+        {
+            page = LookupPage(la);
+            if (page is null)
+            {
+                return ref _crossing;
+            }
+        }
+
+        int s = page.SlotByOffset[off];
+        if (s != 0)
+        {
+            return ref page.Instructions[s - 1];
+        }
+
+        return ref DecodeInto(page, la, off);
+    }
+
+    private CodePage? LookupPage(ulong la)
+    {
+        _fetchPageValid = false;
+        if (!Translate(la, AccessExec, _cpl == 3, out ulong pa, out nint host))
+        {
+            return null;
+        }
+
+        ulong ppage = pa >> 12;
+        if (host == 0)
+        {
+            // Code in MMIO (or the APIC page): decode every time, never cached.
+            DecodeUncached(la);
+            return null;
+        }
+
+        // Mark before reading the generation, so a store racing with this decode invalidates what we cache.
+        _host.Code.Mark(ppage);
+        int gen = _host.Code.Generation(ppage);
+        if (!_codePages.TryGetValue(ppage, out var page) || page.Generation != gen || page.Bitness != _bitness)
+        {
+            page = new CodePage(ppage, _bitness, gen);
+            _codePages[ppage] = page;
+        }
+
+        _fetchPage = page;
+        _fetchLinearPage = la >> 12;
+        _fetchPageValid = true;
+        return page;
+    }
+
+    private Decoder CurrentDecoder => _bitness == 64 ? _decoder64 : _bitness == 32 ? _decoder32 : _decoder16;
+
+    private ref readonly Instruction DecodeInto(CodePage page, ulong la, int off)
+    {
+        _decodes++;
+        if (!Translate(la, AccessExec, _cpl == 3, out ulong pa, out nint host) || host == 0)
+        {
+            if (!_faultPending)
+            {
+                DecodeUncached(la);
+            }
+
+            return ref _crossing;
+        }
+
+        int avail = Math.Min(15, 0x1000 - off);
+        // SAFETY: host maps the whole page; avail bytes from off stay inside it.
+        new ReadOnlySpan<byte>((byte*)host + off, avail).CopyTo(_reader.Buffer);
+        _reader.Length = avail;
+        _reader.Position = 0;
+        var dec = CurrentDecoder;
+        dec.IP = (ulong)off;
+        dec.Decode(out var ins);
+        if (dec.LastError == DecoderError.NoMoreBytes)
+        {
+            // The instruction continues on the next page: fetch it (it may fault) and do not cache the result.
+            DecodeUncached(la);
+            return ref _crossing;
+        }
+
+        if (ins.Code == Code.INVALID)
+        {
+            _crossing = ins;
+            return ref _crossing;
+        }
+
+        int slot = page.Add(ins);
+        page.SlotByOffset[off] = (ushort)(slot + 1);
+        _ = pa;
+        return ref page.Instructions[slot];
+    }
+
+    /// <summary>Decodes the instruction at <paramref name="la"/> into <see cref="_crossing"/>, fetching up to 15 bytes page by page.</summary>
+    private void DecodeUncached(ulong la)
+    {
+        _decodes++;
+        int have = 0;
+        int off = (int)(la & 0xFFF);
+        var dec = CurrentDecoder;
+        while (true)
+        {
+            ulong a = AddressWrap(la + (ulong)have);
+            int chunk = Math.Min(15 - have, 0x1000 - (int)(a & 0xFFF));
+            if (!Translate(a, AccessExec, _cpl == 3, out ulong pa, out nint host))
+            {
+                return;
+            }
+
+            if (host != 0)
+            {
+                // SAFETY: host maps the whole page; chunk bytes from the page offset stay inside it.
+                new ReadOnlySpan<byte>((byte*)host + (int)(pa & 0xFFF), chunk).CopyTo(_reader.Buffer.AsSpan(have));
+            }
+            else
+            {
+                PhysReadDevice(pa, _reader.Buffer.AsSpan(have, chunk));
+            }
+
+            have += chunk;
+            _reader.Length = have;
+            _reader.Position = 0;
+            dec.IP = (ulong)off;
+            dec.Decode(out _crossing);
+            if (dec.LastError != DecoderError.NoMoreBytes || have >= 15)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Rebased target of a near branch decoded with page-offset IPs.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal ulong BranchTarget(in Instruction ins)
+    {
+        ulong t = _nextRip + (ins.NearBranchTarget - ins.NextIP);
+        return ins.GetOpKind(0) switch
+        {
+            OpKind.NearBranch16 => (ushort)t,
+            OpKind.NearBranch32 => (uint)t,
+            _ => t,
+        };
+    }
+
+    /// <summary>Drops every cached decoded page of this vCPU (e.g. after a snapshot restore).</summary>
+    internal void ClearDecodeCache()
+    {
+        _codePages.Clear();
+        _fetchPageValid = false;
+    }
+}

@@ -1,0 +1,338 @@
+// Model-specific registers (SDM Vol. 4) that Linux uses, the APIC's MSRs forwarded to the local APIC, and the KVM
+// paravirtual clock MSRs (Documentation/virt/kvm/x86/msr.rst): MSR_KVM_WALL_CLOCK_NEW and MSR_KVM_SYSTEM_TIME_NEW
+// with pvclock structures computed from the engine's time source. Unknown MSRs raise #GP(0).
+
+namespace Ringvisor.Emulator.Instructions;
+
+public sealed partial class Cpu
+{
+    internal const uint MsrTsc = 0x10;
+    internal const uint MsrApicBase = 0x1B;
+    internal const uint MsrFeatureControl = 0x3A;
+    internal const uint MsrBiosSignId = 0x8B;
+    internal const uint MsrMtrrCap = 0xFE;
+    internal const uint MsrSysenterCs = 0x174, MsrSysenterEsp = 0x175, MsrSysenterEip = 0x176;
+    internal const uint MsrMcgCap = 0x179, MsrMcgStatus = 0x17A;
+    internal const uint MsrMiscEnable = 0x1A0;
+    internal const uint MsrDebugCtl = 0x1D9;
+    internal const uint MsrPat = 0x277;
+    internal const uint MsrMtrrDefType = 0x2FF;
+    internal const uint MsrTscDeadline = 0x6E0;
+    internal const uint MsrEfer = 0xC000_0080, MsrStar = 0xC000_0081, MsrLstar = 0xC000_0082, MsrCstar = 0xC000_0083;
+    internal const uint MsrSfmask = 0xC000_0084, MsrFsBase = 0xC000_0100, MsrGsBase = 0xC000_0101;
+    internal const uint MsrKernelGsBase = 0xC000_0102, MsrTscAux = 0xC000_0103;
+    internal const uint MsrKvmWallClock = 0x11, MsrKvmSystemTime = 0x12;
+    internal const uint MsrKvmWallClockNew = 0x4b56_4d00, MsrKvmSystemTimeNew = 0x4b56_4d01;
+
+    // pvclock_vcpu_time_info.flags bit 0 (arch/x86/include/asm/pvclock-abi.h).
+    private const byte PvclockTscStableBit = 1;
+
+    private ulong _star, _lstar, _cstar, _sfmask, _kernelGsBase, _tscAux, _pat, _tscOffset;
+    private ulong _sysenterCs, _sysenterEsp, _sysenterEip;
+    private ulong _miscEnable, _mtrrDefType, _debugCtl, _apicBaseFallback;
+    private readonly Dictionary<uint, ulong> _mtrrs = [];
+
+    private void InitMsrs()
+    {
+        // Power-on values (SDM Vol. 3A Table 9-1 and §11.12.4): PAT = WB WT UC- UC repeated; fast strings on.
+        _pat = 0x0007_0406_0007_0406;
+        _miscEnable = 1;
+        _apicBaseFallback = 0xFEE0_0000 | (_index == 0 ? 0x900UL : 0x800UL);
+    }
+
+    private ulong ReadApicBase()
+    {
+        if (_apic is not null && _apic.TryReadMsr(MsrApicBase, out ulong v))
+        {
+            return v;
+        }
+
+        return _apicBaseFallback;
+    }
+
+    private void ExecRdmsr()
+    {
+        if (_cpl != 0)
+        {
+            _ = Gp(0);
+            return;
+        }
+
+        if (!ReadMsr((uint)Gpr[1], out ulong v))
+        {
+            _ = Gp(0);
+            return;
+        }
+
+        Gpr[0] = (uint)v;
+        Gpr[2] = v >> 32;
+    }
+
+    private void ExecWrmsr()
+    {
+        if (_cpl != 0)
+        {
+            _ = Gp(0);
+            return;
+        }
+
+        ulong v = ((Gpr[2] & 0xFFFF_FFFF) << 32) | (Gpr[0] & 0xFFFF_FFFF);
+        if (!WriteMsr((uint)Gpr[1], v))
+        {
+            _ = Gp(0);
+        }
+    }
+
+    internal bool ReadMsr(uint msr, out ulong v)
+    {
+        v = 0;
+        switch (msr)
+        {
+            case MsrTsc: v = ReadTsc(); return true;
+            case MsrApicBase: v = ReadApicBase(); return true;
+            case MsrFeatureControl: v = 1; return true; // locked, VMX disabled
+            case MsrBiosSignId: return true;
+            case MsrMtrrCap: v = 0; return true;
+            case MsrSysenterCs: v = _sysenterCs; return true;
+            case MsrSysenterEsp: v = _sysenterEsp; return true;
+            case MsrSysenterEip: v = _sysenterEip; return true;
+            case MsrMcgCap:
+            case MsrMcgStatus:
+                return true;
+            case MsrMiscEnable: v = _miscEnable; return true;
+            case MsrDebugCtl: v = _debugCtl; return true;
+            case MsrPat: v = _pat; return true;
+            case MsrMtrrDefType: v = _mtrrDefType; return true;
+            case MsrEfer: v = Efer; return true;
+            case MsrStar: v = _star; return true;
+            case MsrLstar: v = _lstar; return true;
+            case MsrCstar: v = _cstar; return true;
+            case MsrSfmask: v = _sfmask; return true;
+            case MsrFsBase: v = Seg[SegFs].Base; return true;
+            case MsrGsBase: v = Seg[SegGs].Base; return true;
+            case MsrKernelGsBase: v = _kernelGsBase; return true;
+            case MsrTscAux: v = _tscAux; return true;
+            case MsrKvmWallClock:
+            case MsrKvmWallClockNew:
+                v = _kvmWallClock;
+                return true;
+            case MsrKvmSystemTime:
+            case MsrKvmSystemTimeNew:
+                v = _kvmSystemTime;
+                return true;
+        }
+
+        if (msr is >= 0x200 and <= 0x20F or 0x250 or 0x258 or 0x259 or >= 0x268 and <= 0x26F)
+        {
+            _ = _mtrrs.TryGetValue(msr, out v);
+            return true;
+        }
+
+        return _apic is not null && _apic.TryReadMsr(msr, out v);
+    }
+
+    internal bool WriteMsr(uint msr, ulong v)
+    {
+        switch (msr)
+        {
+            case MsrTsc:
+                _tscOffset = v - (ReadTsc() - _tscOffset);
+                return true;
+            case MsrApicBase:
+                if (_apic is not null)
+                {
+                    return _apic.TryWriteMsr(msr, v);
+                }
+
+                _apicBaseFallback = v;
+                return true;
+            case MsrBiosSignId:
+            case MsrMcgStatus:
+                return true;
+            case MsrSysenterCs: _sysenterCs = v; return true;
+            case MsrSysenterEsp: _sysenterEsp = v; return true;
+            case MsrSysenterEip: _sysenterEip = v; return true;
+            case MsrMiscEnable: _miscEnable = v; return true;
+            case MsrDebugCtl: _debugCtl = v; return true;
+            case MsrPat:
+                // Each PAT entry must be a valid memory type (0, 1, 4, 5, 6, 7) (SDM Vol. 3A §11.12.2).
+                for (int i = 0; i < 8; i++)
+                {
+                    ulong t = (v >> (i * 8)) & 0xFF;
+                    if (t is 2 or 3 or > 7)
+                    {
+                        return false;
+                    }
+                }
+
+                _pat = v;
+                return true;
+            case MsrMtrrDefType: _mtrrDefType = v; return true;
+            case MsrEfer: return WriteEfer(v);
+            case MsrStar: _star = v; return true;
+            case MsrLstar:
+            case MsrCstar:
+                if (!IsCanonical(v))
+                {
+                    return false;
+                }
+
+                if (msr == MsrLstar)
+                {
+                    _lstar = v;
+                }
+                else
+                {
+                    _cstar = v;
+                }
+
+                return true;
+            case MsrSfmask: _sfmask = (uint)v; return true;
+            case MsrFsBase:
+            case MsrGsBase:
+            case MsrKernelGsBase:
+                if (!IsCanonical(v))
+                {
+                    return false;
+                }
+
+                if (msr == MsrFsBase)
+                {
+                    Seg[SegFs].Base = v;
+                }
+                else if (msr == MsrGsBase)
+                {
+                    Seg[SegGs].Base = v;
+                }
+                else
+                {
+                    _kernelGsBase = v;
+                }
+
+                return true;
+            case MsrTscAux: _tscAux = (uint)v; return true;
+            case MsrKvmWallClock:
+            case MsrKvmWallClockNew:
+                _kvmWallClock = v;
+                WriteWallClock(v);
+                return true;
+            case MsrKvmSystemTime:
+            case MsrKvmSystemTimeNew:
+                _kvmSystemTime = v;
+                WriteSystemTime();
+                return true;
+        }
+
+        if (msr is >= 0x200 and <= 0x20F or 0x250 or 0x258 or 0x259 or >= 0x268 and <= 0x26F)
+        {
+            _mtrrs[msr] = v;
+            return true;
+        }
+
+        return _apic is not null && _apic.TryWriteMsr(msr, v);
+    }
+
+    private bool WriteEfer(ulong v)
+    {
+        const ulong allowed = EferSce | EferLme | EferNxe | EferLma;
+        if ((v & ~allowed) != 0)
+        {
+            return false;
+        }
+
+        // LME cannot change while paging is enabled (SDM Vol. 3A §9.8.5); LMA is read-only.
+        if ((Cr0 & Cr0Pg) != 0 && ((v ^ Efer) & EferLme) != 0)
+        {
+            return false;
+        }
+
+        ulong changed = Efer ^ v;
+        Efer = (v & ~EferLma) | (Efer & EferLma);
+        if ((changed & EferNxe) != 0)
+        {
+            FlushTlb(all: true);
+        }
+
+        UpdateMode();
+        return true;
+    }
+
+    // ---- kvm-clock -----------------------------------------------------------------------------------------------
+
+    private ulong _kvmWallClock;
+    private ulong _kvmSystemTime;
+    private uint _pvclockVersion;
+
+    /// <summary>struct pvclock_wall_clock { u32 version; u32 sec; u32 nsec; }: the host's wall time at guest time 0.</summary>
+    private void WriteWallClock(ulong gpa)
+    {
+        long bootNs = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1_000_000L) - _host.Time.NowNanoseconds;
+        Span<byte> s = stackalloc byte[12];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(s, 2);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(s[4..], (uint)(bootNs / 1_000_000_000));
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(s[8..], (uint)(bootNs % 1_000_000_000));
+        _ = _host.Memory.Write(gpa, s);
+        _host.Code.InvalidateRange(gpa, 12);
+    }
+
+    /// <summary>
+    /// struct pvclock_vcpu_time_info (32 bytes): version, pad, tsc_timestamp, system_time, tsc_to_system_mul,
+    /// tsc_shift, flags. Guest time = system_time + ((tsc - tsc_timestamp) scaled by mul/shift); since the guest TSC
+    /// is derived from the same clock as system time, one update stays exact forever.
+    /// </summary>
+    private void WriteSystemTime()
+    {
+        if ((_kvmSystemTime & 1) == 0)
+        {
+            return;
+        }
+
+        ulong gpa = _kvmSystemTime & ~1UL;
+        long ns = _host.Time.NowNanoseconds;
+        ulong tsc = ReadTsc();
+        long ns2 = _host.Time.NowNanoseconds;
+        // Scale = 1e9 / freq as a 32.32 fixed-point multiplier after a power-of-two pre-shift (KVM's kvm_get_time_scale).
+        ComputeTimeScale(_host.Time.TscFrequency, out uint mul, out sbyte shift);
+        _pvclockVersion += 2;
+        Span<byte> s = stackalloc byte[32];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(s, _pvclockVersion);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(s[8..], tsc - _tscOffset);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(s[16..], (ulong)((ns + ns2) / 2));
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(s[24..], mul);
+        s[28] = (byte)shift;
+        s[29] = PvclockTscStableBit;
+        _ = _host.Memory.Write(gpa, s);
+        _host.Code.InvalidateRange(gpa, 32);
+    }
+
+    /// <summary>Finds shift and mul with ns = ((tsc &lt;&lt; shift) * mul) &gt;&gt; 32 (negative shift = right shift).</summary>
+    internal static void ComputeTimeScale(long tscHz, out uint mul, out sbyte shift)
+    {
+        ulong scaled = 1_000_000_000UL;
+        ulong tps = (ulong)tscHz;
+        int sh = 0;
+        while (tps > scaled * 2 || (tps >> 32) != 0)
+        {
+            tps >>= 1;
+            sh--;
+        }
+
+        uint tps32 = (uint)tps;
+        while (tps32 <= scaled || (scaled >> 32) != 0)
+        {
+            if ((scaled >> 32) != 0 || (tps32 & 0x8000_0000) != 0)
+            {
+                scaled >>= 1;
+            }
+            else
+            {
+                tps32 <<= 1;
+            }
+
+            sh++;
+        }
+
+        mul = (uint)((scaled << 32) / tps32);
+        shift = (sbyte)sh;
+    }
+}
