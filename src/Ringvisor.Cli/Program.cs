@@ -1,2 +1,4 @@
-// Placeholder entry point; the System.CommandLine surface is built in Cli/Commands.
-return 0;
+// ringvisor — the command-line front end. System.CommandLine parses; each command lives in Commands/.
+using Ringvisor.Cli.Commands;
+
+return CliApp.Run(args);

@@ -1,0 +1,100 @@
+// Builds a VM from a MachineConfig: guest memory, the PC's buses and devices, the engine and its platform, the
+// boot loader. Every configuration or image error surfaces here, as an exception with a message a user can act
+// on, before any vCPU runs.
+//
+// Port map (both engines): 0x20/0xA0 PIC, 0x40-0x43 PIT, 0x60/0x64 i8042, 0x61 port B, 0x70-0x71 CMOS RTC,
+// 0xF4 isa-debug-exit (optional), 0x3F8 COM1 (IRQ 4), 0x4D0-0x4D1 ELCR. Under kvm the PIC, PIT, IOAPIC and LAPICs
+// are KVM's in-kernel ones; under bt they are Devices/Platform models.
+using Ringvisor.Core.Bus;
+using Ringvisor.Core.Cpu;
+using Ringvisor.Core.Interrupts;
+using Ringvisor.Core.Memory;
+using Ringvisor.Devices.Legacy;
+using Ringvisor.Devices.Platform;
+using Ringvisor.Devices.Platform.Timing;
+using Ringvisor.Kvm;
+using Ringvisor.Machine.Boot;
+
+namespace Ringvisor.Machine;
+
+public static class MachineBuilder
+{
+    /// <summary>Environment variable overriding the KVM device path (tests use it to simulate a host without KVM).</summary>
+    public const string KvmDeviceVariable = "RINGVISOR_KVM_DEVICE";
+
+    private const int KeyboardIrq = 1;
+    private const int CmosIrq = 8;
+    private const int MouseIrq = 12;
+
+    public static BuiltMachine Build(MachineConfig config, Action<ReadOnlySpan<byte>> consoleOutput)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        if (config.Validate() is { } invalid)
+        {
+            throw new ArgumentException(invalid);
+        }
+
+        EngineKind kind = EngineSelector.Resolve(config.Engine, out string why);
+        string kvmDevice = Environment.GetEnvironmentVariable(KvmDeviceVariable) is { Length: > 0 } p ? p : "/dev/kvm";
+        var memory = GuestMemory.Create(config.MemoryBytes);
+        VirtualMachine? vm = null;
+        try
+        {
+            // Load first: a bad image is the most common error, and it must be reported before anything runs.
+            BootResult boot = KernelLoader.Load(memory, new KernelLoadOptions(config.KernelPath, config.InitrdPaths, config.CommandLine, config.VcpuCount));
+
+            var pio = new IoBus("pio", 0x1_0000);
+            var mmio = new IoBus("mmio", ulong.MaxValue);
+            vm = new VirtualMachine(memory, pio, mmio);
+            var time = new HostTimeSource();
+            var timers = new HostDeviceTimerFactory(time);
+
+            ICpuEngine engine;
+            Func<string?> stats = () => null;
+            if (kind == EngineKind.Kvm)
+            {
+                var ctx = new EngineContext { Memory = memory, Pio = pio, Mmio = mmio, Control = vm, VcpuCount = config.VcpuCount, Time = time };
+                engine = new KvmEngine(ctx, kvmDevice);
+            }
+            else
+            {
+                (engine, stats) = BtPlatform.Create(vm, memory, pio, mmio, config, time, timers, consoleOutput);
+            }
+
+            IInterruptController irq = engine.Interrupts;
+            var uart = new Serial16550(new GsiLine(irq, Serial16550.Com1Irq), new SerialOutputSink(consoleOutput));
+            pio.Register(Serial16550.Com1Port, Serial16550.WindowLength, uart, "com1");
+
+            var i8042 = new I8042(vm, new GsiLine(irq, KeyboardIrq), new GsiLine(irq, MouseIrq));
+            pio.Register(0x60, 1, i8042.DataPort, "i8042-data");
+            pio.Register(0x64, 1, i8042.CommandPort, "i8042-command");
+
+            var rtc = new CmosRtc(new GsiLine(irq, CmosIrq), time, DateTime.UtcNow, timers);
+            ulong below4G = Math.Min(config.MemoryBytes, MemoryLayout.PciHoleStart);
+            rtc.SetMemorySize(below4G, config.MemoryBytes - below4G);
+            pio.Register(CmosRtc.DefaultPort, 2, rtc, "cmos");
+            vm.Own(rtc);
+
+            if (config.DebugExit)
+            {
+                pio.Register(DebugExit.DefaultPort, 4, new DebugExit(vm), "isa-debug-exit");
+            }
+
+            vm.AttachEngine(engine, config.VcpuCount, boot.BootCpu);
+            return new BuiltMachine(vm, uart, kind, why, boot.Format, stats);
+        }
+        catch
+        {
+            if (vm is not null)
+            {
+                vm.Dispose();
+            }
+            else
+            {
+                memory.Dispose();
+            }
+
+            throw;
+        }
+    }
+}
