@@ -33,7 +33,6 @@ public sealed class Virtqueue
     private ushort _lastAvail;
     private ushort _nextUsed;
     private ushort _signalledUsed;
-    private bool _signalledValid;
 
     public Virtqueue(GuestMemory memory, int index, ushort maxSize)
     {
@@ -84,7 +83,6 @@ public sealed class Virtqueue
         IndirectEnabled = EventIndexEnabled = false;
         Error = VirtqueueError.None;
         _lastAvail = _nextUsed = _signalledUsed = 0;
-        _signalledValid = false;
     }
 
     /// <summary>The driver wrote 1 to queue_enable: validate the configuration (size, alignment, rings in RAM).</summary>
@@ -200,16 +198,20 @@ public sealed class Virtqueue
         Interlocked.MemoryBarrier();
         ushort old = _signalledUsed;
         ushort now = _nextUsed;
-        bool valid = _signalledValid;
         _signalledUsed = now;
-        _signalledValid = true;
-        if (EventIndexEnabled)
+        if (old == now)
         {
-            ushort usedEvent = ReadU16(DriverArea + 4 + (2UL * Size));
-            return !valid || (ushort)(now - usedEvent - 1) < (ushort)(now - old);
+            return false; // nothing completed since the last decision
         }
 
-        return old != now && (ReadU16(DriverArea) & AvailFlagNoInterrupt) == 0;
+        if (EventIndexEnabled)
+        {
+            // vring_need_event: did used.idx step over used_event while moving from old to now?
+            ushort usedEvent = ReadU16(DriverArea + 4 + (2UL * Size));
+            return (ushort)(now - usedEvent - 1) < (ushort)(now - old);
+        }
+
+        return (ReadU16(DriverArea) & AvailFlagNoInterrupt) == 0;
     }
 
     /// <summary>

@@ -39,6 +39,11 @@ public sealed class BlockImage : IDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         string full = System.IO.Path.GetFullPath(path);
+        if (Directory.Exists(full))
+        {
+            throw new IOException($"disk image '{full}' cannot be opened: it is a directory");
+        }
+
         int fd = FileNative.Open(full, (readOnly ? FileNative.ORdOnly : FileNative.ORdWr) | FileNative.OCloExec, 0);
         if (fd < 0)
         {
