@@ -470,7 +470,13 @@ public sealed unsafe partial class Mmu
         bool ram = hostPage != 0;
         ulong slow = ram ? 0 : TagSlow;
 
-        ref TlbEntry e = ref EntryAt(cls * TlbSets, linear);
+        int index = (cls * TlbSets) + (int)((linear >> 12) & (TlbSets - 1));
+        ref TlbEntry e = ref _tlb[index];
+        if ((e.Flags & EntryValid) == 0)
+        {
+            NoteFilled(index);
+        }
+
         e.ReadTag = Allowed(MemoryAccessKind.Read, cls, w.User, w.Writable, w.NoExecute) ? page | slow : TagInvalid;
         e.ExecTag = Allowed(MemoryAccessKind.Execute, cls, w.User, w.Writable, w.NoExecute) ? page | slow : TagInvalid;
 

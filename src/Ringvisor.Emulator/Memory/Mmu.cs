@@ -75,6 +75,11 @@ public sealed unsafe partial class Mmu : IDisposable
     private int _class;
     private int _currentBase;
 
+    // Slots filled since the last full sweep, so a flush touches only those (a CR3 load on a lightly used TLB would
+    // otherwise rewrite all 1536 entries). Duplicates are harmless; on overflow the next flush sweeps everything.
+    private readonly int[] _filled = new int[ClassCount * TlbSets];
+    private int _filledCount;
+    private bool _filledOverflow;
     private bool _anyFilled;
     private bool _anyGlobal;
     private ulong _largeLow = ulong.MaxValue;
@@ -100,6 +105,7 @@ public sealed unsafe partial class Mmu : IDisposable
         _mmio = system.Mmio;
         _code = system.CodePages;
         _hook = hook;
+        _filledOverflow = true; // default entries have tag 0 (= linear page 0): the first flush must sweep them all
         InvalidateEverything();
         Load(default);
         system.Attach(this);
@@ -278,13 +284,42 @@ public sealed unsafe partial class Mmu : IDisposable
         }
 
         var tlb = _tlb;
-        for (int i = 0; i < tlb.Length; i++)
+        if (_filledOverflow)
         {
-            if ((tlb[i].Flags & EntryGlobal) == 0)
+            _filledCount = 0;
+            _filledOverflow = false;
+            for (int i = 0; i < tlb.Length; i++)
+            {
+                if ((tlb[i].Flags & EntryGlobal) == 0)
+                {
+                    Invalidate(ref tlb[i]);
+                }
+                else if ((tlb[i].Flags & EntryValid) != 0)
+                {
+                    _filled[_filledCount++] = i;
+                }
+            }
+
+            return;
+        }
+
+        // Keep the global survivors in the list (compacting it), drop the rest.
+        int kept = 0;
+        for (int k = 0; k < _filledCount; k++)
+        {
+            int i = _filled[k];
+            uint flags = tlb[i].Flags;
+            if ((flags & EntryGlobal) == 0)
             {
                 Invalidate(ref tlb[i]);
             }
+            else if ((flags & EntryValid) != 0)
+            {
+                _filled[kept++] = i;
+            }
         }
+
+        _filledCount = kept;
     }
 
     /// <summary>INVLPG: drops the translations of the page holding <paramref name="linear"/> in every class, including the whole large page it belongs to.</summary>
@@ -388,15 +423,41 @@ public sealed unsafe partial class Mmu : IDisposable
     private void InvalidateEverything()
     {
         var tlb = _tlb;
-        for (int i = 0; i < tlb.Length; i++)
+        if (_filledOverflow)
         {
-            Invalidate(ref tlb[i]);
+            for (int i = 0; i < tlb.Length; i++)
+            {
+                Invalidate(ref tlb[i]);
+            }
+        }
+        else
+        {
+            for (int k = 0; k < _filledCount; k++)
+            {
+                Invalidate(ref tlb[_filled[k]]);
+            }
         }
 
+        _filledCount = 0;
+        _filledOverflow = false;
         _anyFilled = false;
         _anyGlobal = false;
         _largeLow = ulong.MaxValue;
         _largeHigh = 0;
+    }
+
+    /// <summary>Records that slot <paramref name="index"/> was filled (called by Fill when the slot was empty).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void NoteFilled(int index)
+    {
+        if (_filledCount < _filled.Length)
+        {
+            _filled[_filledCount++] = index;
+        }
+        else
+        {
+            _filledOverflow = true;
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
