@@ -1,5 +1,5 @@
 // The default guest Ringvisor boots when no --kernel is given: Debian 12's cloud kernel with a busybox initramfs
-// built from Debian packages, cached per user. Layout: <cache>/default/{vmlinuz, initramfs.img, manifest.json}.
+// built from Debian packages, cached per user. Layout: <cache>/default/{vmlinuz, initramfs.img, vmlinux, manifest.json}.
 // Files are built in a scratch directory and renamed into place, manifest.json last, so an interrupted build never
 // leaves an image that looks complete; a missing or wrong-sized file, an unreadable manifest, or an /init generator
 // that has changed since the build makes the cache stale and EnsureBuilt rebuilds it. A lock file serialises builds
@@ -20,7 +20,7 @@ public static class DefaultGuestImage
     public const string CommandLine = "console=ttyS0 panic=-1 loglevel=4";
 
     /// <summary>Bumped when the image layout changes so that older caches are rebuilt.</summary>
-    internal const int FormatVersion = 1;
+    internal const int FormatVersion = 2;
 
     private const string ImageDirectoryName = "default";
     private const string ManifestFileName = "manifest.json";
@@ -78,7 +78,10 @@ public static class DefaultGuestImage
             Path.Combine(dir, GuestImageBuilder.KernelFileName),
             Path.Combine(dir, GuestImageBuilder.InitrdFileName),
             CommandLine, // the image does not depend on it, so the current default applies to older builds too
-            manifest.KernelVersion);
+            manifest.KernelVersion)
+        {
+            Vmlinux = manifest.VmlinuxSize is null ? null : Path.Combine(dir, GuestImageBuilder.VmlinuxFileName),
+        };
     }
 
     internal static GuestImageManifest? TryGetManifest(string cacheDirectory)
@@ -104,6 +107,12 @@ public static class DefaultGuestImage
 
         if (!SizeIs(kernel, manifest.KernelSize) || !SizeIs(initrd, manifest.InitrdSize) ||
             !ImageFileChecks.IsBzImage(kernel) || !ImageFileChecks.IsGzip(initrd))
+        {
+            return null;
+        }
+
+        string vmlinux = Path.Combine(dir, GuestImageBuilder.VmlinuxFileName);
+        if (manifest.VmlinuxSize is { } vmlinuxSize && (!SizeIs(vmlinux, vmlinuxSize) || !ImageFileChecks.IsElf(vmlinux)))
         {
             return null;
         }
@@ -154,6 +163,15 @@ public static class DefaultGuestImage
         File.Delete(Path.Combine(dir, ManifestFileName));
         File.Move(Path.Combine(staged, GuestImageBuilder.KernelFileName), Path.Combine(dir, GuestImageBuilder.KernelFileName), overwrite: true);
         File.Move(Path.Combine(staged, GuestImageBuilder.InitrdFileName), Path.Combine(dir, GuestImageBuilder.InitrdFileName), overwrite: true);
+        string vmlinux = Path.Combine(staged, GuestImageBuilder.VmlinuxFileName);
+        if (File.Exists(vmlinux))
+        {
+            File.Move(vmlinux, Path.Combine(dir, GuestImageBuilder.VmlinuxFileName), overwrite: true);
+        }
+        else
+        {
+            File.Delete(Path.Combine(dir, GuestImageBuilder.VmlinuxFileName));
+        }
         string tmp = Path.Combine(dir, ManifestFileName + ".tmp");
         File.WriteAllText(tmp, JsonSerializer.Serialize(manifest, s_manifestWriter.GuestImageManifest));
         File.Move(tmp, Path.Combine(dir, ManifestFileName), overwrite: true);

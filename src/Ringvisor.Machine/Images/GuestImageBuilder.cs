@@ -17,6 +17,7 @@ internal static class GuestImageBuilder
     public const string BusyboxPackage = "busybox-static";
     public const string KernelFileName = "vmlinuz";
     public const string InitrdFileName = "initramfs.img";
+    public const string VmlinuxFileName = "vmlinux";
 
     /// <summary>
     /// Drivers the guest needs for Ringvisor's devices; with their dependencies these go into the initramfs unless
@@ -120,6 +121,7 @@ internal static class GuestImageBuilder
         string kernelOut = Path.Combine(outputDirectory, KernelFileName);
         string initrdOut = Path.Combine(outputDirectory, InitrdFileName);
         File.Copy(vmlinuz, kernelOut, overwrite: true);
+        long? vmlinuxSize = ExtractVmlinux(kernelOut, Path.Combine(outputDirectory, VmlinuxFileName), progress);
         using (var file = new FileStream(initrdOut, FileMode.Create, FileAccess.Write))
         using (var gzip = new GZipStream(file, CompressionLevel.SmallestSize))
         using (var cpio = new CpioNewcWriter(gzip))
@@ -139,10 +141,27 @@ internal static class GuestImageBuilder
             BuiltInModules = plan.BuiltIn,
             KernelSize = new FileInfo(kernelOut).Length,
             InitrdSize = new FileInfo(initrdOut).Length,
+            VmlinuxSize = vmlinuxSize,
             InitSha256 = Sha256Hex(init),
             DefaultCommandLine = commandLine,
             BuildTimeUtc = DateTimeOffset.UtcNow,
         };
+    }
+
+    /// <summary>Writes the uncompressed kernel next to the bzImage; it is an optional extra, so failure is reported, not fatal.</summary>
+    private static long? ExtractVmlinux(string bzImage, string vmlinuxOut, IProgress<string>? progress)
+    {
+        try
+        {
+            byte[] vmlinux = BzImagePayload.ExtractVmlinux(File.ReadAllBytes(bzImage));
+            File.WriteAllBytes(vmlinuxOut, vmlinux);
+            return vmlinux.Length;
+        }
+        catch (Exception e) when (e is InvalidDataException or GuestImageBuildException)
+        {
+            progress?.Report($"no vmlinux extracted (the image still boots from the bzImage): {e.Message}");
+            return null;
+        }
     }
 
     internal static string Sha256Hex(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));

@@ -28,6 +28,9 @@ public sealed record GuestImageManifest
 
     public required long InitrdSize { get; init; }
 
+    /// <summary>Size of the extracted vmlinux, or null when the image has none.</summary>
+    public long? VmlinuxSize { get; init; }
+
     /// <summary>SHA-256 of the generated /init; a changed generator makes the cached image stale.</summary>
     public required string InitSha256 { get; init; }
 

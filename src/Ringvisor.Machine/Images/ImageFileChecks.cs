@@ -11,9 +11,14 @@ internal static class ImageFileChecks
     // RFC 1952 §2.3.1: ID1 = 0x1f, ID2 = 0x8b.
     private static ReadOnlySpan<byte> GzipMagic => [0x1F, 0x8B];
 
+    // System V gABI, e_ident[EI_MAG0..3].
+    private static ReadOnlySpan<byte> ElfMagic => [0x7F, (byte)'E', (byte)'L', (byte)'F'];
+
     public static bool IsBzImage(string path) => HasBytesAt(path, BootHeaderMagicOffset, BootHeaderMagic);
 
     public static bool IsGzip(string path) => HasBytesAt(path, 0, GzipMagic);
+
+    public static bool IsElf(string path) => HasBytesAt(path, 0, ElfMagic);
 
     private static bool HasBytesAt(string path, long offset, ReadOnlySpan<byte> expected)
     {

@@ -77,6 +77,22 @@ public sealed class DefaultGuestImageTests
     }
 
     [DebianFact]
+    public void EnsureBuilt_DefaultCache_VmlinuxIsTheSameKernelUncompressed()
+    {
+        var image = DefaultGuestImage.EnsureBuilt(null);
+
+        Assert.NotNull(image.Vmlinux);
+        byte[] vmlinux = File.ReadAllBytes(image.Vmlinux);
+        Assert.Equal([0x7F, (byte)'E', (byte)'L', (byte)'F', 2], vmlinux[..5]);   // ELF64
+        Assert.Equal(62, BitConverter.ToUInt16(vmlinux, 0x12));                   // EM_X86_64
+        Assert.True(vmlinux.Length > new FileInfo(image.Kernel).Length, "vmlinux should be larger than the compressed bzImage");
+
+        // The kernel's banner names its release; it is only readable once the payload is decompressed.
+        byte[] banner = Encoding.ASCII.GetBytes($"Linux version {image.KernelVersion} ");
+        Assert.True(vmlinux.AsSpan().IndexOf(banner) >= 0, "linux_banner not found in vmlinux");
+    }
+
+    [DebianFact]
     public void EnsureBuilt_CachedImageLosesInitrd_RebuildsIt()
     {
         var source = DefaultGuestImage.EnsureBuilt(null);
