@@ -23,6 +23,7 @@ public sealed class VirtioConsoleDevice : VirtioDevice, IDisposable
     private byte[]? _partial;
     private int _partialOffset;
     private int _pendingBytes;
+    private int _readerStarted;
     private long _bytesOut, _bytesIn, _inputDropped;
 
     /// <param name="name">Device name.</param>
@@ -80,7 +81,7 @@ public sealed class VirtioConsoleDevice : VirtioDevice, IDisposable
 
     protected internal override void Activate()
     {
-        if (_reader is { IsAlive: false, ThreadState: ThreadState.Unstarted })
+        if (_reader is not null && Interlocked.Exchange(ref _readerStarted, 1) == 0)
         {
             _reader.Start();
         }
