@@ -36,6 +36,12 @@ public static class MachineBuilder
 
         EngineKind kind = EngineSelector.Resolve(config.Engine, out string why);
         string kvmDevice = Environment.GetEnvironmentVariable(KvmDeviceVariable) is { Length: > 0 } p ? p : "/dev/kvm";
+        if (kind == EngineKind.Kvm)
+        {
+            // Pre-flight: a host without usable KVM is reported before any image work.
+            KvmSystem.Open(kvmDevice).Dispose();
+        }
+
         var memory = GuestMemory.Create(config.MemoryBytes);
         VirtualMachine? vm = null;
         try
