@@ -33,7 +33,11 @@ public sealed class MemorySystem
     /// </summary>
     public object AtomicFallbackLock { get; } = new();
 
-    /// <summary>From any thread: every vCPU flushes its whole TLB at its next <see cref="Mmu.Poll"/>.</summary>
+    /// <summary>
+    /// From any thread: every vCPU flushes its whole TLB at its next <see cref="Mmu.Poll"/>. Call it after taking
+    /// the dirty log (GuestMemory.Dirty.TakeDirtyPages): fast-path stores mark a page dirty only when its write
+    /// entry is filled, so entries must be refilled for the next round to see the page again.
+    /// </summary>
     public void RequestFlushAll()
     {
         foreach (var m in _mmus)

@@ -170,6 +170,27 @@ public sealed unsafe partial class Mmu : IDisposable
     }
 
     /// <summary>
+    /// Restores a saved paging state together with the PAE PDPTE registers it had (they are architectural state
+    /// and may differ from the PDPT in memory, SDM Vol. 3A §4.4.1). Flushes the whole TLB.
+    /// </summary>
+    public void Load(in PagingState state, ReadOnlySpan<ulong> pdpteRegisters)
+    {
+        if (pdpteRegisters.Length != 4)
+        {
+            throw new ArgumentException("PAE has exactly four PDPTE registers", nameof(pdpteRegisters));
+        }
+
+        Apply(state);
+        for (int i = 0; i < 4; i++)
+        {
+            ulong p = pdpteRegisters[i];
+            _pdpte[i] = (p & PtePresent) != 0 && (p & PdpteReservedMask) != 0 ? 0 : p;
+        }
+
+        FlushAll();
+    }
+
+    /// <summary>
     /// After MOV to CR0 or CR4, WRMSR to EFER, or any other change of the paging controls other than a CR3 load
     /// (use <see cref="WriteCr3"/> for that): applies <paramref name="state"/>, flushes the whole TLB when a bit that
     /// affects translation changed (SDM Vol. 3A §4.10.4.1), and reloads the PDPTEs when the result is PAE paging and

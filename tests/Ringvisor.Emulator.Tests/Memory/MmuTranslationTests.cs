@@ -289,6 +289,20 @@ public sealed class MmuTranslationTests : IDisposable
         Assert.False(_bed.Mmu.TryTranslate(0x1000, MemoryAccessKind.Read, out _));
     }
 
+    [Fact]
+    public void Load_WithSavedPdpteRegisters_UsesThemNotMemory()
+    {
+        _bed.Tables.MapPae4K(0x1000, 0x50_0000);
+        Assert.True(_bed.Mmu.SetPagingState(MmuTestBed.Pae(_bed.Tables.Root)));
+        ulong[] saved = _bed.Mmu.PdpteRegisters.ToArray();
+        _bed.Tables.Write64(_bed.Tables.Root, 0); // the PDPT in memory changes after the CR3 load
+
+        using var restored = new Mmu(_bed.System);
+        restored.Load(_bed.Mmu.State, saved);
+        Assert.True(restored.TryTranslate(0x1000, MemoryAccessKind.Read, out ulong pa));
+        Assert.Equal(0x50_0000UL, pa);
+    }
+
     // ------------------------------------------------------------------ 32-bit
 
     [Fact]
