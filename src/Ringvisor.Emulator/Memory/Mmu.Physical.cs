@@ -1,6 +1,7 @@
 // Guest-physical accesses: RAM, the per-vCPU hook (LAPIC page), the MMIO bus (split into naturally aligned
 // accesses of 1, 2, 4 or 8 bytes, as a bus carries them), and all-ones / dropped for unclaimed addresses.
 using System.Runtime.InteropServices;
+using Ringvisor.Core.Memory;
 
 namespace Ringvisor.Emulator.Memory;
 
@@ -120,7 +121,7 @@ public sealed unsafe partial class Mmu
     {
         ulong table = cr3 & 0xFFFF_FFE0;
         Span<byte> raw = stackalloc byte[32];
-        if (_memory.Read(table, raw) != Core.Memory.MemoryAccessResult.Ok)
+        if (_memory.Read(table, raw) != MemoryAccessResult.Ok)
         {
             raw.Fill(0xFF); // not RAM: the bus returns all ones, which has reserved bits set
         }
