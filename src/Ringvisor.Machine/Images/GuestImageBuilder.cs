@@ -35,7 +35,7 @@ internal static class GuestImageBuilder
     private static readonly TimeSpan s_aptUpdateTimeout = TimeSpan.FromMinutes(5);
     private static readonly TimeSpan s_downloadTimeout = TimeSpan.FromMinutes(10);
 
-    /// <summary>Builds vmlinuz and initramfs.img into <paramref name="outputDirectory"/> using <paramref name="workDirectory"/> for scratch.</summary>
+    /// <summary>Builds vmlinuz, initramfs.img and (when extractable) vmlinux into <paramref name="outputDirectory"/> using <paramref name="workDirectory"/> for scratch.</summary>
     public static GuestImageManifest Build(string workDirectory, string outputDirectory, string commandLine, IProgress<string>? progress)
     {
         Directory.CreateDirectory(workDirectory);
