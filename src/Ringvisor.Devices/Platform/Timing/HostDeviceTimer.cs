@@ -13,6 +13,7 @@ internal sealed class HostDeviceTimer : IDeviceTimer
 
     private readonly ITimeSource _time;
     private readonly Timer _timer;
+    private volatile bool _disposed;
 
     public HostDeviceTimer(ITimeSource time, Action callback)
     {
@@ -22,12 +23,28 @@ internal sealed class HostDeviceTimer : IDeviceTimer
 
     public void Arm(long deadlineNanoseconds)
     {
+        // A device being torn down may still re-arm from a callback already in flight.
+        if (_disposed)
+        {
+            return;
+        }
+
         long delay = deadlineNanoseconds - _time.NowNanoseconds;
         long ms = delay <= 0 ? 0 : Math.Min((delay + NanosecondsPerMillisecond - 1) / NanosecondsPerMillisecond, MaxDelayMilliseconds);
         _timer.Change(ms, Timeout.Infinite);
     }
 
-    public void Disarm() => _timer.Change(Timeout.Infinite, Timeout.Infinite);
+    public void Disarm()
+    {
+        if (!_disposed)
+        {
+            _timer.Change(Timeout.Infinite, Timeout.Infinite);
+        }
+    }
 
-    public void Dispose() => _timer.Dispose();
+    public void Dispose()
+    {
+        _disposed = true;
+        _timer.Dispose();
+    }
 }
