@@ -194,7 +194,7 @@ public sealed unsafe partial class Mmu : IDisposable
     /// After MOV to CR0 or CR4, WRMSR to EFER, or any other change of the paging controls other than a CR3 load
     /// (use <see cref="WriteCr3"/> for that): applies <paramref name="state"/>, flushes the whole TLB when a bit that
     /// affects translation changed (SDM Vol. 3A §4.10.4.1), and reloads the PDPTEs when the result is PAE paging and
-    /// PG, CD, NW, PAE, PGE, PSE, SMEP, SMAP or CR3 changed (§4.4.1).
+    /// CR0.PG/CD/NW, CR4.PAE/PGE/PSE/SMEP or CR3 changed (§4.4.1).
     /// </summary>
     /// <returns>False when a PDPTE to load has a reserved bit set: the instruction raises #GP(0) and nothing changed.</returns>
     public bool SetPagingState(in PagingState state)
@@ -204,7 +204,10 @@ public sealed unsafe partial class Mmu : IDisposable
                   || ((old.Cr4 ^ state.Cr4) & PagingState.Cr4FlushBits) != 0
                   || ((old.Efer ^ state.Efer) & PagingState.EferFlushBits) != 0;
         bool cr3Changed = old.Cr3 != state.Cr3;
-        bool reloadPdptes = flush || cr3Changed || ((old.Cr0 ^ state.Cr0) & (PagingState.Cr0Cd | PagingState.Cr0Nw)) != 0;
+        bool reloadPdptes = cr3Changed
+                         || ((old.Cr0 ^ state.Cr0) & PagingState.Cr0PdpteReloadBits) != 0
+                         || ((old.Cr4 ^ state.Cr4) & PagingState.Cr4PdpteReloadBits) != 0
+                         || old.Mode != PagingMode.Pae;
         if (state.Mode == PagingMode.Pae && reloadPdptes)
         {
             Span<ulong> p = stackalloc ulong[4];
@@ -352,7 +355,7 @@ public sealed unsafe partial class Mmu : IDisposable
         for (int c = 0; c < ClassCount; c++)
         {
             ref TlbEntry e = ref EntryAt(c * TlbSets, linear);
-            if ((e.Flags & EntryValid) != 0 && LinearPageOf(in e) == page)
+            if ((e.Flags & EntryValid) != 0 && e.LinearPage == page)
             {
                 Invalidate(ref e);
             }
@@ -360,16 +363,31 @@ public sealed unsafe partial class Mmu : IDisposable
 
         if (linear >= _largeLow && linear <= _largeHigh)
         {
+            // Fragments of the large page holding linear can sit in any set: look at every filled slot.
             var tlb = _tlb;
-            for (int i = 0; i < tlb.Length; i++)
+            if (_filledOverflow)
             {
-                ref TlbEntry e = ref tlb[i];
-                if ((e.Flags & EntryValid) != 0 && e.PageShift > 12 &&
-                    (LinearPageOf(in e) >> e.PageShift) == (linear >> e.PageShift))
+                for (int i = 0; i < tlb.Length; i++)
                 {
-                    Invalidate(ref e);
+                    DropIfInLargePage(ref tlb[i], linear);
                 }
             }
+            else
+            {
+                for (int k = 0; k < _filledCount; k++)
+                {
+                    DropIfInLargePage(ref tlb[_filled[k]], linear);
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void DropIfInLargePage(ref TlbEntry e, ulong linear)
+    {
+        if ((e.Flags & EntryValid) != 0 && e.PageShift > 12 && (e.LinearPage >> e.PageShift) == (linear >> e.PageShift))
+        {
+            Invalidate(ref e);
         }
     }
 
@@ -489,9 +507,6 @@ public sealed unsafe partial class Mmu : IDisposable
         e.ExecTag = TagInvalid;
         e.Flags = 0;
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong LinearPageOf(in TlbEntry e) => e.LinearPage;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ref TlbEntry EntryAt(int classBase, ulong linear)

@@ -59,6 +59,12 @@ public struct PagingState
     /// <summary>Every CR4 bit whose change flushes the whole TLB (SDM Vol. 3A §4.10.4.1).</summary>
     public const ulong Cr4FlushBits = Cr4Pse | Cr4Pae | Cr4Pge | Cr4Pcide | Cr4Smep | Cr4Smap;
 
+    /// <summary>CR0 bits whose change reloads the PAE PDPTEs when the result is PAE paging (SDM Vol. 3A §4.4.1).</summary>
+    public const ulong Cr0PdpteReloadBits = Cr0Pg | Cr0Cd | Cr0Nw;
+
+    /// <summary>CR4 bits whose change reloads the PAE PDPTEs when the result is PAE paging (SDM Vol. 3A §4.4.1).</summary>
+    public const ulong Cr4PdpteReloadBits = Cr4Pae | Cr4Pge | Cr4Pse | Cr4Smep;
+
     /// <summary>EFER bits whose change flushes the whole TLB (NXE changes which bit 63 means; LMA the mode).</summary>
     public const ulong EferFlushBits = EferLma | EferNxe;
 

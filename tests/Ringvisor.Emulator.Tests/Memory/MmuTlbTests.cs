@@ -75,6 +75,38 @@ public sealed class MmuTlbTests : IDisposable
     }
 
     [Fact]
+    public void InvalidatePage_AfterThousandsOfRefills_StillDropsLargePageFragmentsAndFlushesKeepGlobals()
+    {
+        // Enough INVLPG/refill cycles to overflow the MMU's list of filled slots, so the full-sweep paths run.
+        const ulong largeB = 0x40_0000;
+        ulong pde = _bed.Tables.Map2M(0x20_0000, FrameA, P | RW | US | G);
+        ulong pte = _bed.Tables.Map4K(Linear, FrameA);
+        _bed.UseLongMode(PagingState.Cr4Pge);
+        Assert.True(_bed.Memory.TryWrite(FrameA + 0x7000, 0x7777_7777u));
+        Assert.True(_bed.Memory.TryWrite(largeB + 0x7000, 0x8888_8888u));
+        Assert.Equal(0x7777_7777u, ReadLinear(0x20_7000));
+        for (int i = 0; i < 5000; i++)
+        {
+            _bed.Mmu.InvalidatePage(Linear);
+            ReadLinear();
+        }
+
+        _bed.Tables.Write64(pte, FrameB | P | RW | US);
+        _bed.Tables.Write64(pde, largeB | P | RW | US | PS | G);
+        Assert.True(_bed.Mmu.WriteCr3(_bed.Tables.Root));
+        Assert.Equal(0x7777_7777u, ReadLinear(0x20_7000)); // global fragment survived the CR3 load
+        Assert.Equal(0xBBBB_BBBBu, ReadLinear()); // the non-global page did not
+        for (int i = 0; i < 5000; i++)
+        {
+            _bed.Mmu.InvalidatePage(Linear);
+            ReadLinear();
+        }
+
+        _bed.Mmu.InvalidatePage(0x20_0000);
+        Assert.Equal(0x8888_8888u, ReadLinear(0x20_7000));
+    }
+
+    [Fact]
     public void WriteCr3_SameValue_FlushesNonGlobal()
     {
         CacheThenRemap();

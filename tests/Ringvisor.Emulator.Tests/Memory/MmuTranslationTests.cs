@@ -290,6 +290,22 @@ public sealed class MmuTranslationTests : IDisposable
     }
 
     [Fact]
+    public void SetPagingState_PaeWpToggled_KeepsPdpteRegisters()
+    {
+        // SDM Vol. 3A §4.4.1: only CR0.PG/CD/NW and CR4.PAE/PGE/PSE/SMEP changes (or a CR3 load) reload the PDPTEs.
+        _bed.Tables.MapPae4K(0x1000, 0x50_0000);
+        Assert.True(_bed.Mmu.SetPagingState(MmuTestBed.Pae(_bed.Tables.Root)));
+        _bed.Tables.Write64(_bed.Tables.Root, 0);
+        var s = _bed.Mmu.State;
+        s.Cr0 &= ~PagingState.Cr0Wp;
+        Assert.True(_bed.Mmu.SetPagingState(s));
+        Assert.Equal(0x50_0000UL, Translate(0x1000));
+        s.Cr4 |= PagingState.Cr4Pge;
+        Assert.True(_bed.Mmu.SetPagingState(s));
+        Assert.False(_bed.Mmu.TryTranslate(0x1000, MemoryAccessKind.Read, out _));
+    }
+
+    [Fact]
     public void Load_WithSavedPdpteRegisters_UsesThemNotMemory()
     {
         _bed.Tables.MapPae4K(0x1000, 0x50_0000);
