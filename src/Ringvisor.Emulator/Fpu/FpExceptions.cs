@@ -12,4 +12,11 @@ internal enum FpExceptions : byte
     Overflow = 1 << 3,
     Underflow = 1 << 4,
     Precision = 1 << 5,
+
+    /// <summary>Not architectural: the inexact result was rounded away from zero (x87 reports it in C1).
+    /// Masked off before flags reach MXCSR/FSW.</summary>
+    RoundedUp = 1 << 6,
+
+    /// <summary>The six architectural flags.</summary>
+    Architectural = 0x3F,
 }

@@ -156,6 +156,7 @@ public static partial class SimdExecutor
     private static SimdOutcome CommitFloat(in Instruction i, FpuState s, ISimdOperandAccess a, Vector128<byte> result,
         FpExceptions flags)
     {
+        flags &= FpExceptions.Architectural;
         s.Mxcsr |= (uint)flags;
         if (((uint)flags & ~(s.Mxcsr >> 7) & 0x3F) != 0)
         {

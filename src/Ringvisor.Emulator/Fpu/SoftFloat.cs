@@ -12,6 +12,10 @@ namespace Ringvisor.Emulator.Fpu;
 /// </summary>
 internal static class SoftFloat
 {
+    /// <summary>Whether the last inexact <see cref="RoundBits"/> rounded the magnitude up (x87 C1).</summary>
+    [ThreadStatic]
+    private static bool t_roundedUp;
+
     /// <summary>Rounds m (normalized: bit 127 set; value = m / 2^127 * 2^exp) to <paramref name="format"/>.
     /// With overflow/underflow unmasked the result keeps its out-of-range exponent (x87 then rebiases it by 24576,
     /// SSE discards it).</summary>
@@ -34,6 +38,7 @@ internal static class SoftFloat
                 flags |= FpExceptions.Overflow | FpExceptions.Precision;
                 var toInfinity = rc == RoundingMode.Nearest || (rc == RoundingMode.Up && !sign)
                     || (rc == RoundingMode.Down && sign);
+                flags |= toInfinity ? FpExceptions.RoundedUp : 0;
                 return toInfinity ? FpValue.Infinity(sign) : MaxFinite(sign, format);
             }
 
@@ -43,7 +48,7 @@ internal static class SoftFloat
 
         if (eU >= format.MinExponent)
         {
-            flags |= inexactU ? FpExceptions.Precision : 0;
+            flags |= inexactU ? FpExceptions.Precision | (t_roundedUp ? FpExceptions.RoundedUp : 0) : 0;
             return new FpValue(FpClass.Finite, sign, eU, (ulong)(kU << (64 - p)));
         }
 
@@ -64,7 +69,7 @@ internal static class SoftFloat
         var k = RoundBits(m, discard, sign, rc, out var inexact);
         if (inexact)
         {
-            flags |= FpExceptions.Underflow | FpExceptions.Precision;
+            flags |= FpExceptions.Underflow | FpExceptions.Precision | (t_roundedUp ? FpExceptions.RoundedUp : 0);
         }
 
         if (k == 0)
@@ -123,6 +128,7 @@ internal static class SoftFloat
             RoundingMode.Up => !sign,
             _ => false,
         };
+        t_roundedUp = up;
         return up ? kept + 1 : kept;
     }
 
