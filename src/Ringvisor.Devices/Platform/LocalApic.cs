@@ -947,7 +947,13 @@ public sealed class LocalApic : ILocalInterruptController, IDisposable
         bool passThrough = (_apicBase & BaseEnable) == 0 || !SoftwareEnabled;
         if (passThrough)
         {
-            return lvtIndex == LvtLint0 || rising; // ExtINT from the PIC; LINT1 stays an NMI pin in practice
+            // With the APIC disabled the pins behave as on a pre-APIC PC: LINT0 is the PIC's INTR, LINT1 is NMI.
+            if (lvtIndex == LvtLint1 && rising)
+            {
+                _pendingNmis = Math.Min(_pendingNmis + 1, 2);
+            }
+
+            return lvtIndex == LvtLint0 || rising;
         }
 
         if ((lvt & LvtMasked) != 0)

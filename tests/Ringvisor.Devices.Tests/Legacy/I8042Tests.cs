@@ -116,4 +116,43 @@ public class I8042Tests
         copy.Restore(_kbc.Save());
         Assert.Equal(0x55, copy.DataPort.In8(0));
     }
+
+    [Fact]
+    public void LinuxStyleProbe_Sequence_FindsControllerAuxLoopAndKeyboard()
+    {
+        // drivers/input/serio/i8042.c order: flush, self-test, CTR read/write, AUX loop, AUX disable/enable
+        // checks through the CTR, then atkbd's identify through the keyboard port.
+        while ((Status & 0x01) != 0)
+        {
+            _kbc.DataPort.In8(0);
+        }
+
+        _kbc.CommandPort.Out8(0, 0xAA);
+        Assert.Equal(0x55, ReadData());
+
+        _kbc.CommandPort.Out8(0, 0x20);
+        byte ctr = ReadData();
+        _kbc.CommandPort.Out8(0, 0x60);
+        _kbc.DataPort.Out8(0, (byte)((ctr & ~0x03) | 0x30)); // interrupts off, both ports disabled
+
+        _kbc.CommandPort.Out8(0, 0xD3);
+        _kbc.DataPort.Out8(0, 0x5A);
+        Assert.Equal(0x21, Status & 0x21);
+        Assert.Equal(0x5A, ReadData());
+
+        _kbc.CommandPort.Out8(0, 0xA8);
+        _kbc.CommandPort.Out8(0, 0x20);
+        Assert.Equal(0, ReadData() & 0x20);
+        _kbc.CommandPort.Out8(0, 0xA7);
+        _kbc.CommandPort.Out8(0, 0x20);
+        Assert.Equal(0x20, ReadData() & 0x20);
+
+        _kbc.CommandPort.Out8(0, 0x60);
+        _kbc.DataPort.Out8(0, 0x47); // translate, system flag, keyboard interrupt on
+        _kbc.DataPort.Out8(0, 0xF2);
+        Assert.Equal(0xFA, ReadData());
+        Assert.Equal(0xAB, ReadData());
+        Assert.Equal(0x83, ReadData());
+        Assert.Empty(_control.Stops);
+    }
 }

@@ -202,4 +202,30 @@ public class Serial16550Tests
         Assert.Equal(24, copy.HeldInputCount);
         Assert.Equal(0x1B, copy.In8(Lcr));
     }
+
+    [Fact]
+    public void LinuxAutoconfig_Probe_Detects16550A()
+    {
+        // The checks Linux's 8250 autoconfig makes, in order: IER read-back, loopback modem lines, FIFO type.
+        _uart.Out8(Ier, 0x00);
+        Assert.Equal(0x00, _uart.In8(Ier) & 0x0F);
+        _uart.Out8(Ier, 0x0F);
+        Assert.Equal(0x0F, _uart.In8(Ier) & 0x0F);
+        _uart.Out8(Ier, 0x00);
+
+        _uart.Out8(Mcr, 0x10 | 0x0A); // LOOP | OUT2 | RTS
+        Assert.Equal(0x90, _uart.In8(Msr) & 0xF0); // DCD | CTS
+        _uart.Out8(Mcr, 0x00);
+
+        _uart.Out8(Lcr, 0xBF);
+        _uart.Out8(2, 0x00); // EFR on a 16650; FCR here
+        _uart.Out8(Lcr, 0x00);
+        _uart.Out8(Fcr, 0x01);
+        Assert.Equal(3, _uart.In8(Iir) >> 6); // FIFOs present and working: a 16550A
+
+        // Not a 16750: the 64-byte FIFO bit does not stick.
+        _uart.Out8(Lcr, 0x80);
+        _uart.Out8(Fcr, 0x21);
+        Assert.NotEqual(0xE0, _uart.In8(Iir) & 0xE0);
+    }
 }

@@ -155,4 +155,26 @@ public class Pit8254Tests
         other.Out8(Control, 0x00);
         Assert.Equal(900, other.In8(Counter0) | (other.In8(Counter0) << 8));
     }
+
+    [Fact]
+    public void Mode1_GateRisingEdge_TriggersOneShotOnCounter2()
+    {
+        Load(Counter2, 0xB2, 200); // counter 2, lo/hi, mode 1
+        _clock.AdvanceTo(Ns(1000));
+        Assert.Equal(0x20, _pit.PortB.In8(0) & 0x20); // untriggered: OUT high
+        _pit.PortB.Out8(0, 0x01);
+        long start = _clock.NowNanoseconds;
+        _clock.AdvanceTo(start + Ns(100));
+        Assert.Equal(0, _pit.PortB.In8(0) & 0x20); // counting: OUT low
+        _clock.AdvanceTo(start + Ns(201));
+        Assert.Equal(0x20, _pit.PortB.In8(0) & 0x20);
+    }
+
+    [Fact]
+    public void Port61_RefreshBit_Toggles()
+    {
+        byte first = (byte)(_pit.PortB.In8(0) & 0x10);
+        _clock.Advance(15_085);
+        Assert.NotEqual(first, _pit.PortB.In8(0) & 0x10);
+    }
 }
