@@ -54,7 +54,7 @@ internal sealed class FakeSimdAccess : ISimdOperandAccess
     public bool ReadMemory(ulong linearAddress, Span<byte> destination)
     {
         Reads++;
-        if (linearAddress + (ulong)destination.Length > FaultAbove)
+        if (!InRange(linearAddress, destination.Length))
         {
             return false;
         }
@@ -66,7 +66,7 @@ internal sealed class FakeSimdAccess : ISimdOperandAccess
     public bool WriteMemory(ulong linearAddress, ReadOnlySpan<byte> source)
     {
         Writes++;
-        if (linearAddress + (ulong)source.Length > FaultAbove)
+        if (!InRange(linearAddress, source.Length))
         {
             return false;
         }
@@ -74,6 +74,9 @@ internal sealed class FakeSimdAccess : ISimdOperandAccess
         source.CopyTo(Memory.AsSpan((int)linearAddress));
         return true;
     }
+
+    private bool InRange(ulong address, int length) =>
+        address < FaultAbove && FaultAbove - address >= (ulong)length;
 
     public ulong ReadGpr(Register register)
     {
