@@ -1,7 +1,7 @@
 // Intel 82093AA I/O APIC (datasheet order 290566: §3.0 registers IOREGSEL/IOWIN, IOAPICID, IOAPICVER, IOAPICARB,
 // IOREDTBL[0:23]) with the EOI register of later IOAPICs (offset 0x40) as a convenience. Used by the bt engine.
 //
-// Wiring: var ioapic = new IoApic(bus); mmio.Register(IoApic.DefaultBase, IoApic.WindowLength, ioapic, "ioapic").
+// Wiring: var ioapic = new IoApic(bus, id); mmio.Register(IoApic.DefaultBase, IoApic.WindowLength, ioapic, "ioapic").
 // PlatformInterruptController drives pins through SetPin; level-triggered entries set Remote IRR when delivered and
 // clear it on the EOI broadcast from a LAPIC (ApicBus.BroadcastEoi), re-delivering if the line is still asserted.
 // Edge-triggered pins deliver on a rising edge; an edge on a masked pin is lost, as on the 82093AA.
@@ -50,10 +50,13 @@ public sealed class IoApic : IBusDevice
     private byte _id;
     private uint _levels;
 
-    public IoApic(ApicBus bus)
+    /// <param name="bus">The APIC bus the IOAPIC delivers on and receives EOI broadcasts from.</param>
+    /// <param name="id">The IOAPIC ID (bits 3:0); use the ID the MP table / MADT written by the loader gives it.</param>
+    public IoApic(ApicBus bus, byte id = 0)
     {
         ArgumentNullException.ThrowIfNull(bus);
         _bus = bus;
+        _id = (byte)(id & 0xF);
         for (int i = 0; i < PinCount; i++)
         {
             _redirection[i] = EntryMasked;

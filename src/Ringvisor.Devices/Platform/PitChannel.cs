@@ -34,7 +34,9 @@ internal sealed class PitChannel
     private int _latchedCount = NoLatch;
     private bool _latchedHighNext;
     private int _latchedStatus = NoLatch;
-    private bool _nullCount = true;
+    // No BIOS runs before the guest; report what a PC BIOS leaves behind (a loaded count), because Linux's
+    // KASLR entropy read (arch/x86/lib/kaslr.c i8254()) spins until read-back status shows null count clear.
+    private bool _nullCount;
 
     public PitChannel(bool gateFixedHigh)
     {

@@ -123,4 +123,12 @@ public class IoApicTests
         other.IoApic.Restore(_rig.IoApic.Save());
         Assert.Equal(Dest(1) | 0x44, other.ReadRedirection(3));
     }
+
+    [Fact]
+    public void Id_GivenAtConstruction_ReadsBackInBits27To24()
+    {
+        var ioapic = new IoApic(new ApicBus(), id: 5);
+        ioapic.Write32(0x00, 0x00);
+        Assert.Equal(0x0500_0000u, ioapic.Read32(0x10));
+    }
 }
