@@ -1,10 +1,18 @@
 using Ringvisor.Core.Cpu;
+using Ringvisor.Emulator;
 
 namespace Ringvisor.Machine;
 
 internal static class BtEngineFactory
 {
-    // Temporary until the interpreter's engine class lands (issue 3 is in progress).
-    public static (ICpuEngine Engine, Func<string?> Stats) Create(EngineContext ctx, MachineConfig config, Action<ReadOnlySpan<byte>> console) =>
-        throw new NotSupportedException("the bt engine is not available yet in this build; use --engine kvm on a VT-x/AMD-V host");
+    public static (ICpuEngine Engine, Func<string?> Stats) Create(EngineContext ctx, MachineConfig config, Action<ReadOnlySpan<byte>> console)
+    {
+        var engine = new BtEngine(ctx, new BtOptions
+        {
+            TracePath = config.TracePath,
+            CollectStats = config.CollectStats,
+            ConsoleSink = console,
+        });
+        return (engine, () => config.CollectStats ? engine.Stats.Format() : null);
+    }
 }
