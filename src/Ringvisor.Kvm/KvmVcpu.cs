@@ -99,6 +99,22 @@ public sealed class KvmVcpu : IVcpu
         }
     }
 
+    /// <summary>
+    /// Reads a 32-bit register of the in-kernel LAPIC (KVM_GET_LAPIC) at <paramref name="offset"/> within the xAPIC
+    /// page, e.g. 0x20 = APIC ID (Intel SDM Vol. 3A Table 10-1). Only while the vCPU is not running.
+    /// </summary>
+    public unsafe uint ReadLapicRegister(int offset)
+    {
+        if (offset < 0 || offset > KvmLapicState.Size - sizeof(uint) || (offset & 0xF) != 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(offset), offset, "xAPIC registers are 16-byte aligned within the first 1 KiB");
+        }
+
+        KvmLapicState lapic;
+        Ioctl(KvmIoctl.GetLapic, &lapic, "KVM_GET_LAPIC");
+        return *(uint*)(lapic.Regs + offset);
+    }
+
     private unsafe Span<byte> RunPage
     {
         get
@@ -217,6 +233,13 @@ public sealed class KvmVcpu : IVcpu
             if (rc < 0)
             {
                 int errno = Marshal.GetLastPInvokeError();
+                if (errno == LibC.EAgain)
+                {
+                    // An application processor in wait-for-SIPI woke up for INIT/SIPI (api.rst: KVM_RUN on an
+                    // UNINITIALIZED vCPU returns -EAGAIN after accepting events): enter again to run it.
+                    continue;
+                }
+
                 if (errno == LibC.EIntr)
                 {
                     if (TryTakeKick(ref run))
