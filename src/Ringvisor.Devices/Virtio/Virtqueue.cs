@@ -230,6 +230,29 @@ public sealed class Virtqueue
         return ReadAvailIndex() != _lastAvail;
     }
 
+    /// <summary>
+    /// The device consumed nothing but needs more buffers than are available (mergeable receive): asks the driver
+    /// to notify on its next addition (avail_event = current avail.idx). Returns true if buffers arrived meanwhile.
+    /// </summary>
+    public bool WaitForMoreBuffers(ushort availSeen)
+    {
+        if (!IsReady)
+        {
+            return false;
+        }
+
+        if (EventIndexEnabled)
+        {
+            WriteU16(DeviceArea + 4 + (8UL * Size), availSeen);
+            Interlocked.MemoryBarrier();
+        }
+
+        return ReadAvailIndex() != availSeen;
+    }
+
+    /// <summary>The driver's avail.idx as of now.</summary>
+    public ushort PeekAvailIndex() => IsReady ? ReadAvailIndex() : _lastAvail;
+
     private VirtqueueError Walk(ushort head, DescriptorChain chain)
     {
         chain.Clear();

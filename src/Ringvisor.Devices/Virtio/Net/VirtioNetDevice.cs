@@ -221,6 +221,7 @@ public sealed class VirtioNetDevice : VirtioDevice, IDisposable
         bool mergeable = HasFeature(FeatureMergeableRxBuffers);
         while (_rxPending.TryPeek(out var frame))
         {
+            ushort availSeen = queue.PeekAvailIndex();
             bool delivered = mergeable ? ReceiveMergeable(queue, frame) : ReceiveSingle(queue, frame);
             if (queue.IsBroken)
             {
@@ -229,8 +230,9 @@ public sealed class VirtioNetDevice : VirtioDevice, IDisposable
 
             if (!delivered)
             {
-                // Out of buffers: wait for the driver to add some (it notifies once avail_event is passed).
-                if (queue.EnableNotification())
+                // Out of buffers (or too few for this frame): ask to be notified on the driver's next addition,
+                // and look again only if it added some meanwhile.
+                if (queue.WaitForMoreBuffers(availSeen))
                 {
                     continue;
                 }
