@@ -130,7 +130,7 @@ public sealed class LocalApic : ILocalInterruptController, IDisposable
     private uint _icrHigh;
     private uint _initialCount;
     private uint _divide;
-    private bool _timerRunning;
+    private volatile bool _timerRunning;
     private long _timerStartNs;
     private long _timerDeadlineNs;
     private ulong _tscDeadline;
@@ -138,8 +138,11 @@ public sealed class LocalApic : ILocalInterruptController, IDisposable
     private bool _initPending;
     private bool _startupPending;
     private byte _startupVector;
-    private bool _extIntMessage; // an ExtINT message (IOAPIC pin in ExtINT mode) is waiting for the PIC's INTA
-    private bool _lint0Level;
+    private volatile bool _extIntMessage; // an ExtINT message (IOAPIC pin in ExtINT mode) is waiting for the PIC's INTA
+    private volatile bool _lint0Level;
+
+    // Summary of "IRR is not empty", written under the lock, read without it by HasInterrupt's fast path.
+    private volatile bool _irrAny;
 
     public LocalApic(int index, byte apicId, ApicBus bus, ITimeSource time, IDeviceTimerFactory timers)
     {
@@ -197,6 +200,14 @@ public sealed class LocalApic : ILocalInterruptController, IDisposable
     {
         get
         {
+            // Fast path for the engine's per-block check, without the lock: nothing requested, no timer due, and
+            // the PIC's INT (LINT0) low. A request racing with this check calls Wake, so the vCPU looks again.
+            if (!_irrAny && !_lint0Level && !_extIntMessage &&
+                (!_timerRunning || _time.NowNanoseconds < Volatile.Read(ref _timerDeadlineNs)))
+            {
+                return false;
+            }
+
             bool extInt;
             lock (_gate)
             {
@@ -257,6 +268,7 @@ public sealed class LocalApic : ILocalInterruptController, IDisposable
             if (vector >= 0)
             {
                 ClearBit(_irr, vector);
+                _irrAny = HighestBit(_irr) >= 0;
                 SetBit(_isr, vector);
                 return vector;
             }
@@ -532,6 +544,8 @@ public sealed class LocalApic : ILocalInterruptController, IDisposable
                 _irr[i] = state.Irr[i];
             }
 
+            _irrAny = HighestBit(_irr) >= 0;
+
             for (int i = 0; i < LvtCount; i++)
             {
                 _lvt[i] = state.Lvt[i] & s_lvtWritable[i];
@@ -573,6 +587,7 @@ public sealed class LocalApic : ILocalInterruptController, IDisposable
         Array.Clear(_isr);
         Array.Clear(_tmr);
         Array.Clear(_irr);
+        _irrAny = false;
         for (int i = 0; i < LvtCount; i++)
         {
             _lvt[i] = LvtMasked;
@@ -917,6 +932,7 @@ public sealed class LocalApic : ILocalInterruptController, IDisposable
         }
 
         SetBit(_irr, vector);
+        _irrAny = true;
         if (level)
         {
             SetBit(_tmr, vector);
@@ -936,6 +952,7 @@ public sealed class LocalApic : ILocalInterruptController, IDisposable
         if ((lvt & LvtMasked) == 0 && (lvt & LvtVectorMask) >= MinLegalVector)
         {
             SetBit(_irr, (int)(lvt & LvtVectorMask));
+            _irrAny = true;
             ClearBit(_tmr, (int)(lvt & LvtVectorMask));
         }
     }
