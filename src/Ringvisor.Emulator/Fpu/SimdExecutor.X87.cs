@@ -16,7 +16,7 @@ public static partial class SimdExecutor
 
     private static Mnemonic[] X87Mnemonics =>
     [
-        Mnemonic.Fld, Mnemonic.Fst, Mnemonic.Fstp, Mnemonic.Fild, Mnemonic.Fist, Mnemonic.Fistp, Mnemonic.Fisttp,
+        Mnemonic.Fld, Mnemonic.Fst, Mnemonic.Fstp, Mnemonic.Fstpnce, Mnemonic.Fild, Mnemonic.Fist, Mnemonic.Fistp, Mnemonic.Fisttp,
         Mnemonic.Fbld, Mnemonic.Fbstp, Mnemonic.Fadd, Mnemonic.Faddp, Mnemonic.Fiadd, Mnemonic.Fsub, Mnemonic.Fsubp,
         Mnemonic.Fisub, Mnemonic.Fsubr, Mnemonic.Fsubrp, Mnemonic.Fisubr, Mnemonic.Fmul, Mnemonic.Fmulp,
         Mnemonic.Fimul, Mnemonic.Fdiv, Mnemonic.Fdivp, Mnemonic.Fidiv, Mnemonic.Fdivr, Mnemonic.Fdivrp,
@@ -55,7 +55,8 @@ public static partial class SimdExecutor
                 return Fbld(in i, s, a);
             case Mnemonic.Fst:
             case Mnemonic.Fstp:
-                return Fst(in i, s, a, pop: m == Mnemonic.Fstp);
+            case Mnemonic.Fstpnce: // D9 D8+i: undocumented alias of FSTP ST(i)
+                return Fst(in i, s, a, pop: m != Mnemonic.Fst);
             case Mnemonic.Fist:
             case Mnemonic.Fistp:
             case Mnemonic.Fisttp:
