@@ -108,6 +108,35 @@ public sealed partial class Cpu
         return asz == 8 ? ea : asz == 4 ? (uint)ea : (ushort)ea;
     }
 
+    /// <summary>Address size in bytes of the explicit memory operand.</summary>
+    internal int AddressSize(in Instruction ins)
+    {
+        var b = ins.MemoryBase;
+        if (b == Register.RIP)
+        {
+            return 8;
+        }
+
+        if (b == Register.EIP)
+        {
+            return 4;
+        }
+
+        if (b != Register.None)
+        {
+            return s_regSize[(int)b];
+        }
+
+        var x = ins.MemoryIndex;
+        if (x != Register.None)
+        {
+            return s_regSize[(int)x];
+        }
+
+        int d = ins.MemoryDisplSize;
+        return d is 2 or 4 or 8 ? d : _bitness / 8;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal ulong SegBase(int seg) => _bitness == 64 && seg < SegFs ? 0 : Seg[seg].Base;
 

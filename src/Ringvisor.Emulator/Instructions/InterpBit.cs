@@ -40,7 +40,7 @@ public sealed partial class Cpu
                 long soff = SignExtend(off, size);
                 long unit = soff >> BitOperations.Log2((uint)bits);
                 ulong ea = EffectiveAddress(ins) + (ulong)(unit * size);
-                int asz = ins.MemoryBase != Register.None ? s_regSize[(int)ins.MemoryBase] : _bitness / 8;
+                int asz = AddressSize(ins);
                 ea = asz == 8 ? ea : asz == 4 ? (uint)ea : (ushort)ea;
                 la = Linear(ins.MemorySegment - Register.ES, ea);
                 bit = (int)(soff & (bits - 1));

@@ -142,7 +142,7 @@ public sealed partial class Cpu
 
     private void ExecXlat(in Instruction ins)
     {
-        int asz = ins.MemoryBase == Register.None ? 8 : s_regSize[(int)ins.MemoryBase];
+        int asz = AddressSize(ins);
         ulong off = Gpr[3] + (Gpr[0] & 0xFF);
         off = asz == 8 ? off : asz == 4 ? (uint)off : (ushort)off;
         if (ReadMem(Linear(ins.MemorySegment - Register.ES, off), 1, out ulong v))

@@ -150,7 +150,7 @@ public sealed partial class Cpu
 
     private void ExecEnter(in Instruction ins)
     {
-        int opSize = StackOpSize(ins);
+        int opSize = ins.Code == Code.Enterw_imm16_imm8 ? 2 : ins.Code == Code.Enterd_imm16_imm8 ? 4 : 8;
         ulong alloc = ins.Immediate16;
         int level = ins.Immediate8_2nd & 31;
         ulong sp0 = Gpr[4];
@@ -195,7 +195,7 @@ public sealed partial class Cpu
 
     private void ExecLeave(in Instruction ins)
     {
-        int opSize = StackOpSize(ins);
+        int opSize = ins.Code == Code.Leavew ? 2 : ins.Code == Code.Leaved ? 4 : 8;
         ulong oldSp = Gpr[4];
         SetSp(Gpr[5]);
         if (!Pop(opSize, out ulong bp))
