@@ -279,31 +279,31 @@ public sealed class CmosRtc : IBusDevice, IDisposable
             case RegCentury:
                 return EncodeTimeField(reg, CurrentTime(now));
             case RegA:
-            {
-                byte a = _regA;
-                if ((_regB & BSet) == 0 && (_regA & ADividerMask) == ADividerNormal)
                 {
-                    long intoSecond = (CurrentTime(now).Ticks % TimeSpan.TicksPerSecond) * NanosecondsPerTick;
-                    if (intoSecond >= NanosecondsPerSecond - UipLeadNanoseconds)
+                    byte a = _regA;
+                    if ((_regB & BSet) == 0 && (_regA & ADividerMask) == ADividerNormal)
                     {
-                        a |= AUip;
+                        long intoSecond = (CurrentTime(now).Ticks % TimeSpan.TicksPerSecond) * NanosecondsPerTick;
+                        if (intoSecond >= NanosecondsPerSecond - UipLeadNanoseconds)
+                        {
+                            a |= AUip;
+                        }
                     }
-                }
 
-                return a;
-            }
+                    return a;
+                }
 
             case RegB:
                 return _regB;
             case RegC:
-            {
-                ProcessEvents(now);
-                byte c = _regC;
-                _regC = 0; // reading C clears all flags and releases IRQ (MC146818A Table 5)
-                SetIrq(false);
-                Rearm(now);
-                return c;
-            }
+                {
+                    ProcessEvents(now);
+                    byte c = _regC;
+                    _regC = 0; // reading C clears all flags and releases IRQ (MC146818A Table 5)
+                    SetIrq(false);
+                    Rearm(now);
+                    return c;
+                }
 
             case RegD:
                 return DValidRam;
@@ -329,18 +329,18 @@ public sealed class CmosRtc : IBusDevice, IDisposable
             case RegDayOfWeek:
                 break; // derived from the date
             case RegA:
-            {
-                ProcessEvents(now);
-                byte old = _regA;
-                _regA = (byte)(value & ~AUip);
-                if (((old ^ _regA) & (ADividerMask | ARateMask)) != 0)
                 {
-                    _periodBaseNs = now; // a new rate or a divider restart starts a new period
-                }
+                    ProcessEvents(now);
+                    byte old = _regA;
+                    _regA = (byte)(value & ~AUip);
+                    if (((old ^ _regA) & (ADividerMask | ARateMask)) != 0)
+                    {
+                        _periodBaseNs = now; // a new rate or a divider restart starts a new period
+                    }
 
-                Rearm(now);
-                break;
-            }
+                    Rearm(now);
+                    break;
+                }
 
             case RegB:
                 WriteRegisterB(value, now);

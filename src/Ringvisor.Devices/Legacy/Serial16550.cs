@@ -73,7 +73,6 @@ public sealed class Serial16550 : IBusDevice
     // LSR bits.
     private const byte LsrDataReady = 0x01;
     private const byte LsrOverrun = 0x02;
-    private const byte LsrBreak = 0x10;
     private const byte LsrThre = 0x20;
     private const byte LsrTemt = 0x40;
     private const byte LsrErrorMask = 0x1E; // OE | PE | FE | BI raise the line status interrupt
@@ -230,54 +229,54 @@ public sealed class Serial16550 : IBusDevice
             case RegData when dlab:
                 return (byte)_divisor;
             case RegData:
-            {
-                byte b = _rx.TryDequeue(out byte v) ? v : (byte)0;
-                RefillRx();
-                return b;
-            }
+                {
+                    byte b = _rx.TryDequeue(out byte v) ? v : (byte)0;
+                    RefillRx();
+                    return b;
+                }
 
             case RegIer when dlab:
                 return (byte)(_divisor >> 8);
             case RegIer:
                 return _ier;
             case RegIirFcr:
-            {
-                byte iir = ComputeIir();
-                if (iir == IirThre)
                 {
-                    _thrPending = false; // reading IIR when THRE is the source clears it (Table IV)
-                }
+                    byte iir = ComputeIir();
+                    if (iir == IirThre)
+                    {
+                        _thrPending = false; // reading IIR when THRE is the source clears it (Table IV)
+                    }
 
-                return (byte)(iir | (FifoEnabled ? IirFifoEnabled : 0));
-            }
+                    return (byte)(iir | (FifoEnabled ? IirFifoEnabled : 0));
+                }
 
             case RegLcr:
                 return _lcr;
             case RegMcr:
                 return _mcr;
             case RegLsr:
-            {
-                byte lsr = (byte)(_lsrErrors | LsrThre | LsrTemt);
-                if (_rx.Count > 0)
                 {
-                    lsr |= LsrDataReady;
-                }
+                    byte lsr = (byte)(_lsrErrors | LsrThre | LsrTemt);
+                    if (_rx.Count > 0)
+                    {
+                        lsr |= LsrDataReady;
+                    }
 
-                if (FifoEnabled && (_lsrErrors & LsrErrorMask) != 0)
-                {
-                    lsr |= LsrFifoError;
-                }
+                    if (FifoEnabled && (_lsrErrors & LsrErrorMask) != 0)
+                    {
+                        lsr |= LsrFifoError;
+                    }
 
-                _lsrErrors = 0; // error bits clear on read
-                return lsr;
-            }
+                    _lsrErrors = 0; // error bits clear on read
+                    return lsr;
+                }
 
             case RegMsr:
-            {
-                byte msr = (byte)(ModemLines() | _msrDeltas);
-                _msrDeltas = 0;
-                return msr;
-            }
+                {
+                    byte msr = (byte)(ModemLines() | _msrDeltas);
+                    _msrDeltas = 0;
+                    return msr;
+                }
 
             default:
                 return _scr;
@@ -299,16 +298,16 @@ public sealed class Serial16550 : IBusDevice
                 _divisor = (ushort)((_divisor & 0x00FF) | (value << 8));
                 break;
             case RegIer:
-            {
-                byte old = _ier;
-                _ier = (byte)(value & IerMask);
-                if ((_ier & IerThre) != 0 && (old & IerThre) == 0)
                 {
-                    _thrPending = true; // THR is always empty here, so enabling ETBEI raises THRE at once
-                }
+                    byte old = _ier;
+                    _ier = (byte)(value & IerMask);
+                    if ((_ier & IerThre) != 0 && (old & IerThre) == 0)
+                    {
+                        _thrPending = true; // THR is always empty here, so enabling ETBEI raises THRE at once
+                    }
 
-                break;
-            }
+                    break;
+                }
 
             case RegIirFcr:
                 WriteFcr(value);

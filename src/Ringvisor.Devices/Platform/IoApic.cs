@@ -199,10 +199,10 @@ public sealed class IoApic : IBusDevice
             case RegVersion:
                 return VersionValue;
             case >= RegRedirectionFirst and < RegRedirectionFirst + (2 * PinCount):
-            {
-                ulong entry = _redirection[(reg - RegRedirectionFirst) >> 1];
-                return (reg & 1) == 0 ? (uint)entry : (uint)(entry >> 32);
-            }
+                {
+                    ulong entry = _redirection[(reg - RegRedirectionFirst) >> 1];
+                    return (reg & 1) == 0 ? (uint)entry : (uint)(entry >> 32);
+                }
 
             default:
                 return 0;
@@ -217,24 +217,24 @@ public sealed class IoApic : IBusDevice
                 _id = (byte)((value >> 24) & 0xF);
                 break;
             case >= RegRedirectionFirst and < RegRedirectionFirst + (2 * PinCount):
-            {
-                int pin = (int)((reg - RegRedirectionFirst) >> 1);
-                ulong old = _redirection[pin];
-                ulong entry = (reg & 1) == 0
-                    ? (old & 0xFFFF_FFFF_0000_0000UL) | value
-                    : (old & 0x0000_0000_FFFF_FFFFUL) | ((ulong)value << 32);
-                entry = (entry & EntryWritable) | (old & EntryReadOnly);
-                if ((entry & EntryLevel) == 0)
                 {
-                    entry &= ~EntryRemoteIrr; // Remote IRR is undefined for edge entries; keep it clear
+                    int pin = (int)((reg - RegRedirectionFirst) >> 1);
+                    ulong old = _redirection[pin];
+                    ulong entry = (reg & 1) == 0
+                        ? (old & 0xFFFF_FFFF_0000_0000UL) | value
+                        : (old & 0x0000_0000_FFFF_FFFFUL) | ((ulong)value << 32);
+                    entry = (entry & EntryWritable) | (old & EntryReadOnly);
+                    if ((entry & EntryLevel) == 0)
+                    {
+                        entry &= ~EntryRemoteIrr; // Remote IRR is undefined for edge entries; keep it clear
+                    }
+
+                    _redirection[pin] = entry;
+
+                    // Unmasking a level entry whose line is asserted delivers it now.
+                    TryDeliverLevel(pin);
+                    break;
                 }
-
-                _redirection[pin] = entry;
-
-                // Unmasking a level entry whose line is asserted delivers it now.
-                TryDeliverLevel(pin);
-                break;
-            }
 
             default:
                 break; // version, arbitration and unimplemented registers are read-only

@@ -30,8 +30,6 @@ public sealed class LocalApic : ILocalInterruptController, IDisposable
 
     public const uint MsrApicBase = 0x1B; // IA32_APIC_BASE (SDM Vol. 3A §10.4.4)
     public const uint MsrTscDeadline = 0x6E0; // IA32_TSC_DEADLINE (§10.5.4.1)
-    private const uint MsrX2ApicFirst = 0x800;
-    private const uint MsrX2ApicLast = 0x8FF;
 
     // IA32_APIC_BASE bits (§10.4.4 Figure 10-5).
     private const ulong BaseBsp = 1UL << 8;
@@ -78,7 +76,6 @@ public sealed class LocalApic : ILocalInterruptController, IDisposable
     private const uint LvtMasked = 1 << 16;
     private const uint LvtVectorMask = 0xFF;
     private const uint LvtTimerModeMask = 3 << 17;
-    private const uint LvtTimerOneShot = 0;
     private const uint LvtTimerPeriodic = 1 << 17;
     private const uint LvtTimerTscDeadline = 2 << 17;
 
@@ -875,16 +872,16 @@ public sealed class LocalApic : ILocalInterruptController, IDisposable
         switch (lvt & LvtTimerModeMask)
         {
             case LvtTimerPeriodic:
-            {
-                long period = TimerPeriodNs();
+                {
+                    long period = TimerPeriodNs();
 
-                // Periods missed while the host was busy are coalesced into this one interrupt.
-                long periods = ((now - _timerStartNs) / period);
-                _timerStartNs += periods * period;
-                _timerDeadlineNs = _timerStartNs + period;
-                _timer.Arm(_timerDeadlineNs);
-                break;
-            }
+                    // Periods missed while the host was busy are coalesced into this one interrupt.
+                    long periods = ((now - _timerStartNs) / period);
+                    _timerStartNs += periods * period;
+                    _timerDeadlineNs = _timerStartNs + period;
+                    _timer.Arm(_timerDeadlineNs);
+                    break;
+                }
 
             case LvtTimerTscDeadline:
                 _tscDeadline = 0; // the MSR reads 0 once the deadline has passed

@@ -268,19 +268,19 @@ internal sealed class Pic8259
         {
             case 0b001: // non-specific EOI
             case 0b101: // rotate on non-specific EOI
-            {
-                int irq = HighestPriority(_specialMask ? (byte)(Isr & ~Imr) : Isr);
-                if (irq >= 0)
                 {
-                    Isr = (byte)(Isr & ~(1 << irq));
-                    if (command == 0b101)
+                    int irq = HighestPriority(_specialMask ? (byte)(Isr & ~Imr) : Isr);
+                    if (irq >= 0)
                     {
-                        PriorityAdd = (byte)((irq + 1) & 7);
+                        Isr = (byte)(Isr & ~(1 << irq));
+                        if (command == 0b101)
+                        {
+                            PriorityAdd = (byte)((irq + 1) & 7);
+                        }
                     }
-                }
 
-                break;
-            }
+                    break;
+                }
 
             case 0b011: // specific EOI
                 Isr = (byte)(Isr & ~(1 << level));
