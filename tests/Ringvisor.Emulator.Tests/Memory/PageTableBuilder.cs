@@ -18,7 +18,8 @@ internal sealed class PageTableBuilder
     /// <summary>Flags of non-leaf entries created on demand.</summary>
     public const ulong Upper = P | RW | US;
 
-    private const ulong FrameMask = 0x000F_FFFF_FFFF_F000;
+    /// <summary>Frame bits for MAXPHYADDR 40, so tests can set higher (reserved) bits in table pointers.</summary>
+    private const ulong FrameMask = 0x0000_00FF_FFFF_F000;
     private readonly GuestMemory _memory;
     private ulong _next;
 

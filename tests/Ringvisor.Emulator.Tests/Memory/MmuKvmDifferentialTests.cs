@@ -1,0 +1,324 @@
+// The real CPU (through KVM) as the oracle for the MMU (design principle 5): the same page tables are built in two
+// guest memories; one access runs in a KVM guest (at CPL 3 natively on this kind of host, or at CPL 0 where the
+// host emulates it) with a #PF handler that records the error code and CR2, and the same access goes through the
+// MMU. Faults, error codes, CR2 and the accessed/dirty bits left in the target's four paging-structure entries
+// must agree. A/D bits are compared only for accesses that succeed: after a fault the SDM leaves them open.
+using Iced.Intel;
+using Ringvisor.Core.Bus;
+using Ringvisor.Core.Cpu;
+using Ringvisor.Core.Memory;
+using Ringvisor.Emulator.Memory;
+using Ringvisor.Kvm;
+using Ringvisor.TestSupport;
+using static Iced.Intel.AssemblerRegisters;
+using static Ringvisor.Emulator.Tests.Memory.PageTableBuilder;
+
+namespace Ringvisor.Emulator.Tests.Memory;
+
+public class MmuKvmDifferentialTests
+{
+    // Guest-physical layout (all below 1 MiB; page tables from 1 MiB, target frames from 2 MiB).
+    private const ulong Gdt = 0x1000;
+    private const ulong Tss = 0x1100;
+    private const ulong Idt = 0x2000;
+    private const ulong FaultHandler = 0x3000;
+    private const ulong OtherHandler = 0x3100;
+    private const ulong KernelCode = 0x3200;
+    private const ulong UserCode = 0x4000;
+    private const ulong UserStackTop = 0x6000;
+    private const ulong KernelStackTop = 0x9000;
+    private const ulong Result = 0xA000;
+    private const ulong Frame4K = 0x20_0000;
+    private const ulong Frame2M = 0x40_0000;
+
+    /// <summary>PML4 index 1, PDPT index 1, PD index 1, PT index 3: its own entries at every level.</summary>
+    private const ulong Target = 0x80_4020_3000;
+    private const ulong Offset = 0x10;
+
+    private const ushort KernelCs = 0x08, KernelDs = 0x10, UserDs = 0x18, UserCs = 0x20, TssSel = 0x28;
+
+    public enum Shape
+    {
+        Page4K,
+        Page2M,
+        Page1G,
+    }
+
+    /// <summary>(shape, leaf flags, flags of the non-leaf entries above, CPL, CR0.WP).</summary>
+    public static TheoryData<Shape, ulong, ulong, int, bool, MemoryAccessKind> Cases()
+    {
+        var data = new TheoryData<Shape, ulong, ulong, int, bool, MemoryAccessKind>();
+        var kinds = new[] { MemoryAccessKind.Read, MemoryAccessKind.Write, MemoryAccessKind.Execute };
+        foreach (var kind in kinds)
+        {
+            // Every leaf right combination at CPL 3, plus not present.
+            for (int bits = 0; bits < 8; bits++)
+            {
+                ulong leaf = P | ((bits & 1) != 0 ? US : 0) | ((bits & 2) != 0 ? RW : 0) | ((bits & 4) != 0 ? XD : 0);
+                data.Add(Shape.Page4K, leaf, Upper, 3, true, kind);
+            }
+
+            data.Add(Shape.Page4K, RW | US, Upper, 3, true, kind); // not present
+            data.Add(Shape.Page4K, P | RW | US, P | RW, 3, true, kind); // supervisor above
+            data.Add(Shape.Page4K, P | RW | US, P | US, 3, true, kind); // read-only above
+            data.Add(Shape.Page4K, P | RW | US, Upper | XD, 3, true, kind); // XD above
+            data.Add(Shape.Page4K, P | RW | US | (1UL << 45), Upper, 3, true, kind); // above MAXPHYADDR (40)
+            data.Add(Shape.Page4K, P | RW | US, Upper | (1UL << 51), 3, true, kind); // reserved in the upper levels
+            data.Add(Shape.Page2M, P | RW | US, Upper, 3, true, kind);
+            data.Add(Shape.Page2M, P | RW | US | (1UL << 13), Upper, 3, true, kind); // reserved in a 2 MiB PDE
+            data.Add(Shape.Page1G, P | RW | US, Upper, 3, true, kind);
+            data.Add(Shape.Page1G, P | US | D, Upper, 3, true, kind);
+        }
+
+        // A few supervisor cases (the host emulates CPL-0 code: keep them few): CR0.WP and user pages at CPL 0.
+        data.Add(Shape.Page4K, P | US, Upper, 0, true, MemoryAccessKind.Write);
+        data.Add(Shape.Page4K, P | US, Upper, 0, false, MemoryAccessKind.Write);
+        data.Add(Shape.Page4K, P, Upper, 0, true, MemoryAccessKind.Write);
+        data.Add(Shape.Page4K, P | RW | US, Upper, 0, true, MemoryAccessKind.Read);
+        return data;
+    }
+
+    [KvmTheory]
+    [MemberData(nameof(Cases))]
+    public void TryTranslate_SameTablesAsKvmGuest_SameFaultAndAccessedDirtyBits(
+        Shape shape, ulong leaf, ulong upper, int cpl, bool wp, MemoryAccessKind kind)
+    {
+        using var kvmMemory = GuestMemory.Create(16UL << 20);
+        using var mmuMemory = GuestMemory.Create(16UL << 20);
+        ulong[] kvmEntries = Build(kvmMemory, shape, leaf, upper, kind, cpl, out ulong root, out ulong targetPhysical);
+        ulong[] mmuEntries = Build(mmuMemory, shape, leaf, upper, kind, cpl, out _, out _);
+
+        // The oracle.
+        var (status, errorCode, cr2) = RunOnKvm(kvmMemory, root, cpl, wp);
+        Assert.True(status is 0 or 1, $"guest ended with status {status:X} (2 = an exception other than #PF)");
+
+        // The MMU, configured like the guest CPU model (which may lack 1 GiB pages: CPUID 80000001H EDX[26]).
+        using var mmu = new Mmu(mmuMemory, new IoBus("mmio", 1UL << 52)) { Supports1GbPages = s_guestHas1GbPages.Value };
+        Assert.True(mmu.SetPagingState(new PagingState
+        {
+            Cr0 = ControlCr0(wp),
+            Cr3 = root,
+            Cr4 = SystemRegisters.Cr4Pae,
+            Efer = PagingState.EferLma | PagingState.EferNxe,
+            Cpl = cpl,
+            Rflags = 2,
+        }));
+        bool ok = mmu.TryTranslate(Target + Offset, kind, out ulong physical);
+
+        Assert.Equal(status == 0, ok);
+        if (ok)
+        {
+            Assert.Equal(targetPhysical, physical);
+            for (int i = 0; i < kvmEntries.Length; i++)
+            {
+                ulong k = Read64(kvmMemory, kvmEntries[i]) & (A | D);
+                ulong m = Read64(mmuMemory, mmuEntries[i]) & (A | D);
+                Assert.True(k == m, $"entry {i} (0 = PML4E): A/D on KVM {k:X}, MMU {m:X}");
+            }
+        }
+        else
+        {
+            Assert.Equal(MmuFaultKind.PageFault, mmu.LastFault.Kind);
+            Assert.Equal((PageFaultErrorCode)errorCode, mmu.LastFault.ErrorCode);
+            Assert.Equal(cr2, mmu.LastFault.Address);
+        }
+    }
+
+    /// <summary>Whether the KVM guest's CPU model maps 1 GiB pages: a plain user read through a 1 GiB page succeeds.</summary>
+    private static readonly Lazy<bool> s_guestHas1GbPages = new(() =>
+    {
+        using var memory = GuestMemory.Create(16UL << 20);
+        Build(memory, Shape.Page1G, P | RW | US, Upper, MemoryAccessKind.Read, 3, out ulong root, out _);
+        var (status, errorCode, _) = RunOnKvm(memory, root, 3, true);
+        return status == 0 || (errorCode & (uint)PageFaultErrorCode.ReservedBit) == 0;
+    });
+
+    private static ulong ControlCr0(bool wp) =>
+        SystemRegisters.Cr0Pe | SystemRegisters.Cr0Mp | SystemRegisters.Cr0Et | SystemRegisters.Cr0Ne |
+        SystemRegisters.Cr0Pg | (wp ? SystemRegisters.Cr0Wp : 0);
+
+    /// <summary>Writes the scenario; returns the physical addresses of the target's entries, top level first.</summary>
+    private static ulong[] Build(GuestMemory memory, Shape shape, ulong leaf, ulong upper, MemoryAccessKind kind, int cpl,
+        out ulong root, out ulong targetPhysical)
+    {
+        var t = new PageTableBuilder(memory);
+        root = t.Root;
+
+        // Scaffolding, identity-mapped with 4 KiB pages: supervisor data/code, user code and stack.
+        for (ulong page = Gdt; page <= Result; page += 0x1000)
+        {
+            ulong flags = page switch
+            {
+                UserCode => P | US,
+                UserStackTop - 0x1000 => P | RW | US,
+                _ => P | RW,
+            };
+            t.Map4K(page, page, flags | A | D);
+        }
+
+        WriteGdtTssIdt(memory);
+        Load(memory, FaultHandler, Assemble(FaultHandler, a =>
+        {
+            a.pop(rax); // the error code
+            a.mov(__qword_ptr[Result], rax);
+            a.mov(rax, cr2);
+            a.mov(__qword_ptr[Result + 8], rax);
+            a.mov(al, 1);
+            a.@out(KvmExitPort.Port, al);
+            a.hlt();
+        }));
+        Load(memory, OtherHandler, Assemble(OtherHandler, a =>
+        {
+            a.mov(al, 2);
+            a.@out(KvmExitPort.Port, al);
+            a.hlt();
+        }));
+
+        // The access under test, then "success" (status 0).
+        byte[] access = Assemble(cpl == 3 ? UserCode : KernelCode, a =>
+        {
+            a.mov(rbx, Target + Offset);
+            switch (kind)
+            {
+                case MemoryAccessKind.Read: a.mov(rax, __qword_ptr[rbx]); break;
+                case MemoryAccessKind.Write: a.mov(__qword_ptr[rbx], rax); break;
+                default: a.jmp(rbx); break;
+            }
+
+            a.mov(al, 0);
+            a.@out(KvmExitPort.Port, al);
+            a.hlt();
+        });
+        Load(memory, cpl == 3 ? UserCode : KernelCode, access);
+
+        ulong[] entries;
+        switch (shape)
+        {
+            case Shape.Page4K:
+                t.Map4K(Target, Frame4K, leaf, upper);
+                entries = [t.Entry64(Target, 4), t.Entry64(Target, 3), t.Entry64(Target, 2), t.Entry64(Target, 1)];
+                targetPhysical = Frame4K + Offset;
+                break;
+            case Shape.Page2M:
+                t.Map2M(Target & ~0x1F_FFFFUL, Frame2M, leaf, upper);
+                entries = [t.Entry64(Target, 4), t.Entry64(Target, 3), t.Entry64(Target, 2)];
+                targetPhysical = Frame2M + (Target & 0x1F_FFFF) + Offset;
+                break;
+            default:
+                t.Map1G(Target & ~0x3FFF_FFFFUL, 0, leaf, upper);
+                entries = [t.Entry64(Target, 4), t.Entry64(Target, 3)];
+                targetPhysical = (Target & 0x3FFF_FFFF) + Offset;
+                break;
+        }
+
+        // For fetches: code at the target that reports success.
+        Load(memory, targetPhysical, Assemble(Target + Offset, a =>
+        {
+            a.mov(al, 0);
+            a.@out(KvmExitPort.Port, al);
+            a.hlt();
+        }));
+        return entries;
+    }
+
+    private static (int Status, uint ErrorCode, ulong Cr2) RunOnKvm(GuestMemory memory, ulong root, int cpl, bool wp)
+    {
+        var pio = new IoBus("pio", 0x1_0000);
+        var port = new KvmExitPort();
+        pio.Register(KvmExitPort.Port, 1, port, "exit");
+        using var engine = new KvmEngine(new EngineContext
+        {
+            Memory = memory,
+            Pio = pio,
+            Mmio = new IoBus("mmio", 1UL << 52),
+            Control = port,
+            VcpuCount = 1,
+
+            // The guest CPU model must match the MMU's: MAXPHYADDR 40 (CPUID 80000008H EAX[7:0]), 48 linear bits.
+            CpuidOverrides = new Dictionary<(uint, uint), (uint, uint, uint, uint)> { [(0x8000_0008, 0)] = (0x3028, 0, 0, 0) },
+        });
+        using var vcpu = engine.CreateVcpu(0);
+        port.Vcpu = vcpu;
+        vcpu.SetState(State(root, cpl, wp));
+
+        // A hang guard, not a timing assertion.
+        using var guard = new Timer(_ => port.RequestStop(Core.Vm.VmStopReason.UserQuit, 1, "hang guard"), null, 20_000, Timeout.Infinite);
+        while (port.Status < 0)
+        {
+            var exit = vcpu.Run();
+            Assert.True(exit.Reason == VcpuExitReason.Kicked, $"unexpected exit {exit}");
+        }
+
+        Assert.True(port.Status < 0x100, $"stopped: {port.StopDetail}");
+        return (port.Status, (uint)Read64(memory, Result), Read64(memory, Result + 8));
+    }
+
+    private static CpuState State(ulong root, int cpl, bool wp)
+    {
+        var s = new CpuState();
+        var sys = SystemRegisters.Reset();
+        var kcs = SegmentRegister.Flat(KernelCs, code: true, longMode: true);
+        var kds = SegmentRegister.Flat(KernelDs, code: false);
+        var ucs = SegmentRegister.Flat(UserCs | 3, code: true, longMode: true);
+        ucs.Dpl = 3;
+        var uds = SegmentRegister.Flat(UserDs | 3, code: false);
+        uds.Dpl = 3;
+        sys.Cs = cpl == 3 ? ucs : kcs;
+        sys.Ss = cpl == 3 ? uds : kds;
+        sys.Ds = sys.Es = sys.Fs = sys.Gs = sys.Ss;
+        sys.Tr = new SegmentRegister { Selector = TssSel, Base = Tss, Limit = 0x67, Type = 0xB, Present = true };
+        sys.Gdt = new DescriptorTable { Base = Gdt, Limit = 0x37 };
+        sys.Idt = new DescriptorTable { Base = Idt, Limit = 0xFFF };
+        sys.Cr0 = ControlCr0(wp);
+        sys.Cr3 = root;
+        sys.Cr4 = SystemRegisters.Cr4Pae | SystemRegisters.Cr4Osfxsr | SystemRegisters.Cr4Osxmmexcpt;
+        sys.Efer = SystemRegisters.EferSce | SystemRegisters.EferLme | SystemRegisters.EferLma | SystemRegisters.EferNxe;
+        s.System = sys;
+        s.Registers.Rip = cpl == 3 ? UserCode : KernelCode;
+        s.Registers.Rsp = cpl == 3 ? UserStackTop : KernelStackTop;
+        s.Registers.Rflags = CpuRegisters.RflagsReserved | (3UL << 12); // IOPL 3: CPL 3 may write the exit port
+        return s;
+    }
+
+    private static void WriteGdtTssIdt(GuestMemory memory)
+    {
+        // 64-bit code/data descriptors, DPL 0 and 3 (Intel SDM Vol. 3A Figure 3-8) and a 64-bit TSS (§7.2.3).
+        Write64(memory, Gdt, 0);
+        Write64(memory, Gdt + KernelCs, 0x00AF_9A00_0000_FFFF);
+        Write64(memory, Gdt + KernelDs, 0x00CF_9200_0000_FFFF);
+        Write64(memory, Gdt + UserDs, 0x00CF_F200_0000_FFFF);
+        Write64(memory, Gdt + UserCs, 0x00AF_FA00_0000_FFFF);
+        Write64(memory, Gdt + TssSel, 0x67 | ((Tss & 0xFF_FFFF) << 16) | (0x89UL << 40));
+        Write64(memory, Gdt + TssSel + 8, 0);
+        Write64(memory, Tss + 4, KernelStackTop); // RSP0
+
+        // 64-bit interrupt gates (§6.14.1): #PF to its handler, every other vector to the "unexpected" one.
+        for (ulong v = 0; v < 256; v++)
+        {
+            ulong handler = v == 14 ? FaultHandler : OtherHandler;
+            ulong low = (handler & 0xFFFF) | ((ulong)KernelCs << 16) | (0x8EUL << 40) | ((handler >> 16 & 0xFFFF) << 48);
+            Write64(memory, Idt + (v * 16), low);
+            Write64(memory, Idt + (v * 16) + 8, handler >> 32);
+        }
+    }
+
+    private static byte[] Assemble(ulong address, Action<Assembler> build)
+    {
+        var a = new Assembler(64);
+        build(a);
+        using var ms = new MemoryStream();
+        a.Assemble(new StreamCodeWriter(ms), address);
+        return ms.ToArray();
+    }
+
+    private static void Load(GuestMemory memory, ulong gpa, byte[] bytes) =>
+        Assert.Equal(MemoryAccessResult.Ok, memory.Write(gpa, bytes));
+
+    private static ulong Read64(GuestMemory memory, ulong gpa)
+    {
+        Assert.True(memory.TryRead(gpa, out ulong v));
+        return v;
+    }
+
+    private static void Write64(GuestMemory memory, ulong gpa, ulong value) => Assert.True(memory.TryWrite(gpa, value));
+}
