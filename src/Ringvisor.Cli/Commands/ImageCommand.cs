@@ -14,7 +14,7 @@ internal static class ImageCommand
         {
             try
             {
-                var img = DefaultGuestImage.EnsureBuilt(new Progress<string>(m => Console.Error.WriteLine($"ringvisor: {m}")), pr.GetValue(force));
+                var img = DefaultGuestImage.EnsureBuilt(StderrProgress.Instance, pr.GetValue(force));
                 Console.WriteLine($"kernel  {img.Kernel}");
                 Console.WriteLine($"initrd  {img.Initrd}");
                 Console.WriteLine($"version {img.KernelVersion}");

@@ -44,7 +44,7 @@ internal static class RunCommand
 
                 try
                 {
-                    var image = Ringvisor.Machine.Images.DefaultGuestImage.EnsureBuilt(new Progress<string>(m => Console.Error.WriteLine($"ringvisor: {m}")));
+                    var image = Ringvisor.Machine.Images.DefaultGuestImage.EnsureBuilt(StderrProgress.Instance);
                     kernelPath = image.Kernel;
                     initrds = [image.Initrd];
                     cmdline ??= image.DefaultCommandLine;
