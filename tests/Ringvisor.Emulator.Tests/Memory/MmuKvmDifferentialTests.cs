@@ -44,10 +44,10 @@ public class MmuKvmDifferentialTests
         Page1G,
     }
 
-    /// <summary>(shape, leaf flags, flags of the non-leaf entries above, CPL, CR0.WP).</summary>
-    public static TheoryData<Shape, ulong, ulong, int, bool, MemoryAccessKind> Cases()
+    /// <summary>(shape, leaf flags, flags of the non-leaf entries above, CPL, CR0.WP, access, extra CR4 bits, RFLAGS.AC).</summary>
+    public static TheoryData<Shape, ulong, ulong, int, bool, MemoryAccessKind, ulong, bool> Cases()
     {
-        var data = new TheoryData<Shape, ulong, ulong, int, bool, MemoryAccessKind>();
+        var data = new TheoryData<Shape, ulong, ulong, int, bool, MemoryAccessKind, ulong, bool>();
         var kinds = new[] { MemoryAccessKind.Read, MemoryAccessKind.Write, MemoryAccessKind.Execute };
         foreach (var kind in kinds)
         {
@@ -55,33 +55,44 @@ public class MmuKvmDifferentialTests
             for (int bits = 0; bits < 8; bits++)
             {
                 ulong leaf = P | ((bits & 1) != 0 ? US : 0) | ((bits & 2) != 0 ? RW : 0) | ((bits & 4) != 0 ? XD : 0);
-                data.Add(Shape.Page4K, leaf, Upper, 3, true, kind);
+                data.Add(Shape.Page4K, leaf, Upper, 3, true, kind, 0, false);
             }
 
-            data.Add(Shape.Page4K, RW | US, Upper, 3, true, kind); // not present
-            data.Add(Shape.Page4K, P | RW | US, P | RW, 3, true, kind); // supervisor above
-            data.Add(Shape.Page4K, P | RW | US, P | US, 3, true, kind); // read-only above
-            data.Add(Shape.Page4K, P | RW | US, Upper | XD, 3, true, kind); // XD above
-            data.Add(Shape.Page4K, P | RW | US | (1UL << 45), Upper, 3, true, kind); // above MAXPHYADDR (40)
-            data.Add(Shape.Page4K, P | RW | US, Upper | (1UL << 51), 3, true, kind); // reserved in the upper levels
-            data.Add(Shape.Page2M, P | RW | US, Upper, 3, true, kind);
-            data.Add(Shape.Page2M, P | RW | US | (1UL << 13), Upper, 3, true, kind); // reserved in a 2 MiB PDE
-            data.Add(Shape.Page1G, P | RW | US, Upper, 3, true, kind);
-            data.Add(Shape.Page1G, P | US | D, Upper, 3, true, kind);
+            data.Add(Shape.Page4K, RW | US, Upper, 3, true, kind, 0, false); // not present
+            data.Add(Shape.Page4K, P | RW | US, P | RW, 3, true, kind, 0, false); // supervisor above
+            data.Add(Shape.Page4K, P | RW | US, P | US, 3, true, kind, 0, false); // read-only above
+            data.Add(Shape.Page4K, P | RW | US, Upper | XD, 3, true, kind, 0, false); // XD above
+            data.Add(Shape.Page4K, P | RW | US | (1UL << 45), Upper, 3, true, kind, 0, false); // above MAXPHYADDR (40)
+            data.Add(Shape.Page4K, P | RW | US, Upper | (1UL << 51), 3, true, kind, 0, false); // reserved in the upper levels
+            data.Add(Shape.Page2M, P | RW | US, Upper, 3, true, kind, 0, false);
+            data.Add(Shape.Page2M, P | RW | US | (1UL << 13), Upper, 3, true, kind, 0, false); // reserved in a 2 MiB PDE
+            data.Add(Shape.Page1G, P | RW | US, Upper, 3, true, kind, 0, false);
+            data.Add(Shape.Page1G, P | US | D, Upper, 3, true, kind, 0, false);
         }
 
         // A few supervisor cases (the host emulates CPL-0 code: keep them few): CR0.WP and user pages at CPL 0.
-        data.Add(Shape.Page4K, P | US, Upper, 0, true, MemoryAccessKind.Write);
-        data.Add(Shape.Page4K, P | US, Upper, 0, false, MemoryAccessKind.Write);
-        data.Add(Shape.Page4K, P, Upper, 0, true, MemoryAccessKind.Write);
-        data.Add(Shape.Page4K, P | RW | US, Upper, 0, true, MemoryAccessKind.Read);
+        data.Add(Shape.Page4K, P | US, Upper, 0, true, MemoryAccessKind.Write, 0, false);
+        data.Add(Shape.Page4K, P | US, Upper, 0, false, MemoryAccessKind.Write, 0, false);
+        data.Add(Shape.Page4K, P, Upper, 0, true, MemoryAccessKind.Write, 0, false);
+        data.Add(Shape.Page4K, P | RW | US, Upper, 0, true, MemoryAccessKind.Read, 0, false);
+
+        // SMEP and SMAP (with RFLAGS.AC) at CPL 0.
+        const ulong smep = PagingState.Cr4Smep, smap = PagingState.Cr4Smap;
+        data.Add(Shape.Page4K, P | RW | US, Upper, 0, true, MemoryAccessKind.Execute, smep, false);
+        data.Add(Shape.Page4K, P | RW, Upper, 0, true, MemoryAccessKind.Execute, smep, false);
+        data.Add(Shape.Page4K, P | RW | US, Upper, 0, true, MemoryAccessKind.Read, smap, false);
+        data.Add(Shape.Page4K, P | RW | US, Upper, 0, true, MemoryAccessKind.Read, smap, true);
+        data.Add(Shape.Page4K, P | RW | US, Upper, 0, true, MemoryAccessKind.Write, smap, false);
+        data.Add(Shape.Page4K, P | US, Upper, 0, true, MemoryAccessKind.Write, smap, true);
+        data.Add(Shape.Page4K, P | US, Upper, 0, false, MemoryAccessKind.Write, smap, true);
+        data.Add(Shape.Page4K, P | RW, Upper, 0, true, MemoryAccessKind.Write, smap | smep, false);
         return data;
     }
 
     [KvmTheory]
     [MemberData(nameof(Cases))]
     public void TryTranslate_SameTablesAsKvmGuest_SameFaultAndAccessedDirtyBits(
-        Shape shape, ulong leaf, ulong upper, int cpl, bool wp, MemoryAccessKind kind)
+        Shape shape, ulong leaf, ulong upper, int cpl, bool wp, MemoryAccessKind kind, ulong cr4, bool ac)
     {
         using var kvmMemory = GuestMemory.Create(16UL << 20);
         using var mmuMemory = GuestMemory.Create(16UL << 20);
@@ -89,7 +100,7 @@ public class MmuKvmDifferentialTests
         ulong[] mmuEntries = Build(mmuMemory, shape, leaf, upper, kind, cpl, out _, out _);
 
         // The oracle.
-        var (status, errorCode, cr2) = RunOnKvm(kvmMemory, root, cpl, wp);
+        var (status, errorCode, cr2) = RunOnKvm(kvmMemory, root, cpl, wp, cr4, ac);
         Assert.True(status is 0 or 1, $"guest ended with status {status:X} (2 = an exception other than #PF)");
 
         // The MMU, configured like the guest CPU model (which may lack 1 GiB pages: CPUID 80000001H EDX[26]).
@@ -98,10 +109,10 @@ public class MmuKvmDifferentialTests
         {
             Cr0 = ControlCr0(wp),
             Cr3 = root,
-            Cr4 = SystemRegisters.Cr4Pae,
+            Cr4 = SystemRegisters.Cr4Pae | cr4,
             Efer = PagingState.EferLma | PagingState.EferNxe,
             Cpl = cpl,
-            Rflags = 2,
+            Rflags = 2 | (ac ? PagingState.RflagsAc : 0),
         }));
         bool ok = mmu.TryTranslate(Target + Offset, kind, out ulong physical);
 
@@ -129,7 +140,7 @@ public class MmuKvmDifferentialTests
     {
         using var memory = GuestMemory.Create(16UL << 20);
         Build(memory, Shape.Page1G, P | RW | US, Upper, MemoryAccessKind.Read, 3, out ulong root, out _);
-        var (status, errorCode, _) = RunOnKvm(memory, root, 3, true);
+        var (status, errorCode, _) = RunOnKvm(memory, root, 3, true, 0, false);
         return status == 0 || (errorCode & (uint)PageFaultErrorCode.ReservedBit) == 0;
     });
 
@@ -221,7 +232,7 @@ public class MmuKvmDifferentialTests
         return entries;
     }
 
-    private static (int Status, uint ErrorCode, ulong Cr2) RunOnKvm(GuestMemory memory, ulong root, int cpl, bool wp)
+    private static (int Status, uint ErrorCode, ulong Cr2) RunOnKvm(GuestMemory memory, ulong root, int cpl, bool wp, ulong cr4, bool ac)
     {
         var pio = new IoBus("pio", 0x1_0000);
         var port = new KvmExitPort();
@@ -239,7 +250,7 @@ public class MmuKvmDifferentialTests
         });
         using var vcpu = engine.CreateVcpu(0);
         port.Vcpu = vcpu;
-        vcpu.SetState(State(root, cpl, wp));
+        vcpu.SetState(State(root, cpl, wp, cr4, ac));
 
         // A hang guard, not a timing assertion.
         using var guard = new Timer(_ => port.RequestStop(Core.Vm.VmStopReason.UserQuit, 1, "hang guard"), null, 20_000, Timeout.Infinite);
@@ -253,7 +264,7 @@ public class MmuKvmDifferentialTests
         return (port.Status, (uint)Read64(memory, Result), Read64(memory, Result + 8));
     }
 
-    private static CpuState State(ulong root, int cpl, bool wp)
+    private static CpuState State(ulong root, int cpl, bool wp, ulong cr4, bool ac)
     {
         var s = new CpuState();
         var sys = SystemRegisters.Reset();
@@ -271,12 +282,13 @@ public class MmuKvmDifferentialTests
         sys.Idt = new DescriptorTable { Base = Idt, Limit = 0xFFF };
         sys.Cr0 = ControlCr0(wp);
         sys.Cr3 = root;
-        sys.Cr4 = SystemRegisters.Cr4Pae | SystemRegisters.Cr4Osfxsr | SystemRegisters.Cr4Osxmmexcpt;
+        sys.Cr4 = SystemRegisters.Cr4Pae | SystemRegisters.Cr4Osfxsr | SystemRegisters.Cr4Osxmmexcpt | cr4;
         sys.Efer = SystemRegisters.EferSce | SystemRegisters.EferLme | SystemRegisters.EferLma | SystemRegisters.EferNxe;
         s.System = sys;
         s.Registers.Rip = cpl == 3 ? UserCode : KernelCode;
         s.Registers.Rsp = cpl == 3 ? UserStackTop : KernelStackTop;
-        s.Registers.Rflags = CpuRegisters.RflagsReserved | (3UL << 12); // IOPL 3: CPL 3 may write the exit port
+        s.Registers.Rflags = CpuRegisters.RflagsReserved | (3UL << 12) // IOPL 3: CPL 3 may write the exit port
+                             | (ac ? PagingState.RflagsAc : 0);
         return s;
     }
 
