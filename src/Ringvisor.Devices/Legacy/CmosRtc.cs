@@ -1,5 +1,5 @@
-// Motorola MC146818A real-time clock with 128 bytes of CMOS RAM, as on the PC/AT (MC146818A datasheet: Figure 4
-// address map, Tables 3-5 registers A-D; IBM PC/AT Technical Reference for the CMOS layout).
+// Motorola MC146818A real-time clock with 128 bytes of CMOS RAM, as on the PC/AT (MC146818A datasheet: "Address Map",
+// "Register A" to "Register D"; IBM PC/AT Technical Reference for the CMOS layout).
 //
 // Wiring: pio.Register(0x70, CmosRtc.WindowLength, rtc, "cmos") — offset 0 is the index port (bit 7 = NMI disable,
 // kept for the machine to query through NmiDisabled), offset 1 the data port. IRQ 8 is injected. The machine calls
@@ -28,7 +28,7 @@ public sealed class CmosRtc : IBusDevice, IDisposable
 
     private const int RamSize = 128;
 
-    // Address map (MC146818A Figure 4) and PC/AT CMOS layout.
+    // MC146818A address map and PC/AT CMOS layout.
     private const int RegSeconds = 0x00;
     private const int RegSecondsAlarm = 0x01;
     private const int RegMinutes = 0x02;
@@ -45,13 +45,13 @@ public sealed class CmosRtc : IBusDevice, IDisposable
     private const int RegD = 0x0D;
     private const int RegCentury = 0x32; // IBM PC/AT: century, BCD on most firmware; we follow register B's DM
 
-    // Register A (Table 3): UIP, divider DV2-0, rate RS3-0.
+    // MC146818A "Register A": UIP, divider DV2-0, rate RS3-0.
     private const byte AUip = 0x80;
     private const byte ADividerMask = 0x70;
     private const byte ADividerNormal = 0x20; // 32.768 kHz time base, oscillator on and counting
     private const byte ARateMask = 0x0F;
 
-    // Register B (Table 4).
+    // MC146818A "Register B".
     private const byte BSet = 0x80;
     private const byte BPie = 0x40;
     private const byte BAie = 0x20;
@@ -59,7 +59,7 @@ public sealed class CmosRtc : IBusDevice, IDisposable
     private const byte BBinary = 0x04; // DM: 1 = binary, 0 = BCD
     private const byte B24Hour = 0x02;
 
-    // Register C (Table 5).
+    // MC146818A "Register C".
     private const byte CIrqf = 0x80;
     private const byte CPf = 0x40;
     private const byte CAf = 0x20;
@@ -299,7 +299,7 @@ public sealed class CmosRtc : IBusDevice, IDisposable
                 {
                     ProcessEvents(now);
                     byte c = _regC;
-                    _regC = 0; // reading C clears all flags and releases IRQ (MC146818A Table 5)
+                    _regC = 0; // reading C clears all flags and releases IRQ (MC146818A "Register C")
                     SetIrq(false);
                     Rearm(now);
                     return c;
@@ -367,7 +367,7 @@ public sealed class CmosRtc : IBusDevice, IDisposable
         bool wasSet = (_regB & BSet) != 0;
         if ((value & BSet) != 0)
         {
-            value = (byte)(value & ~BUie); // SET = 1 clears UIE (MC146818A Table 4)
+            value = (byte)(value & ~BUie); // SET = 1 clears UIE (MC146818A "Register B", SET)
         }
 
         bool isSet = (value & BSet) != 0;
@@ -499,7 +499,7 @@ public sealed class CmosRtc : IBusDevice, IDisposable
             return 0;
         }
 
-        // RS3-0 (Table 3): rates 1 and 2 behave as 8 and 9 on a 32.768 kHz time base; otherwise 32768 >> (rate - 1).
+        // RS3-0 (MC146818A periodic interrupt rate table): rates 1 and 2 behave as 8 and 9 on a 32.768 kHz time base; otherwise 32768 >> (rate - 1).
         if (rate < 3)
         {
             rate += 7;

@@ -129,7 +129,7 @@ public sealed class Serial16550 : IBusDevice
     {
         lock (_gate)
         {
-            // In loopback the receiver is disconnected from the line (PC16550D §8.6); keep the bytes for later.
+            // In loopback the receiver is disconnected from the line (PC16550D MCR bit 4, loop); keep the bytes for later.
             foreach (byte b in data)
             {
                 _held.Enqueue(b);

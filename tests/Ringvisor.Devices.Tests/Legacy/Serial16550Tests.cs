@@ -228,4 +228,44 @@ public class Serial16550Tests
         _uart.Out8(Fcr, 0x21);
         Assert.NotEqual(0xE0, _uart.In8(Iir) & 0xE0);
     }
+
+    [Fact]
+    public async Task Input_TerminalThreadWhileGuestReads_EveryByteArrivesInOrder()
+    {
+        const int Total = 50_000;
+        _uart.Out8(Fcr, 0x01);
+        var terminal = Task.Run(() =>
+        {
+            var chunk = new byte[97];
+            for (int sent = 0; sent < Total; sent += chunk.Length)
+            {
+                int n = Math.Min(chunk.Length, Total - sent);
+                for (int i = 0; i < n; i++)
+                {
+                    chunk[i] = (byte)(sent + i);
+                }
+
+                _uart.EnqueueInput(chunk.AsSpan(0, n));
+            }
+        });
+
+        var guest = Task.Run(() =>
+        {
+            int received = 0;
+            while (received < Total)
+            {
+                if ((_uart.In8(Lsr) & 0x01) == 0)
+                {
+                    Thread.Yield();
+                    continue;
+                }
+
+                Assert.Equal((byte)received, _uart.In8(Data));
+                received++;
+            }
+        });
+
+        await Task.WhenAll(terminal, guest);
+        Assert.Equal(0, _uart.In8(Lsr) & 0x03);
+    }
 }

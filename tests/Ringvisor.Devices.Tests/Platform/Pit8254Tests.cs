@@ -177,4 +177,17 @@ public class Pit8254Tests
         _clock.Advance(15_085);
         Assert.NotEqual(first, _pit.PortB.In8(0) & 0x10);
     }
+
+    [Fact]
+    public void Reprogram_WhileEdgePending_OnlyNewScheduleFires()
+    {
+        Load(Counter0, 0x34, 1000);
+        _clock.AdvanceTo(Ns(500));
+        Load(Counter0, 0x30, 5000); // mode 0, terminal count 5000 clocks after this load
+        long loaded = _clock.NowNanoseconds;
+        _clock.AdvanceTo(loaded + Ns(4999));
+        Assert.Equal(0, _irq0.RisingEdges);
+        _clock.AdvanceTo(loaded + Ns(5000));
+        Assert.Equal(1, _irq0.RisingEdges);
+    }
 }
