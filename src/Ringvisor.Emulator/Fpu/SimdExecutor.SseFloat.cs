@@ -99,34 +99,38 @@ public static partial class SimdExecutor
         for (var k = 0; k < lanes; k++)
         {
             ulong bits;
+            var laneFlags = FpExceptions.None;
+            FpValue x;
+            FpValue y;
             if (m is Mnemonic.Haddps or Mnemonic.Hsubps or Mnemonic.Haddpd or Mnemonic.Hsubpd)
             {
                 // Horizontal: result lane k takes the pair (2j, 2j+1) of dst for the low half, of src for the high.
                 var half = lanes / 2;
                 var from = k < half ? dst : src;
                 var j = k < half ? k : k - half;
-                var x = GetLane(from, 2 * j, dbl, daz, ref flags);
-                var y = GetLane(from, (2 * j) + 1, dbl, daz, ref flags);
+                x = GetLane(from, 2 * j, dbl, daz, ref laneFlags);
+                y = GetLane(from, (2 * j) + 1, dbl, daz, ref laneFlags);
                 var sub = m is Mnemonic.Hsubps or Mnemonic.Hsubpd;
-                bits = Pack(Arith(sub ? FloatOp.Sub : FloatOp.Add, x, y, dbl, env, ref flags), dbl);
+                bits = Pack(Arith(sub ? FloatOp.Sub : FloatOp.Add, x, y, dbl, env, ref laneFlags), dbl);
             }
             else
             {
                 var isSqrt = m is Mnemonic.Sqrtps or Mnemonic.Sqrtss or Mnemonic.Sqrtpd or Mnemonic.Sqrtsd;
-                var x = isSqrt ? default : GetLane(dst, k, dbl, daz, ref flags);
-                var y = GetLane(src, k, dbl, daz, ref flags);
+                x = isSqrt ? default : GetLane(dst, k, dbl, daz, ref laneFlags);
+                y = GetLane(src, k, dbl, daz, ref laneFlags);
                 bits = m switch
                 {
                     Mnemonic.Cmpps or Mnemonic.Cmpss or Mnemonic.Cmppd or Mnemonic.Cmpsd =>
-                        ComparePredicate(x, y, i.Immediate8 & 7, ref flags) ? ulong.MaxValue : 0,
+                        ComparePredicate(x, y, i.Immediate8 & 7, ref laneFlags) ? ulong.MaxValue : 0,
                     Mnemonic.Minps or Mnemonic.Minss or Mnemonic.Minpd or Mnemonic.Minsd =>
-                        Pack(MinMax(x, y, max: false, ref flags), dbl),
+                        Pack(MinMax(x, y, max: false, ref laneFlags), dbl),
                     Mnemonic.Maxps or Mnemonic.Maxss or Mnemonic.Maxpd or Mnemonic.Maxsd =>
-                        Pack(MinMax(x, y, max: true, ref flags), dbl),
-                    _ => Pack(Arith(OpOf(m, k), x, y, dbl, env, ref flags), dbl),
+                        Pack(MinMax(x, y, max: true, ref laneFlags), dbl),
+                    _ => Pack(Arith(OpOf(m, k), x, y, dbl, env, ref laneFlags), dbl),
                 };
             }
 
+            flags |= SoftFloat.DenormalPrecedence(laneFlags, x, y);
             result = SetLane(result, k, dbl, bits);
         }
 
@@ -286,6 +290,7 @@ public static partial class SimdExecutor
             flags |= FpExceptions.Invalid;
         }
 
+        flags = SoftFloat.DenormalPrecedence(flags, x, y);
         s.Mxcsr |= (uint)flags;
         if (((uint)flags & ~(s.Mxcsr >> 7) & 0x3F) != 0)
         {
@@ -370,7 +375,8 @@ public static partial class SimdExecutor
             {
                 var dbl = m is Mnemonic.Cvtsd2si or Mnemonic.Cvttsd2si;
                 var bits = i.Op0Register.GetSize() * 8;
-                var x = GetLane(src, 0, dbl, daz, ref flags);
+                var ignored = FpExceptions.None; // conversions to integer report no denormal (SDM CVTSS2SI)
+                var x = GetLane(src, 0, dbl, daz, ref ignored);
                 var value = SoftFloat.ToInteger(x, bits, rc, ref flags);
                 result = Vector128.CreateScalar(bits == 32 ? (ulong)(uint)value : (ulong)value).AsByte();
                 break;
@@ -426,7 +432,8 @@ public static partial class SimdExecutor
                 result = default;
                 for (var k = 0; k < count; k++)
                 {
-                    var value = SoftFloat.ToInteger(GetLane(src, k, fromDouble, daz, ref flags), 32, rc, ref flags);
+                    var ignored = FpExceptions.None;
+                    var value = SoftFloat.ToInteger(GetLane(src, k, fromDouble, daz, ref ignored), 32, rc, ref flags);
                     result = result.AsInt32().WithElement(k, (int)value).AsByte();
                 }
 

@@ -778,6 +778,7 @@ public static partial class SimdExecutor
             };
         }
 
+        flags = SoftFloat.DenormalPrecedence(flags, x, y);
         if (!Raise(s, flags))
         {
             if ((flags & FpExceptions.Precision) == 0)
@@ -864,6 +865,7 @@ public static partial class SimdExecutor
                 flags |= FpExceptions.Invalid;
             }
 
+            flags = SoftFloat.DenormalPrecedence(flags, x, y);
             if (Raise(s, flags))
             {
                 return SimdOutcome.Ok; // Unmasked invalid: condition codes/EFLAGS unchanged, no pop.
@@ -985,6 +987,7 @@ public static partial class SimdExecutor
             result = SoftFloat.RoundToIntegral(x, FpEnv.FromFcw(s.Fcw).Rounding, ref flags);
         }
 
+        flags = SoftFloat.DenormalPrecedence(flags, x, x);
         if (!Raise(s, flags))
         {
             if ((flags & FpExceptions.Precision) == 0)
@@ -1039,13 +1042,17 @@ public static partial class SimdExecutor
         }
         else
         {
-            var n = SoftFloat.ToInteger(y, 64, RoundingMode.TowardZero, ref flags);
-            flags &= ~FpExceptions.Precision;
+            // Scales beyond +-2^62 saturate (they over/underflow any extended value) rather than being invalid.
+            var ignored = FpExceptions.None;
+            var n = y.Class == FpClass.Zero ? 0
+                : y.Exponent >= 62 ? (y.Sign ? -70000 : 70000)
+                : SoftFloat.ToInteger(y, 64, RoundingMode.TowardZero, ref ignored);
             n = Math.Clamp(n, -70000, 70000);
             result = SoftFloat.Round(x.Sign, x.Exponent + (int)n, (UInt128)x.Significand << 64, FpFormat.Extended,
                 FpEnv.FromFcw(s.Fcw).Rounding, false, FpEnv.FromFcw(s.Fcw).Masks, ref flags);
         }
 
+        flags = SoftFloat.DenormalPrecedence(flags, x, y);
         if (!Raise(s, flags))
         {
             WriteSt(s, 0, result, flags);
@@ -1120,7 +1127,7 @@ public static partial class SimdExecutor
         var y = UnpackSt(s, 1, ref flags);
         if (X87PropagateNaN(x, y, ref flags, out var nan))
         {
-            if (!Raise(s, flags))
+            if (!Raise(s, SoftFloat.DenormalPrecedence(flags, x, y)))
             {
                 WriteSt(s, 0, nan, flags);
             }
@@ -1130,7 +1137,7 @@ public static partial class SimdExecutor
 
         if (x.Class == FpClass.Infinity || y.Class == FpClass.Zero)
         {
-            flags |= FpExceptions.Invalid;
+            flags = (flags | FpExceptions.Invalid) & ~FpExceptions.Denormal;
             if (!Raise(s, flags))
             {
                 WriteSt(s, 0, FpValue.DefaultNaN, flags);

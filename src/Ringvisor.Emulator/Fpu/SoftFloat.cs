@@ -82,6 +82,20 @@ internal static class SoftFloat
         return new FpValue(FpClass.Finite, sign, format.MinExponent - p + 1 + (63 - lz), (ulong)k << lz);
     }
 
+    /// <summary>Exception precedence (SDM Vol. 1 4.9.2 and 11.5.2): a NaN operand or an invalid operation hides the
+    /// denormal-operand exception, and so does a zero divisor (observed on the host: denormal / 0 reports only ZE,
+    /// NaN op denormal reports nothing or only IE). Apply to the flags of one operation.</summary>
+    public static FpExceptions DenormalPrecedence(FpExceptions flags, FpValue x, FpValue y)
+    {
+        if ((flags & (FpExceptions.Invalid | FpExceptions.DivideByZero)) != 0 || x.IsNaN || y.IsNaN
+            || x.Class == FpClass.Unsupported || y.Class == FpClass.Unsupported)
+        {
+            flags &= ~FpExceptions.Denormal;
+        }
+
+        return flags;
+    }
+
     public static FpValue MaxFinite(bool sign, FpFormat format) =>
         new(FpClass.Finite, sign, format.MaxExponent, ulong.MaxValue << (64 - format.Precision));
 
@@ -412,7 +426,7 @@ internal static class SoftFloat
 
         if (inexact)
         {
-            flags |= FpExceptions.Precision;
+            flags |= FpExceptions.Precision | (t_roundedUp ? FpExceptions.RoundedUp : 0);
         }
 
         var value = (long)(ulong)magnitude;
@@ -445,7 +459,7 @@ internal static class SoftFloat
         var k = RoundBits(m, 127 - x.Exponent, x.Sign, rc, out var inexact);
         if (inexact)
         {
-            flags |= FpExceptions.Precision;
+            flags |= FpExceptions.Precision | (t_roundedUp ? FpExceptions.RoundedUp : 0);
         }
 
         if (k == 0)

@@ -371,4 +371,29 @@ public class SseFloatTests
         Assert.Equal(0x7FC0_1234u, state.Xmm[0].AsUInt32().ToScalar());
         Assert.Equal(MxcsrIe, state.Mxcsr & 0x3F);
     }
+
+    [Theory]
+    [InlineData(0x006B_C79Au, 0x0000_0000u, MxcsrZe)] // denormal / 0: the zero divisor hides DE
+    [InlineData(0x7FC0_0001u, 0x0000_0010u, 0u)] // QNaN op denormal: the NaN hides DE
+    [InlineData(0x7F80_0001u, 0x0000_0010u, MxcsrIe)] // SNaN op denormal: only IE
+    [InlineData(0x3F80_0000u, 0x0000_0010u, MxcsrDe | MxcsrOe | MxcsrPe)] // 1 / 2^-145 overflows: DE is kept
+    public void Divss_ExceptionPrecedence_DenormalHiddenByNaNAndZeroDivide(uint x, uint y, uint flags)
+    {
+        var ins = Asm.One(a => a.divss(xmm0, xmm1));
+        var state = new FpuState();
+        state.Xmm[0] = Vector128.CreateScalar(x).AsByte();
+        state.Xmm[1] = Vector128.CreateScalar(y).AsByte();
+        Assert.Equal(SimdOutcome.Ok, SimdExecutor.Execute(in ins, state, new FakeSimdAccess()));
+        Assert.Equal(flags, state.Mxcsr & 0x3F);
+    }
+
+    [Fact]
+    public void Cvttss2si_DenormalSource_OnlyPrecision()
+    {
+        var ins = Asm.One(a => a.cvttss2si(eax, xmm1));
+        var state = new FpuState();
+        state.Xmm[1] = Vector128.CreateScalar(0x0000_0001u).AsByte();
+        Assert.Equal(SimdOutcome.Ok, SimdExecutor.Execute(in ins, state, new FakeSimdAccess()));
+        Assert.Equal(MxcsrPe, state.Mxcsr & 0x3F);
+    }
 }

@@ -486,4 +486,27 @@ public class X87Tests
         Ok(s, a, asm => asm.fld(st3)); // empty after EMMS: underflow
         Assert.NotEqual(0, s.Fsw & FpuState.FswSf);
     }
+
+    [Fact]
+    public void Fistp_InexactRoundedUp_SetsC1()
+    {
+        var (s, a) = New();
+        a.WriteBytes(0x800, BitConverter.GetBytes(2.75));
+        Ok(s, a, asm => asm.fld(__qword_ptr[rbx]));
+        Ok(s, a, asm => asm.fistp(__dword_ptr[rbx + 8]));
+        Assert.Equal(3, BitConverter.ToInt32(a.Memory, 0x808));
+        Assert.Equal(FpuState.FswPe | FpuState.FswC1, s.Fsw & (0x3F | FpuState.FswC1));
+    }
+
+    [Fact]
+    public void Fscale_HugeScale_OverflowsWithoutInvalid()
+    {
+        var (s, a) = New();
+        a.WriteBytes(0x800, BitConverter.GetBytes(1e300));
+        Ok(s, a, asm => asm.fld(__qword_ptr[rbx])); // ST1 = 1e300: a scale far beyond the exponent range
+        Ok(s, a, asm => asm.fld1());
+        Ok(s, a, asm => asm.fscale());
+        Assert.True(s.St(0).IsInfinity);
+        Assert.Equal(FpuState.FswOe | FpuState.FswPe, s.Fsw & 0x3F);
+    }
 }
