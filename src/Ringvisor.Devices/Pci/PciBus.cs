@@ -26,6 +26,7 @@ public sealed class PciBus
     private readonly IInterruptController _interrupts;
     private readonly IPciFunction?[] _slots = new IPciFunction?[DevicesPerBus];
     private readonly Dictionary<IPciFunction, List<MappedBar>> _mapped = [];
+    private readonly Dictionary<int, PciSharedIntxLine> _intxLines = [];
     private long _barConflicts;
 
     public PciBus(IoBus pio, IoBus mmio, IInterruptController interrupts, PciBarAllocator? allocator = null)
@@ -110,7 +111,17 @@ public sealed class PciBus
 
             var address = new PciAddress(0, (byte)d, 0);
             int gsi = function.UsesIntx ? GsiFor(d, function.Config.InterruptPin) : -1;
-            IInterruptLine line = gsi >= 0 ? new GsiLine(_interrupts, gsi) : NullInterruptLine.Instance;
+            IInterruptLine line = NullInterruptLine.Instance;
+            if (gsi >= 0)
+            {
+                if (!_intxLines.TryGetValue(gsi, out var shared))
+                {
+                    _intxLines[gsi] = shared = new PciSharedIntxLine(_interrupts, gsi);
+                }
+
+                line = shared.CreateSource();
+            }
+
             if (gsi >= 0)
             {
                 // Informational for the guest (PCI 3.0 §6.2.4); the low 8 bits of the GSI, as firmware writes.

@@ -187,7 +187,12 @@ public sealed class VirtioPciTransport : PciFunction, IVirtioQueueNotifier, IDis
         }
     }
 
-    public void Dispose() => _worker?.Dispose();
+    /// <summary>Stops the worker thread, then disposes the device (closing its image or backend).</summary>
+    public void Dispose()
+    {
+        _worker?.Dispose();
+        (Device as IDisposable)?.Dispose();
+    }
 
     private void SetNeedsResetLocked(string reason)
     {

@@ -215,6 +215,23 @@ public sealed class PciBusTests : IDisposable
     }
 
     [Fact]
+    public void Intx_TwoDevicesSharingAGsi_LineStaysAssertedWhileEitherAsserts()
+    {
+        var f1 = new TestPciFunction();
+        var f2 = new TestPciFunction();
+        _m.Pci.AddDevice(f1, 1);
+        _m.Pci.AddDevice(f2, 5);
+        int gsi = PciBus.GsiFor(1, 1);
+        Assert.Equal(gsi, PciBus.GsiFor(5, 1));
+        f1.SetIntx(true);
+        f2.SetIntx(true);
+        f1.SetIntx(false);
+        Assert.True(_m.Interrupts.Level(gsi));
+        f2.SetIntx(false);
+        Assert.False(_m.Interrupts.Level(gsi));
+    }
+
+    [Fact]
     public void IrqRoutes_ListsDevicesUsingIntxWithMpSourceIrq()
     {
         _m.Pci.AddDevice(new TestPciFunction(), 6);

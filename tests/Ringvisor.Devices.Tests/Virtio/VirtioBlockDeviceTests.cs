@@ -170,4 +170,25 @@ public sealed class VirtioBlockDeviceTests
         Assert.False(r.Machine.Interrupts.Level(gsi));
         Assert.Equal(0, r.Driver.ReadIsr());
     }
+
+    [Fact]
+    public void Factory_Block_OnBusAndDisposeReleasesImageLock()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"rv-fac-{Guid.NewGuid():N}.img");
+        File.WriteAllBytes(path, new byte[65536]);
+        try
+        {
+            using var m = new TestMachine();
+            var t = VirtioPci.Block(m.Memory, path);
+            var a = m.Pci.AddDevice(t);
+            Assert.Equal(0x1042, m.ConfigRead16(a, 2));
+            Assert.Throws<IOException>(() => VirtioPci.Block(m.Memory, path));
+            t.Dispose();
+            VirtioPci.Block(m.Memory, path).Dispose();
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
 }
