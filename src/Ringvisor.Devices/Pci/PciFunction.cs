@@ -53,7 +53,11 @@ public abstract class PciFunction : IPciFunction
         Msix?.Attach(context.Interrupts);
     }
 
-    public void ReadConfig(int offset, Span<byte> data) => Config.Read(offset, data);
+    public void ReadConfig(int offset, Span<byte> data)
+    {
+        OnConfigReading(offset, data.Length);
+        Config.Read(offset, data);
+    }
 
     public void WriteConfig(int offset, ReadOnlySpan<byte> data)
     {
@@ -98,8 +102,13 @@ public abstract class PciFunction : IPciFunction
         }
     }
 
-    /// <summary>Hook for device-specific configuration registers (capabilities).</summary>
+    /// <summary>Hook for device-specific configuration registers (capabilities), after a guest write.</summary>
     protected virtual void OnConfigWritten(int offset, int length)
+    {
+    }
+
+    /// <summary>Hook before a guest read, for registers whose value is computed on access.</summary>
+    protected virtual void OnConfigReading(int offset, int length)
     {
     }
 

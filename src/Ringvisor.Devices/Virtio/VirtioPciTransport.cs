@@ -41,6 +41,7 @@ public sealed class VirtioPciTransport : PciFunction, IVirtioQueueNotifier, IDis
     private const byte CapNotifyCfg = 2;
     private const byte CapIsrCfg = 3;
     private const byte CapDeviceCfg = 4;
+    private const byte CapPciCfg = 5;
     private const byte VendorCapabilityId = 0x09;
 
     // §4.1.4.3 common configuration field offsets.
@@ -67,6 +68,7 @@ public sealed class VirtioPciTransport : PciFunction, IVirtioQueueNotifier, IDis
     private ushort _queueSelect;
     private int _configGeneration;
     private int _isr;
+    private int _pciCfgCap;
 
     /// <param name="device">The device-type logic.</param>
     /// <param name="memory">Guest RAM the device reads rings and buffers from.</param>
@@ -91,6 +93,7 @@ public sealed class VirtioPciTransport : PciFunction, IVirtioQueueNotifier, IDis
         AddVendorCapability(CapNotifyCfg, NotifyOffset, (uint)device.QueueCount * NotifyOffMultiplier, NotifyOffMultiplier);
         AddVendorCapability(CapIsrCfg, IsrOffset, 1, null);
         AddVendorCapability(CapDeviceCfg, DeviceConfigOffset, (uint)Math.Max(device.ConfigSize, 1), null);
+        AddPciCfgCapability();
         device.AttachTransport(this);
         if (useWorkerThread)
         {
@@ -300,6 +303,54 @@ public sealed class VirtioPciTransport : PciFunction, IVirtioQueueNotifier, IDis
         }
 
         Config.AddCapability(VendorCapabilityId, body);
+    }
+
+    /// <summary>
+    /// §4.1.4.9 VIRTIO_PCI_CAP_PCI_CFG: a window through configuration space into the BARs. The driver writes
+    /// cap.bar, cap.offset and cap.length (1, 2 or 4), then reads or writes pci_cfg_data.
+    /// </summary>
+    private void AddPciCfgCapability()
+    {
+        Span<byte> body = stackalloc byte[18];
+        body.Clear();
+        body[0] = 20; // cap_len: struct virtio_pci_cfg_cap
+        body[1] = CapPciCfg;
+        _pciCfgCap = Config.AddCapability(VendorCapabilityId, body);
+        Config.SetWritable(_pciCfgCap + 4, 1, 0xFF);          // cap.bar
+        Config.SetWritable(_pciCfgCap + 8, 4, 0xFFFF_FFFF);   // cap.offset
+        Config.SetWritable(_pciCfgCap + 12, 4, 0xFFFF_FFFF);  // cap.length
+        Config.SetWritable(_pciCfgCap + 16, 4, 0xFFFF_FFFF);  // pci_cfg_data
+    }
+
+    private bool TryGetPciCfgWindow(out ulong offset, out int length)
+    {
+        int bar = (int)(Config.ReadU32(_pciCfgCap + 4) & 0xFF);
+        offset = Config.ReadU32(_pciCfgCap + 8);
+        length = (int)Config.ReadU32(_pciCfgCap + 12);
+
+        // §4.1.4.9.1: only 1, 2 or 4 bytes, aligned to the length, inside the BAR.
+        return bar == VirtioBarIndex && length is 1 or 2 or 4 && offset % (ulong)length == 0 && offset + (ulong)length <= VirtioBarSize;
+    }
+
+    protected override void OnConfigReading(int offset, int length)
+    {
+        if (offset < _pciCfgCap + 20 && offset + length > _pciCfgCap + 16 && TryGetPciCfgWindow(out ulong at, out int n))
+        {
+            Span<byte> data = stackalloc byte[4];
+            data.Clear();
+            new BarRegion(this).Read(at, data[..n]);
+            Config.SetU32(_pciCfgCap + 16, BinaryPrimitives.ReadUInt32LittleEndian(data));
+        }
+    }
+
+    protected override void OnConfigWritten(int offset, int length)
+    {
+        if (offset < _pciCfgCap + 20 && offset + length > _pciCfgCap + 16 && TryGetPciCfgWindow(out ulong at, out int n))
+        {
+            Span<byte> data = stackalloc byte[4];
+            BinaryPrimitives.WriteUInt32LittleEndian(data, Config.ReadU32(_pciCfgCap + 16));
+            new BarRegion(this).Write(at, data[..n]);
+        }
     }
 
     private void ResetLocked()

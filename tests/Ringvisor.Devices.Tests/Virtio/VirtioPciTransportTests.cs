@@ -224,4 +224,30 @@ public sealed class VirtioPciTransportTests : IDisposable
         Assert.Contains(bytes, x => x != 0);
         Assert.Equal(128, ((VirtioRngDevice)_r.Device).BytesProvided);
     }
+
+    [Fact]
+    public void PciCfgCapability_WindowReadsAndWritesTheVirtioBar()
+    {
+        var a = _r.Driver.Address;
+        int cap = _r.Machine.ConfigRead8(a, PciConfigSpace.CapabilitiesPointerOffset);
+        while (cap != 0 && !(_r.Machine.ConfigRead8(a, cap) == 0x09 && _r.Machine.ConfigRead8(a, cap + 3) == 5))
+        {
+            cap = _r.Machine.ConfigRead8(a, cap + 1);
+        }
+
+        Assert.NotEqual(0, cap);
+        Assert.Equal(20, _r.Machine.ConfigRead8(a, cap + 2));
+
+        // Read num_queues (2 bytes at common + 0x12) through the window.
+        _r.Machine.ConfigWrite32(a, cap + 4, VirtioPciTransport.VirtioBarIndex);
+        _r.Machine.ConfigWrite32(a, cap + 8, (uint)VirtioPciTransport.CommonConfigOffset + TestVirtioDriver.CommonNumQueues);
+        _r.Machine.ConfigWrite32(a, cap + 12, 2);
+        Assert.Equal(1u, _r.Machine.ConfigRead32(a, cap + 16) & 0xFFFF);
+
+        // Write device status (1 byte at common + 0x14) through the window.
+        _r.Machine.ConfigWrite32(a, cap + 8, (uint)VirtioPciTransport.CommonConfigOffset + TestVirtioDriver.CommonStatus);
+        _r.Machine.ConfigWrite32(a, cap + 12, 1);
+        _r.Machine.ConfigWrite32(a, cap + 16, (uint)VirtioDeviceStatus.Acknowledge);
+        Assert.Equal(VirtioDeviceStatus.Acknowledge, _r.Driver.DeviceStatus);
+    }
 }
