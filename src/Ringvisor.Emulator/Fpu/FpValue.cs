@@ -13,6 +13,8 @@ internal readonly record struct FpValue(FpClass Class, bool Sign, int Exponent, 
 
     public static FpValue Infinity(bool sign) => new(FpClass.Infinity, sign, 0, 0);
 
+    public static FpValue FromOne() => new(FpClass.Finite, false, 0, 1UL << 63);
+
     /// <summary>The default NaN ("QNaN floating-point indefinite", SDM Vol. 1 Table 4-3): negative, quiet, no payload.</summary>
     public static FpValue DefaultNaN => new(FpClass.QuietNaN, true, 0, 1UL << 63);
 

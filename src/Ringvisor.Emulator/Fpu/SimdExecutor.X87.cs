@@ -1249,7 +1249,7 @@ public static partial class SimdExecutor
         var y = twoOperands ? UnpackSt(s, 1, ref flags) : x;
         if (X87PropagateNaN(x, y, ref flags, out var nan))
         {
-            if (!Raise(s, flags))
+            if (!Raise(s, SoftFloat.DenormalPrecedence(flags, x, y)))
             {
                 WriteSt(s, twoOperands ? 1 : 0, nan, flags);
                 if (twoOperands)
@@ -1265,8 +1265,6 @@ public static partial class SimdExecutor
             return;
         }
 
-        var dx = ToDouble(x);
-        var dy = ToDouble(y);
         if (m is Mnemonic.Fsin or Mnemonic.Fcos or Mnemonic.Fsincos or Mnemonic.Fptan)
         {
             // Out of range (|x| >= 2^63): C2 = 1 and the operand is left alone.
@@ -1292,58 +1290,153 @@ public static partial class SimdExecutor
             }
         }
 
-        double r0;
-        double r1 = 0;
+        if (m == Mnemonic.F2xm1 && x.Class == FpClass.Finite && x.Exponent >= 0
+            && !(x.Exponent == 0 && x.Significand == Float80.IntegerBit))
+        {
+            // Outside [-1, 1] the result is undefined; the host CPU leaves the operand and reports PE.
+            Raise(s, FpExceptions.Precision | (flags & FpExceptions.Denormal));
+            return;
+        }
+
+        var env = FpEnv.FromFcw(s.Fcw);
+        FpValue v0;
+        var v1 = FpValue.Zero(false);
+        var exact = false;
         switch (m)
         {
             case Mnemonic.Fsin:
-                r0 = Math.Sin(dx);
-                break;
-            case Mnemonic.Fcos:
-                r0 = Math.Cos(dx);
-                break;
-            case Mnemonic.Fsincos:
-                r0 = Math.Sin(dx);
-                r1 = Math.Cos(dx);
-                break;
             case Mnemonic.Fptan:
-                r0 = Math.Tan(dx);
-                r1 = 1.0;
+            case Mnemonic.Fsincos:
+            case Mnemonic.Fcos:
+            {
+                var dx = ToDouble(x);
+                var tiny = x.Class == FpClass.Zero || (x.Class == FpClass.Finite && x.Exponent < -40);
+
+                // sin x = tan x = x and cos x = 1 to far beyond 64 bits when |x| < 2^-40.
+                var sin = tiny ? x : FromDouble(Math.Sin(dx), ref flags);
+                // cos x = 1 - x^2/2 lies just below 1: directed rounding down or toward zero gives 1 - 2^-64.
+                var cosBelowOne = x.Class == FpClass.Finite
+                    && FpEnv.FromFcw(s.Fcw).Rounding is RoundingMode.Down or RoundingMode.TowardZero;
+                var cos = !tiny ? FromDouble(Math.Cos(dx), ref flags)
+                    : cosBelowOne ? new FpValue(FpClass.Finite, false, -1, ulong.MaxValue) : FpValue.FromOne();
+                if (tiny && x.Class == FpClass.Finite && m is Mnemonic.Fcos or Mnemonic.Fsincos && !cosBelowOne)
+                {
+                    flags |= FpExceptions.RoundedUp;
+                }
+                exact = x.Class == FpClass.Zero;
+                v0 = m switch
+                {
+                    Mnemonic.Fsin or Mnemonic.Fsincos => sin,
+                    Mnemonic.Fcos => cos,
+                    _ => tiny ? x : FromDouble(Math.Tan(dx), ref flags),
+                };
+                v1 = m == Mnemonic.Fsincos ? cos : FpValue.FromOne();
+                if (tiny && x.Class == FpClass.Finite && x.Exponent < -16382 && m != Mnemonic.Fcos)
+                {
+                    flags |= FpExceptions.Underflow; // a denormal result
+                }
+
                 break;
+            }
+
             case Mnemonic.F2xm1:
-                r0 = Math.Pow(2, dx) - 1;
+                // Exact for the integral inputs -1, 0 (sign kept) and 1.
+                exact = x.Class is FpClass.Zero or FpClass.Infinity || (x.Class == FpClass.Finite && x.Exponent >= -1
+                    && SoftFloat.RoundToIntegral(x, RoundingMode.TowardZero, ref s_ignoredFlags) == x);
+                v0 = x.Class == FpClass.Zero ? x : x.Class == FpClass.Infinity
+                    ? (x.Sign ? FromDouble(-1.0, ref flags) : x)
+                    : x.Class == FpClass.Finite && x.Exponent < -40
+                        ? SoftFloat.Multiply(x, Ln2, FpFormat.Extended, env, ref flags) // 2^x - 1 ~ x ln 2
+                        : FromDouble(Expm1(ToDouble(x) * Math.Log(2)), ref flags);
                 break;
             case Mnemonic.Fpatan:
-                r0 = Math.Atan2(dy, dx);
-                break;
-            case Mnemonic.Fyl2x:
-                if (x.Class == FpClass.Zero && y.Class != FpClass.Zero)
+            {
+                // atan2 is scale-invariant: bring both exponents near 0 so tiny or huge operands survive doubles.
+                var shift = x.Class == FpClass.Finite && y.Class == FpClass.Finite ? Math.Max(x.Exponent, y.Exponent)
+                    : x.Class == FpClass.Finite ? x.Exponent
+                    : y.Class == FpClass.Finite ? y.Exponent : 0;
+                var dx = ToDouble(x.Class == FpClass.Finite ? x with { Exponent = x.Exponent - shift } : x);
+                var dy = ToDouble(y.Class == FpClass.Finite ? y with { Exponent = y.Exponent - shift } : y);
+                exact = (y.Class == FpClass.Zero && !x.Sign)
+                    || (x.Class == FpClass.Infinity && !x.Sign && y.Class != FpClass.Infinity);
+                v0 = FromDouble(Math.Atan2(dy, dx), ref flags);
+                if (v0.Class == FpClass.Zero && y.Class != FpClass.Zero)
                 {
-                    flags |= FpExceptions.DivideByZero;
-                }
-                else if (x.Sign || (x.Class == FpClass.Zero && y.Class == FpClass.Zero))
-                {
-                    flags |= FpExceptions.Invalid;
+                    // The true result is below double range: approximate y/x in extended precision.
+                    v0 = SoftFloat.Divide(y, x, FpFormat.Extended, env, ref flags);
                 }
 
-                r0 = dy * Math.Log2(dx);
                 break;
+            }
+
             default:
-                r0 = dy * Math.Log2(dx + 1);
+            {
+                // FYL2X: y * log2(x); FYL2XP1: y * log2(x + 1). The logarithm comes from doubles, the product is
+                // rounded in extended precision so tiny or huge y keeps its range.
+                var dx = ToDouble(x);
+                if (m == Mnemonic.Fyl2x)
+                {
+                    if (x.Class == FpClass.Zero && y.Class != FpClass.Zero && y.Class != FpClass.Infinity)
+                    {
+                        flags |= FpExceptions.DivideByZero;
+                    }
+                    else if ((x.Sign && x.Class != FpClass.Zero) || (x.Class == FpClass.Zero && y.Class == FpClass.Zero)
+                        || (x.Class == FpClass.Finite && x.Exponent == 0 && x.Significand == Float80.IntegerBit
+                            && y.Class == FpClass.Infinity))
+                    {
+                        flags |= FpExceptions.Invalid;
+                    }
+                }
+
+                // log2 from exponent and significand so denormal and huge x keep their range.
+                double log;
+                if (m == Mnemonic.Fyl2xp1)
+                {
+                    log = Log1p(dx) / Math.Log(2);
+                }
+                else if (x.Class == FpClass.Finite && x.Exponent is -1 or 0)
+                {
+                    // Near 1: log2(x) = log1p(x - 1) / ln 2 with x - 1 formed exactly in extended precision.
+                    var ignored = FpExceptions.None;
+                    var minusOne = SoftFloat.Add(x, FpValue.FromOne().Negated(), FpFormat.Extended, env, ref ignored);
+                    log = Log1p(ToDouble(minusOne)) / Math.Log(2);
+                }
+                else
+                {
+                    log = x.Class != FpClass.Finite ? Math.Log2(dx)
+                        : x.Exponent + Math.Log2(x.Significand / 9223372036854775808.0);
+                }
+                if ((flags & FpExceptions.Invalid) != 0)
+                {
+                    v0 = FpValue.DefaultNaN;
+                }
+                else if ((flags & FpExceptions.DivideByZero) != 0)
+                {
+                    v0 = FpValue.Infinity(!y.Sign);
+                }
+                else
+                {
+                    var logValue = FromDouble(log, ref flags);
+                    exact = logValue.Class == FpClass.Zero || y.Class == FpClass.Zero;
+                    v0 = logValue.Class == FpClass.Infinity && y.Class == FpClass.Zero
+                        ? FpValue.DefaultNaN
+                        : SoftFloat.Multiply(y, logValue, FpFormat.Extended, env, ref flags);
+                }
+
                 break;
+            }
         }
 
-        if ((flags & FpExceptions.Invalid) != 0)
+        if (!exact && v0.Class == FpClass.Finite)
         {
-            r0 = double.NaN;
+            flags |= FpExceptions.Precision;
         }
-
-        var v0 = FromDouble(r0, ref flags);
-        if (!(x.Class == FpClass.Zero && m is Mnemonic.Fsin or Mnemonic.F2xm1 or Mnemonic.Fptan))
+        else if (!exact && v0.Class == FpClass.Zero)
         {
-            flags |= v0.Class == FpClass.Finite ? FpExceptions.Precision : 0;
+            flags |= FpExceptions.Underflow | FpExceptions.Precision;
         }
 
+        flags = SoftFloat.DenormalPrecedence(flags, x, y);
         if (Raise(s, flags))
         {
             return;
@@ -1358,7 +1451,7 @@ public static partial class SimdExecutor
         else if (m == Mnemonic.Fsincos)
         {
             WriteSt(s, 0, v0, flags);
-            Push(s, SoftFloat.PackExtended(FromDouble(r1, ref flags)));
+            Push(s, SoftFloat.PackExtended(v1));
         }
         else if (m == Mnemonic.Fptan)
         {
@@ -1370,6 +1463,32 @@ public static partial class SimdExecutor
             WriteSt(s, 0, v0, flags);
         }
     }
+
+    [ThreadStatic]
+    private static FpExceptions s_ignoredFlags;
+
+    /// <summary>e^y - 1 without cancellation (Kahan's trick; .NET has no expm1).</summary>
+    private static double Expm1(double y)
+    {
+        var u = Math.Exp(y);
+        if (u == 1.0)
+        {
+            return y;
+        }
+
+        var um1 = u - 1.0;
+        return um1 == -1.0 ? -1.0 : um1 * y / Math.Log(u);
+    }
+
+    /// <summary>ln(1 + d) without cancellation (Kahan's trick; .NET has no log1p).</summary>
+    private static double Log1p(double d)
+    {
+        var u = 1.0 + d;
+        return u == 1.0 ? d : Math.Log(u) * d / (u - 1.0);
+    }
+
+    /// <summary>ln 2 rounded to 64 bits (the FLDLN2 constant).</summary>
+    private static FpValue Ln2 => new(FpClass.Finite, false, -1, 0xB172_17F7_D1CF_79AC);
 
     private static double ToDouble(FpValue v)
     {
