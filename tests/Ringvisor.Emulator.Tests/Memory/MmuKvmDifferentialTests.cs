@@ -8,7 +8,6 @@ using Ringvisor.Core.Bus;
 using Ringvisor.Core.Cpu;
 using Ringvisor.Core.Memory;
 using Ringvisor.Emulator.Memory;
-using Ringvisor.Kvm;
 using Ringvisor.TestSupport;
 using static Iced.Intel.AssemblerRegisters;
 using static Ringvisor.Emulator.Tests.Memory.PageTableBuilder;
@@ -27,7 +26,7 @@ public class MmuKvmDifferentialTests
     private const ulong UserCode = 0x4000;
     private const ulong UserStackTop = 0x6000;
     private const ulong KernelStackTop = 0x9000;
-    private const ulong Result = 0xA000;
+    private const ulong Result = KvmOracle.Result;
     private const ulong Frame4K = 0x20_0000;
     private const ulong Frame2M = 0x40_0000;
 
@@ -232,37 +231,8 @@ public class MmuKvmDifferentialTests
         return entries;
     }
 
-    private static (int Status, uint ErrorCode, ulong Cr2) RunOnKvm(GuestMemory memory, ulong root, int cpl, bool wp, ulong cr4, bool ac)
-    {
-        var pio = new IoBus("pio", 0x1_0000);
-        var port = new KvmExitPort();
-        pio.Register(KvmExitPort.Port, 1, port, "exit");
-        using var engine = new KvmEngine(new EngineContext
-        {
-            Memory = memory,
-            Pio = pio,
-            Mmio = new IoBus("mmio", 1UL << 52),
-            Control = port,
-            VcpuCount = 1,
-
-            // The guest CPU model must match the MMU's: MAXPHYADDR 40 (CPUID 80000008H EAX[7:0]), 48 linear bits.
-            CpuidOverrides = new Dictionary<(uint, uint), (uint, uint, uint, uint)> { [(0x8000_0008, 0)] = (0x3028, 0, 0, 0) },
-        });
-        using var vcpu = engine.CreateVcpu(0);
-        port.Vcpu = vcpu;
-        vcpu.SetState(State(root, cpl, wp, cr4, ac));
-
-        // A hang guard, not a timing assertion.
-        using var guard = new Timer(_ => port.RequestStop(Core.Vm.VmStopReason.UserQuit, 1, "hang guard"), null, 20_000, Timeout.Infinite);
-        while (port.Status < 0)
-        {
-            var exit = vcpu.Run();
-            Assert.True(exit.Reason == VcpuExitReason.Kicked, $"unexpected exit {exit}");
-        }
-
-        Assert.True(port.Status < 0x100, $"stopped: {port.StopDetail}");
-        return (port.Status, (uint)Read64(memory, Result), Read64(memory, Result + 8));
-    }
+    private static (int Status, uint ErrorCode, ulong Cr2) RunOnKvm(GuestMemory memory, ulong root, int cpl, bool wp, ulong cr4, bool ac) =>
+        KvmOracle.Run(memory, State(root, cpl, wp, cr4, ac));
 
     private static CpuState State(ulong root, int cpl, bool wp, ulong cr4, bool ac)
     {
@@ -314,17 +284,9 @@ public class MmuKvmDifferentialTests
         }
     }
 
-    private static byte[] Assemble(ulong address, Action<Assembler> build)
-    {
-        var a = new Assembler(64);
-        build(a);
-        using var ms = new MemoryStream();
-        a.Assemble(new StreamCodeWriter(ms), address);
-        return ms.ToArray();
-    }
+    private static byte[] Assemble(ulong address, Action<Assembler> build) => KvmOracle.Assemble(64, address, build);
 
-    private static void Load(GuestMemory memory, ulong gpa, byte[] bytes) =>
-        Assert.Equal(MemoryAccessResult.Ok, memory.Write(gpa, bytes));
+    private static void Load(GuestMemory memory, ulong gpa, byte[] bytes) => KvmOracle.Load(memory, gpa, bytes);
 
     private static ulong Read64(GuestMemory memory, ulong gpa)
     {

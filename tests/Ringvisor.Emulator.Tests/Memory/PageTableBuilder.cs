@@ -103,7 +103,7 @@ internal sealed class PageTableBuilder
 
     // ------------------------------------------------------------------ PAE (Root is the PDPT)
 
-    public ulong EntryPae(ulong linear, int level)
+    public ulong EntryPae(ulong linear, int level, ulong upper = Upper)
     {
         ulong pdpteSlot = Root + ((linear >> 30) & 3) * 8;
         if (level == 3)
@@ -127,16 +127,16 @@ internal sealed class PageTableBuilder
         ulong pde = Read64(pdeSlot);
         if ((pde & P) == 0)
         {
-            pde = AllocateTable() | Upper;
+            pde = AllocateTable() | upper;
             Write64(pdeSlot, pde);
         }
 
         return (pde & FrameMask) + ((linear >> 12) & 0x1FF) * 8;
     }
 
-    public ulong MapPae4K(ulong linear, ulong physical, ulong flags = P | RW | US)
+    public ulong MapPae4K(ulong linear, ulong physical, ulong flags = P | RW | US, ulong upper = Upper)
     {
-        ulong slot = EntryPae(linear, 1);
+        ulong slot = EntryPae(linear, 1, upper);
         Write64(slot, physical | flags);
         return slot;
     }
