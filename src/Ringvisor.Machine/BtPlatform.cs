@@ -23,7 +23,8 @@ internal static class BtPlatform
             vm.Own(lapics[i]);
         }
 
-        var ioapic = new IoApic(apicBus);
+        // The IOAPIC's ID follows the processors' APIC IDs, as the MP table the loader writes announces it.
+        var ioapic = new IoApic(apicBus, (byte)config.VcpuCount);
         var pic = new Pic8259Pair();
         var irq = new PlatformInterruptController(pic, ioapic, apicBus);
         pio.Register(Pic8259Pair.MasterPort, 2, pic.MasterPorts, "pic-master");

@@ -8,6 +8,23 @@ public static class HostKvm
     /// <summary>Null when /dev/kvm is usable; otherwise why not.</summary>
     public static string? UnavailableReason => s_reason.Value;
 
+    /// <summary>True when /proc/cpuinfo lists vmx or svm.</summary>
+    public static bool HasHardwareVirtualization
+    {
+        get
+        {
+            try
+            {
+                return File.ReadLines("/proc/cpuinfo").Any(l => l.StartsWith("flags", StringComparison.Ordinal) &&
+                    l.Split(' ', StringSplitOptions.RemoveEmptyEntries).Any(f => f is "vmx" or "svm"));
+            }
+            catch (IOException)
+            {
+                return false;
+            }
+        }
+    }
+
     private static string? Probe()
     {
         if (Environment.GetEnvironmentVariable("RINGVISOR_SKIP_KVM") == "1")

@@ -1,12 +1,13 @@
-// Whole-machine tests under the kvm engine: MachineBuilder + loaders + real devices + KVM. The guests are tiny
-// 32-bit multiboot kernels (their CPL-0 code is emulated slowly on hosts without VT-x, so they stay short).
+// Whole-machine scenarios run under each engine (KvmMachineTests, BtMachineTests): MachineBuilder + loaders + real
+// devices + the engine. The guests are tiny 32-bit multiboot kernels (their CPL-0 code is emulated slowly by KVM
+// on hosts without VT-x, so they stay short).
 using System.Text;
 using Ringvisor.Core.Vm;
 using Ringvisor.TestSupport;
 
 namespace Ringvisor.Machine.Tests.Integration;
 
-public sealed class KvmMachineTests
+internal static class MachineScenarios
 {
     private sealed class Console
     {
@@ -36,8 +37,7 @@ public sealed class KvmMachineTests
         return path;
     }
 
-    [KvmFact]
-    public void Multiboot_KernelReceivesCommandLineAndMemoryMap()
+    public static void Multiboot_KernelReceivesCommandLineAndMemoryMap(EngineKind engine)
     {
         string kernel = WriteKernel(TestKernels.EchoCommandLineAndMemoryMap(0x21));
         var console = new Console();
@@ -48,7 +48,7 @@ public sealed class KvmMachineTests
                 KernelPath = kernel,
                 CommandLine = "hello multiboot rv=1",
                 MemoryBytes = 64UL << 20,
-                Engine = EngineKind.Kvm,
+                Engine = engine,
                 DebugExit = true,
             };
             using var m = MachineBuilder.Build(cfg, console.Write);
@@ -92,13 +92,12 @@ public sealed class KvmMachineTests
         }
     }
 
-    [KvmFact]
-    public void SpinningGuest_StopRequest_StopsPromptly()
+    public static void SpinningGuest_StopRequest_StopsPromptly(EngineKind engine)
     {
         string kernel = WriteKernel(TestKernels.SpinForever());
         try
         {
-            var cfg = new MachineConfig { KernelPath = kernel, MemoryBytes = 32UL << 20, Engine = EngineKind.Kvm };
+            var cfg = new MachineConfig { KernelPath = kernel, MemoryBytes = 32UL << 20, Engine = engine };
             using var m = MachineBuilder.Build(cfg, _ => { });
             m.Vm.Start();
             Thread.Sleep(200);
@@ -114,20 +113,79 @@ public sealed class KvmMachineTests
         }
     }
 
-    [KvmFact]
-    public void HaltWithInterruptsDisabled_StopsWithStatusZero()
+    public static void HaltWithInterruptsDisabled_StopsWithStatusZero(EngineKind engine)
     {
         string kernel = WriteKernel(TestKernels.HaltWithInterruptsDisabled());
         var console = new Console();
         try
         {
-            var cfg = new MachineConfig { KernelPath = kernel, MemoryBytes = 32UL << 20, Engine = EngineKind.Kvm };
+            var cfg = new MachineConfig { KernelPath = kernel, MemoryBytes = 32UL << 20, Engine = engine };
             using var m = MachineBuilder.Build(cfg, console.Write);
             m.Vm.Start();
             var result = m.Vm.WaitForStop(TimeSpan.FromSeconds(30));
             Assert.Equal(VmStopReason.HaltedForever, result.Reason);
             Assert.Equal(0, result.ExitStatus);
             Assert.Equal("hi", console.ToString());
+        }
+        finally
+        {
+            File.Delete(kernel);
+        }
+    }
+
+    private static VmStopResult RunToStop(EngineKind engine, byte[] image, TimeSpan limit)
+    {
+        string kernel = WriteKernel(image);
+        try
+        {
+            var cfg = new MachineConfig { KernelPath = kernel, MemoryBytes = 32UL << 20, Engine = engine };
+            using var m = MachineBuilder.Build(cfg, _ => { });
+            m.Vm.Start();
+            return m.Vm.WaitForStop(limit);
+        }
+        finally
+        {
+            File.Delete(kernel);
+        }
+    }
+
+    public static void I8042ResetPulse_StopsWithResetStatusZero(EngineKind engine)
+    {
+        var r = RunToStop(engine, TestKernels.I8042Reset(), TimeSpan.FromSeconds(30));
+        Assert.Equal(VmStopReason.Reset, r.Reason);
+        Assert.Equal(0, r.ExitStatus);
+    }
+
+    public static void TripleFault_StopsWithStatusThree(EngineKind engine)
+    {
+        var r = RunToStop(engine, TestKernels.TripleFault(), TimeSpan.FromSeconds(30));
+        Assert.True(r.Reason == VmStopReason.TripleFault, $"{r.Reason}: {r.Detail}");
+        Assert.Equal(3, r.ExitStatus);
+    }
+
+    public static void PauseResume_GuestMakesNoProgressWhilePaused(EngineKind engine)
+    {
+        string kernel = WriteKernel(TestKernels.CountForever());
+        try
+        {
+            var cfg = new MachineConfig { KernelPath = kernel, MemoryBytes = 32UL << 20, Engine = engine };
+            using var m = MachineBuilder.Build(cfg, _ => { });
+            m.Vm.Start();
+            uint Counter()
+            {
+                Assert.True(m.Vm.Memory.TryRead(TestKernels.ResultArea, out uint v));
+                return v;
+            }
+
+            SpinWait.SpinUntil(() => Counter() > 0, TimeSpan.FromSeconds(20));
+            Assert.True(m.Vm.Pause(TimeSpan.FromSeconds(10)));
+            uint paused = Counter();
+            Thread.Sleep(150);
+            Assert.Equal(paused, Counter());
+            m.Vm.Resume();
+            Assert.True(SpinWait.SpinUntil(() => Counter() != paused, TimeSpan.FromSeconds(20)));
+            m.Vm.Quit();
+            Assert.Equal(VmStopReason.UserQuit, m.Vm.WaitForStop(TimeSpan.FromSeconds(10)).Reason);
         }
         finally
         {

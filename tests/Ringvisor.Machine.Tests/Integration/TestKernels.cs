@@ -91,6 +91,39 @@ internal static class TestKernels
         return Wrap(a);
     }
 
+    /// <summary>Pulses the reset line through the i8042 (command 0xFE on port 0x64).</summary>
+    public static byte[] I8042Reset()
+    {
+        var a = new Assembler(32);
+        a.mov(al, 0xFE);
+        a.@out(0x64, al);
+        a.hlt();
+        return Wrap(a);
+    }
+
+    /// <summary>Loads an empty IDT and raises #BP: #BP → #GP → #DF cannot be delivered → triple fault.</summary>
+    public static byte[] TripleFault()
+    {
+        var a = new Assembler(32);
+        a.mov(__dword_ptr[ResultArea], 0); // IDTR image: limit 0, base 0
+        a.mov(__dword_ptr[ResultArea + 4], 0);
+        a.lidt(__fword_ptr[ResultArea]);
+        a.int3();
+        a.hlt();
+        return Wrap(a);
+    }
+
+    /// <summary>Increments the dword at <see cref="ResultArea"/> forever.</summary>
+    public static byte[] CountForever()
+    {
+        var a = new Assembler(32);
+        var l = a.CreateLabel();
+        a.Label(ref l);
+        a.inc(__dword_ptr[ResultArea]);
+        a.jmp(l);
+        return Wrap(a);
+    }
+
     private static byte[] Wrap(Assembler a)
     {
         uint entry = LoadAddress + HeaderSize;
