@@ -1,0 +1,241 @@
+// `pio`: how fast a PIO exit makes the round trip guest -> KVM -> user space -> guest.
+// Managed: KvmEngine/KvmVcpu.Run dispatching each `out` to a device on the IoBus (the machine's real path).
+// Baseline: bench/native/pio_loop.c, compiled here with `cc -O2`, running the same guest image and entry state.
+// Reports the median time per exit of each over the rounds and the ratio C#/C (target: <= 1.10).
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Globalization;
+using Ringvisor.Core.Bus;
+using Ringvisor.Core.Cpu;
+using Ringvisor.Core.Memory;
+using Ringvisor.Kvm;
+
+namespace Ringvisor.Bench.Pio;
+
+internal static class PioBenchmark
+{
+    private const string NativeSource = "bench/native/pio_loop.c";
+    private const int WarmUpIterations = 200_000;
+
+    public static int Run(string[] args)
+    {
+        int iterations = 1_000_000;
+        int rounds = 3;
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--iterations" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out int n) && n > 0:
+                    iterations = n;
+                    i++;
+                    break;
+                case "--rounds" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out int r) && r > 0:
+                    rounds = r;
+                    i++;
+                    break;
+                default:
+                    Console.Error.WriteLine("usage: pio [--iterations N (default 1000000)] [--rounds R (default 3)]");
+                    return 2;
+            }
+        }
+
+        try
+        {
+            return Measure(iterations, rounds);
+        }
+        catch (KvmUnavailableException e)
+        {
+            Console.Error.WriteLine($"pio: {e.Message}");
+            return 1;
+        }
+    }
+
+    private static int Measure(int iterations, int rounds)
+    {
+        Console.WriteLine($"pio: {iterations:N0} PIO exits per run, {rounds} round(s), median reported");
+
+        string? native = BuildNative(out string? nativeWhy);
+        string? imagePath = null;
+        if (native is not null)
+        {
+            imagePath = Path.Combine(Path.GetDirectoryName(native)!, "pio-guest.img");
+            File.WriteAllBytes(imagePath, PioGuest.BuildImage(iterations));
+        }
+
+        // Warm-up: let tiered compilation settle on the Run loop and the bus dispatch before timing.
+        _ = RunManaged(WarmUpIterations);
+
+        var managed = new List<double>();
+        var baseline = new List<double>();
+        for (int r = 0; r < rounds; r++)
+        {
+            managed.Add(RunManaged(iterations));
+            if (native is not null)
+            {
+                baseline.Add(RunNative(native, imagePath!, iterations));
+            }
+        }
+
+        double m = Median(managed);
+        Console.WriteLine($"  C#  KvmVcpu.Run + IoBus : {m / 1000:F3} us/exit  {1e9 / m:N0} exits/s   (rounds: {string.Join(", ", managed.Select(x => (x / 1000).ToString("F3", CultureInfo.InvariantCulture)))})");
+        if (native is null)
+        {
+            Console.WriteLine($"  C   pio_loop.c          : skipped ({nativeWhy})");
+            return 0;
+        }
+
+        double c = Median(baseline);
+        Console.WriteLine($"  C   pio_loop.c (cc -O2) : {c / 1000:F3} us/exit  {1e9 / c:N0} exits/s   (rounds: {string.Join(", ", baseline.Select(x => (x / 1000).ToString("F3", CultureInfo.InvariantCulture)))})");
+        Console.WriteLine($"  ratio C#/C (time per exit): {m / c:F3}   (target <= 1.10)");
+        return 0;
+    }
+
+    /// <returns>Nanoseconds per PIO exit.</returns>
+    private static double RunManaged(int iterations)
+    {
+        using var memory = GuestMemory.Create(PioGuest.MemorySize);
+        if (memory.Write(0, PioGuest.BuildImage(iterations)) != MemoryAccessResult.Ok)
+        {
+            throw new InvalidOperationException("the PIO guest image does not fit in guest memory");
+        }
+
+        var pio = new IoBus("pio", 0x1_0000);
+        var counter = new CountingPortDevice();
+        var done = new DonePortDevice();
+        pio.Register(PioGuest.BenchPort, 1, counter, "bench");
+        pio.Register(PioGuest.DonePort, 1, done, "done");
+        var control = new BenchVmControl();
+        using var engine = new KvmEngine(new EngineContext
+        {
+            Memory = memory,
+            Pio = pio,
+            Mmio = new IoBus("mmio", 1UL << 52),
+            Control = control,
+            VcpuCount = 1,
+        });
+        var vcpu = engine.CreateVcpu(0);
+        done.Vcpu = vcpu;
+        vcpu.SetState(PioGuest.EntryState());
+
+        var sw = Stopwatch.StartNew();
+        while (!done.Done)
+        {
+            var exit = vcpu.Run();
+            if (exit.Reason != VcpuExitReason.Kicked)
+            {
+                throw new InvalidOperationException($"pio guest stopped unexpectedly: {exit.Reason} {exit.Detail}");
+            }
+        }
+
+        sw.Stop();
+        if (counter.Count != iterations)
+        {
+            throw new InvalidOperationException($"pio guest made {counter.Count} exits, expected {iterations}");
+        }
+
+        return sw.Elapsed.TotalNanoseconds / iterations;
+    }
+
+    /// <returns>Nanoseconds per PIO exit as measured by pio_loop.c.</returns>
+    private static double RunNative(string exe, string imagePath, int iterations)
+    {
+        var psi = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(imagePath);
+        foreach (string a in PioGuest.NativeArguments())
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(psi)!;
+        string stdout = p.StandardOutput.ReadToEnd();
+        string stderr = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"pio_loop failed ({p.ExitCode}): {stderr.Trim()}");
+        }
+
+        // "exits=N ns=T"
+        long exits = 0, ns = 0;
+        foreach (string field in stdout.Split([' ', '\n'], StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (field.StartsWith("exits=", StringComparison.Ordinal))
+            {
+                exits = long.Parse(field[6..], CultureInfo.InvariantCulture);
+            }
+            else if (field.StartsWith("ns=", StringComparison.Ordinal))
+            {
+                ns = long.Parse(field[3..], CultureInfo.InvariantCulture);
+            }
+        }
+
+        if (exits != iterations || ns <= 0)
+        {
+            throw new InvalidOperationException($"pio_loop reported '{stdout.Trim()}', expected {iterations} exits");
+        }
+
+        return (double)ns / exits;
+    }
+
+    /// <summary>Compiles pio_loop.c into bench/out; null (with the reason) when the source or a C compiler is missing.</summary>
+    private static string? BuildNative(out string? why)
+    {
+        string? root = FindRepositoryRoot();
+        if (root is null)
+        {
+            why = $"{NativeSource} not found above {Environment.CurrentDirectory} or {AppContext.BaseDirectory}";
+            return null;
+        }
+
+        string outDir = Path.Combine(root, "bench", "out");
+        Directory.CreateDirectory(outDir);
+        string exe = Path.Combine(outDir, "pio_loop");
+        var psi = new ProcessStartInfo("cc") { RedirectStandardError = true };
+        foreach (string a in new[] { "-O2", "-o", exe, Path.Combine(root, NativeSource) })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        try
+        {
+            using var p = Process.Start(psi)!;
+            string err = p.StandardError.ReadToEnd();
+            p.WaitForExit();
+            if (p.ExitCode != 0)
+            {
+                why = $"cc failed: {err.Trim()}";
+                return null;
+            }
+        }
+        catch (Win32Exception)
+        {
+            why = "no C compiler (cc) on PATH";
+            return null;
+        }
+
+        why = null;
+        return exe;
+    }
+
+    private static string? FindRepositoryRoot()
+    {
+        foreach (string start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                if (File.Exists(Path.Combine(dir.FullName, NativeSource)))
+                {
+                    return dir.FullName;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.OrderBy(v => v).ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+}
