@@ -16,6 +16,7 @@ public sealed class CodePageTracker
     private readonly ulong[] _bits;
     private readonly int[] _generations;
     private readonly ulong _pageCount;
+    private long _reports;
 
     public CodePageTracker(ulong memoryEnd)
     {
@@ -30,6 +31,9 @@ public sealed class CodePageTracker
     /// back into that vCPU's <see cref="Mmu"/> accessors.
     /// </summary>
     public Action<ulong>? PageWritten { get; set; }
+
+    /// <summary>How many times a marked page was reported written (self-modifying code, DMA over code), for --stats.</summary>
+    public long WriteReports => Interlocked.Read(ref _reports);
 
     /// <summary>True while the page holding <paramref name="physicalAddress"/> is marked as code.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -111,6 +115,7 @@ public sealed class CodePageTracker
         if ((Interlocked.And(ref _bits[page >> 6], ~mask) & mask) != 0)
         {
             Interlocked.Increment(ref _generations[page]);
+            Interlocked.Increment(ref _reports);
             PageWritten?.Invoke(page << 12);
         }
     }

@@ -190,6 +190,23 @@ public sealed unsafe partial class Mmu : IDisposable
         FlushAll();
     }
 
+    /// <summary>The architectural state to persist (the TLB is not saved).</summary>
+    public MmuState Save() => new(MmuState.CurrentVersion, _state, _pdpte[0], _pdpte[1], _pdpte[2], _pdpte[3], Supports1GbPages);
+
+    /// <summary>Restores <see cref="Save"/>'s record; flushes the TLB.</summary>
+    /// <exception cref="NotSupportedException">The record has a version this build does not know.</exception>
+    public void Restore(MmuState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (state.Version != MmuState.CurrentVersion)
+        {
+            throw new NotSupportedException($"MMU state version {state.Version} is not supported (expected {MmuState.CurrentVersion})");
+        }
+
+        Supports1GbPages = state.Supports1GbPages;
+        Load(state.Paging, [state.Pdpte0, state.Pdpte1, state.Pdpte2, state.Pdpte3]);
+    }
+
     /// <summary>
     /// After MOV to CR0 or CR4, WRMSR to EFER, or any other change of the paging controls other than a CR3 load
     /// (use <see cref="WriteCr3"/> for that): applies <paramref name="state"/>, flushes the whole TLB when a bit that

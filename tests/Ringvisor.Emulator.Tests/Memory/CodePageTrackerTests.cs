@@ -33,6 +33,7 @@ public sealed class CodePageTrackerTests : IDisposable
         Assert.True(_bed.System.CodePages.IsCodePage(Code));
         Assert.True(_bed.Mmu.TryWrite(0x40_0020, 0x90909090u));
         Assert.Equal([Code], _written);
+        Assert.Equal(1, _bed.System.CodePages.WriteReports);
         Assert.False(_bed.System.CodePages.IsCodePage(Code));
         Assert.Equal(0x90909090u, BitConverter.ToUInt32(_bed.ReadPhysical(Code + 0x20, 4)));
     }

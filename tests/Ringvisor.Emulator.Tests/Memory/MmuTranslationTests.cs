@@ -319,6 +319,22 @@ public sealed class MmuTranslationTests : IDisposable
         Assert.Equal(0x50_0000UL, pa);
     }
 
+    [Fact]
+    public void SaveRestore_PaeState_RoundTripsIntoAnotherMmu()
+    {
+        _bed.Tables.MapPae4K(0x1000, 0x50_0000);
+        Assert.True(_bed.Mmu.SetPagingState(MmuTestBed.Pae(_bed.Tables.Root, cpl: 3)));
+        var saved = _bed.Mmu.Save();
+        _bed.Tables.Write64(_bed.Tables.Root, 0);
+
+        using var restored = new Mmu(_bed.System);
+        restored.Restore(saved);
+        Assert.Equal(PagingMode.Pae, restored.Mode);
+        Assert.Equal(3, restored.State.Cpl);
+        Assert.True(restored.TryRead(0x1000, out byte _));
+        Assert.Throws<NotSupportedException>(() => restored.Restore(saved with { Version = 99 }));
+    }
+
     // ------------------------------------------------------------------ 32-bit
 
     [Fact]
