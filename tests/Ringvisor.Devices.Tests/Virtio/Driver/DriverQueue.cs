@@ -146,6 +146,7 @@ internal sealed class DriverQueue
     public (ushort Head, uint Length) WaitUsed(int timeoutMs = 10_000)
     {
         var deadline = Environment.TickCount64 + timeoutMs;
+        var spinner = default(SpinWait);
         while (true)
         {
             if (TryTakeUsed(out var h, out var l))
@@ -158,7 +159,15 @@ internal sealed class DriverQueue
                 throw new TimeoutException($"queue {Index}: no used buffer within {timeoutMs} ms");
             }
 
-            Thread.Sleep(1);
+            // Spin (yielding) briefly, as a driver polling a fast device would, then back off to sleeping.
+            if (spinner.Count < 2000)
+            {
+                spinner.SpinOnce(sleep1Threshold: -1);
+            }
+            else
+            {
+                Thread.Sleep(1);
+            }
         }
     }
 

@@ -7,6 +7,13 @@ internal sealed class GuestAllocator(GuestMemory memory, ulong start)
 {
     private ulong _next = start;
 
+    /// <summary>The next free address; setting it back frees everything allocated since (loops that reuse buffers).</summary>
+    public ulong Position
+    {
+        get => _next;
+        set => _next = value;
+    }
+
     public ulong Allocate(ulong size, ulong align = 16)
     {
         ulong a = (_next + align - 1) & ~(align - 1);
