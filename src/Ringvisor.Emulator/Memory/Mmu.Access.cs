@@ -188,7 +188,7 @@ public sealed unsafe partial class Mmu
     {
         span = default;
         linear &= _linearMask;
-        if (length <= 0 || (int)(linear & PageOffsetMask) + length > PageSize)
+        if (length <= 0 || length > PageSize - (int)(linear & PageOffsetMask)) // written to avoid int overflow
         {
             return HostSpanResult.NotDirect;
         }
@@ -248,7 +248,7 @@ public sealed unsafe partial class Mmu
         }
 
         int offset = (int)(linear & PageOffsetMask);
-        if (offset + size > PageSize)
+        if (size > PageSize - offset)
         {
             ulong next = ((linear & PageMask) + PageSize) & _linearMask;
             return TranslatePage(next, MemoryAccessKind.Write, _class, out _, out _) ? AtomicAccess.NeedsLock : AtomicAccess.Fault;
@@ -316,7 +316,7 @@ public sealed unsafe partial class Mmu
 
         linear &= _linearMask;
         int offset = (int)(linear & PageOffsetMask);
-        if (offset + destination.Length <= PageSize)
+        if (destination.Length <= PageSize - offset)
         {
             if (!TranslatePage(linear, kind, cls, out ulong physical, out nint host))
             {
@@ -327,7 +327,7 @@ public sealed unsafe partial class Mmu
             return true;
         }
 
-        int pages = (offset + destination.Length + PageSize - 1) / PageSize;
+        int pages = (int)(((long)offset + destination.Length + PageSize - 1) / PageSize);
         Span<ulong> physicals = pages <= 16 ? stackalloc ulong[16] : new ulong[pages];
         Span<nint> hosts = pages <= 16 ? stackalloc nint[16] : new nint[pages];
 
@@ -363,7 +363,7 @@ public sealed unsafe partial class Mmu
 
         linear &= _linearMask;
         int offset = (int)(linear & PageOffsetMask);
-        if (offset + source.Length <= PageSize)
+        if (source.Length <= PageSize - offset)
         {
             if (!TranslatePage(linear, MemoryAccessKind.Write, cls, out ulong physical, out nint host))
             {
@@ -374,7 +374,7 @@ public sealed unsafe partial class Mmu
             return true;
         }
 
-        int pages = (offset + source.Length + PageSize - 1) / PageSize;
+        int pages = (int)(((long)offset + source.Length + PageSize - 1) / PageSize);
         Span<ulong> physicals = pages <= 16 ? stackalloc ulong[16] : new ulong[pages];
         Span<nint> hosts = pages <= 16 ? stackalloc nint[16] : new nint[pages];
 

@@ -278,6 +278,20 @@ public sealed class MmuAccessTests : IDisposable
         Assert.Equal(HostSpanResult.Fault, _bed.Mmu.TryGetHostSpan(0x90_0000, 16, MemoryAccessKind.Read, out _));
     }
 
+    [Theory]
+    [InlineData(int.MaxValue)]
+    [InlineData(int.MaxValue - 4000)]
+    [InlineData(4097)]
+    [InlineData(0)]
+    [InlineData(-1)]
+    public void TryGetHostSpan_LengthBeyondPage_NotDirectWithoutOverflow(int length)
+    {
+        MapLong(0x40_0000, 0x20_0000);
+        _bed.UseLongMode();
+        Assert.Equal(HostSpanResult.NotDirect, _bed.Mmu.TryGetHostSpan(0x40_0FF0, length, MemoryAccessKind.Write, out var span));
+        Assert.True(span.IsEmpty);
+    }
+
     [Fact]
     public void TryGetHostSpan_Mmio_NotDirect()
     {
