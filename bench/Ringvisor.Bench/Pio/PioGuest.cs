@@ -61,11 +61,14 @@ internal static class PioGuest
         return image;
     }
 
-    /// <summary>The entry state; pio_loop.c builds the same one from its arguments.</summary>
-    public static CpuState EntryState()
+    /// <summary>Where the vCPU starts: the CPL-0 stub that drops to CPL 3, or (<paramref name="cpl"/> 0) the loop itself.</summary>
+    public static ulong EntryPoint(int cpl) => cpl == 0 ? UserCode : Code;
+
+    /// <summary>The entry state (64-bit, CPL 0); pio_loop.c builds the same one from its arguments.</summary>
+    public static CpuState EntryState(int cpl)
     {
         var s = new CpuState();
-        s.Registers.Rip = Code;
+        s.Registers.Rip = EntryPoint(cpl);
         s.Registers.Rsp = StackTop;
         s.Registers.Rflags = CpuRegisters.RflagsReserved;
         var sys = SystemRegisters.Reset();
@@ -85,9 +88,9 @@ internal static class PioGuest
     }
 
     /// <summary>Arguments for pio_loop.c after IMAGE: MEMSIZE RIP RSP CR3 GDT_BASE GDT_LIMIT TSS_BASE TSS_LIMIT BENCH_PORT DONE_PORT.</summary>
-    public static string[] NativeArguments() =>
+    public static string[] NativeArguments(int cpl) =>
     [
-        $"0x{MemorySize:X}", $"0x{Code:X}", $"0x{StackTop:X}", $"0x{Pml4:X}", $"0x{Gdt:X}", $"0x{GdtLimit:X}", $"0x{Tss:X}", $"0x{TssLimit:X}",
+        $"0x{MemorySize:X}", $"0x{EntryPoint(cpl):X}", $"0x{StackTop:X}", $"0x{Pml4:X}", $"0x{Gdt:X}", $"0x{GdtLimit:X}", $"0x{Tss:X}", $"0x{TssLimit:X}",
         $"0x{BenchPort:X}", $"0x{DonePort:X}",
     ];
 
