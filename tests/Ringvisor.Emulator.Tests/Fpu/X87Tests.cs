@@ -509,4 +509,48 @@ public class X87Tests
         Assert.True(s.St(0).IsInfinity);
         Assert.Equal(FpuState.FswOe | FpuState.FswPe, s.Fsw & 0x3F);
     }
+
+    [Fact]
+    public void Fmul_UnmaskedOverflow_StoresRebiasedExponentAndSetsEs()
+    {
+        // SDM Vol. 1 8.5.4: with OE unmasked the exponent is divided by 2^24576 and stored; ES becomes pending.
+        var (s, a) = New();
+        s.Fcw = 0x0377; // OE unmasked
+        a.WriteBytes(0x800, BitConverter.GetBytes(0x8000_0000_0000_0000UL));
+        a.WriteBytes(0x808, BitConverter.GetBytes((ushort)(0x3FFF + 10000)));
+        Ok(s, a, asm => asm.fld(__tword_ptr[rbx]));
+        Ok(s, a, asm => asm.fmul(st0, st0)); // 2^20000 overflows (max 2^16383)
+        Assert.Equal(new Float80(0x8000_0000_0000_0000, (ushort)(0x3FFF + 20000 - 24576)), s.St(0));
+        Assert.Equal(FpuState.FswOe, s.Fsw & 0x3F);
+        Assert.NotEqual(0, s.Fsw & FpuState.FswEs);
+    }
+
+    [Fact]
+    public void Fnstenv_RealMode16_PacksLinearPointersWithOpcode()
+    {
+        // SDM Vol. 1 Figure 8-11: 16-bit real-address layout, FIP bits 19:16 above FOP.
+        var (s, a) = New();
+        a.Cr0 &= ~1UL; // real mode
+        s.Fip = 0x1_2345;
+        s.Fop = 0x1E8;
+        s.Fdp = 0x6_789A;
+        s.Fsw = 0x3800;
+        var ins = Asm.One(asm => asm.fnstenv(__[bx]), 16);
+        a.Gprs[Register.RBX] = 0x800;
+        Assert.Equal(SimdOutcome.Ok, SimdExecutor.Execute(in ins, s, a));
+        var env = a.Memory.AsSpan(0x800, 14);
+        Assert.Equal(0x037F, BinaryPrimitives.ReadUInt16LittleEndian(env));
+        Assert.Equal(0x3800, BinaryPrimitives.ReadUInt16LittleEndian(env[2..]));
+        Assert.Equal(0xFFFF, BinaryPrimitives.ReadUInt16LittleEndian(env[4..]));
+        Assert.Equal(0x2345, BinaryPrimitives.ReadUInt16LittleEndian(env[6..]));
+        Assert.Equal(0x11E8, BinaryPrimitives.ReadUInt16LittleEndian(env[8..]));
+        Assert.Equal(0x789A, BinaryPrimitives.ReadUInt16LittleEndian(env[10..]));
+        Assert.Equal(0x6000, BinaryPrimitives.ReadUInt16LittleEndian(env[12..]));
+        var back = new FpuState();
+        var load = Asm.One(asm => asm.fldenv(__[bx]), 16);
+        Assert.Equal(SimdOutcome.Ok, SimdExecutor.Execute(in load, back, a));
+        Assert.Equal(0x1_2345UL, back.Fip);
+        Assert.Equal(0x6_789AUL, back.Fdp);
+        Assert.Equal(0x1E8, back.Fop);
+    }
 }
