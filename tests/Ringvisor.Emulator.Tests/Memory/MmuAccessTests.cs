@@ -352,6 +352,21 @@ public sealed class MmuAccessTests : IDisposable
         Assert.Contains(0x200UL, _bed.Memory.Dirty.TakeDirtyPages());
     }
 
+    [Fact]
+    public void RequestFlushAll_AfterTakingDirtyLog_NextFastStoreMarksPageAgain()
+    {
+        MapLong(0x40_0000, 0x20_0000);
+        _bed.UseLongMode();
+        Assert.True(_bed.Mmu.TryWrite(0x40_0000, 1));
+        Assert.Contains(0x200UL, _bed.Memory.Dirty.TakeDirtyPages());
+
+        // The migration round's contract: take the log, then ask every vCPU to refill its write entries.
+        _bed.System.RequestFlushAll();
+        _bed.Mmu.Poll();
+        Assert.True(_bed.Mmu.TryWrite(0x40_0008, 2));
+        Assert.Contains(0x200UL, _bed.Memory.Dirty.TakeDirtyPages());
+    }
+
     private sealed class TestHook(ulong page) : IPhysicalAccessHook
     {
         public List<(bool Write, ulong Address, int Size)> Accesses { get; } = [];
