@@ -191,6 +191,30 @@ public sealed class MsixCapability : IBusDevice
         }
     }
 
+    public MsixState Save()
+    {
+        lock (_gate)
+        {
+            return new MsixState((byte[])_table.Clone(), (ulong[])_pending.Clone());
+        }
+    }
+
+    /// <exception cref="ArgumentException">The saved table has a different number of vectors.</exception>
+    public void Restore(MsixState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (state.Table.Length != _table.Length || state.Pending.Length != _pending.Length)
+        {
+            throw new ArgumentException($"MSI-X state has {state.Table.Length / EntrySize} vectors, this function has {VectorCount}");
+        }
+
+        lock (_gate)
+        {
+            state.Table.CopyTo(_table, 0);
+            state.Pending.CopyTo(_pending, 0);
+        }
+    }
+
     private void ResetTable()
     {
         Array.Clear(_table);

@@ -189,6 +189,21 @@ public sealed class PciBus
         }
     }
 
+    /// <summary>Re-derives every BAR mapping from configuration space (after restoring saved state).</summary>
+    public void RemapAll()
+    {
+        lock (_gate)
+        {
+            foreach (var f in _slots)
+            {
+                if (f is not null)
+                {
+                    UpdateMappings(f);
+                }
+            }
+        }
+    }
+
     /// <summary>Where BAR <paramref name="barIndex"/> of <paramref name="function"/> is mapped now, or null when it is not.</summary>
     public ulong? GetMappedAddress(IPciFunction function, int barIndex)
     {

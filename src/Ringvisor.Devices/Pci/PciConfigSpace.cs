@@ -213,6 +213,20 @@ public sealed class PciConfigSpace
         }
     }
 
+    /// <summary>A copy of the register contents (the masks are structural and come from the constructor).</summary>
+    public byte[] Snapshot() => (byte[])_data.Clone();
+
+    /// <exception cref="ArgumentException">The snapshot is not 4096 bytes.</exception>
+    public void Load(ReadOnlySpan<byte> snapshot)
+    {
+        if (snapshot.Length != Size)
+        {
+            throw new ArgumentException($"PCI configuration snapshot must be {Size} bytes, got {snapshot.Length}");
+        }
+
+        snapshot.CopyTo(_data);
+    }
+
     private static void SetMask(byte[] target, int offset, int width, ulong mask)
     {
         for (int i = 0; i < width; i++)

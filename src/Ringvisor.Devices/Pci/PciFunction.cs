@@ -102,6 +102,50 @@ public abstract class PciFunction : IPciFunction
         }
     }
 
+    /// <summary>Configuration space, INTx level and MSI-X table (version 1). Take while the VM is paused.</summary>
+    public PciFunctionState SavePciState()
+    {
+        lock (_intxGate)
+        {
+            return new PciFunctionState(PciFunctionState.CurrentVersion, Config.Snapshot(), _intxLevel, Msix?.Save());
+        }
+    }
+
+    /// <summary>Restores <see cref="SavePciState"/>; the machine then calls <see cref="PciBus.RemapAll"/>.</summary>
+    /// <exception cref="ArgumentException">Wrong version or shape.</exception>
+    public void RestorePciState(PciFunctionState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (state.Version != PciFunctionState.CurrentVersion)
+        {
+            throw new ArgumentException($"PCI function '{Name}': state version {state.Version} is not supported (expected {PciFunctionState.CurrentVersion})");
+        }
+
+        if (state.ConfigSpace.Length != PciConfigSpace.Size ||
+            BitConverter.ToUInt32(state.ConfigSpace, PciConfigSpace.VendorIdOffset) != Config.ReadU32(PciConfigSpace.VendorIdOffset))
+        {
+            throw new ArgumentException($"PCI function '{Name}': saved state belongs to a different device (vendor/device ID differ)");
+        }
+
+        if ((state.Msix is null) != (Msix is null))
+        {
+            throw new ArgumentException($"PCI function '{Name}': saved state {(state.Msix is null ? "lacks" : "has")} MSI-X, this function {(Msix is null ? "does not" : "does")}");
+        }
+
+        lock (_intxGate)
+        {
+            Config.Load(state.ConfigSpace);
+            if (state.Msix is not null)
+            {
+                Msix!.Restore(state.Msix);
+            }
+
+            _intxLevel = state.IntxLevel;
+            Config.SetInterruptStatus(_intxLevel);
+            UpdateIntxWire();
+        }
+    }
+
     /// <summary>Hook for device-specific configuration registers (capabilities), after a guest write.</summary>
     protected virtual void OnConfigWritten(int offset, int length)
     {

@@ -190,6 +190,70 @@ public sealed class VirtioPciTransport : PciFunction, IVirtioQueueNotifier, IDis
         }
     }
 
+    /// <summary>Saves the transport, PCI and queue state; take it while the vCPUs are paused.</summary>
+    public VirtioTransportState Save()
+    {
+        lock (_gate)
+        {
+            var queues = new VirtqueueState[_queues.Length];
+            for (int i = 0; i < queues.Length; i++)
+            {
+                queues[i] = _queues[i].Save();
+            }
+
+            return new VirtioTransportState(VirtioTransportState.CurrentVersion, SavePciState(), _status, _deviceFeatureSelect,
+                _driverFeatureSelect, _driverFeatures, _configVector, _queueSelect, Volatile.Read(ref _configGeneration),
+                Volatile.Read(ref _isr), queues);
+        }
+    }
+
+    /// <summary>
+    /// Restores <see cref="Save"/> into a transport for the same device type and queue count (the machine then
+    /// calls <see cref="PciBus.RemapAll"/>). A running device is re-activated and its queues are looked at again.
+    /// </summary>
+    /// <exception cref="ArgumentException">Version, device type or queue count differ.</exception>
+    public void Restore(VirtioTransportState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (state.Version != VirtioTransportState.CurrentVersion)
+        {
+            throw new ArgumentException($"{Name}: virtio state version {state.Version} is not supported (expected {VirtioTransportState.CurrentVersion})");
+        }
+
+        if (state.Queues.Count != _queues.Length)
+        {
+            throw new ArgumentException($"{Name}: saved state has {state.Queues.Count} queues, this device has {_queues.Length}");
+        }
+
+        lock (_gate)
+        {
+            ResetLocked();
+            RestorePciState(state.Pci);
+            _status = state.Status;
+            _deviceFeatureSelect = state.DeviceFeatureSelect;
+            _driverFeatureSelect = state.DriverFeatureSelect;
+            Volatile.Write(ref _driverFeatures, state.DriverFeatures);
+            _configVector = state.ConfigVector;
+            _queueSelect = state.QueueSelect;
+            Volatile.Write(ref _configGeneration, state.ConfigGeneration);
+            Volatile.Write(ref _isr, state.Isr);
+            for (int i = 0; i < _queues.Length; i++)
+            {
+                _queues[i].Restore(state.Queues[i]);
+            }
+
+            if ((_status & VirtioDeviceStatus.DriverOk) != 0)
+            {
+                Device.Activate();
+            }
+        }
+
+        for (int i = 0; i < _queues.Length; i++)
+        {
+            RequestProcessing(i);
+        }
+    }
+
     /// <summary>Stops the worker thread, then disposes the device (closing its image or backend).</summary>
     public void Dispose()
     {

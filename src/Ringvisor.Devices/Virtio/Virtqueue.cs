@@ -85,6 +85,35 @@ public sealed class Virtqueue
         _lastAvail = _nextUsed = _signalledUsed = 0;
     }
 
+    public VirtqueueState Save() => new(
+        Size, MsixVector, Enabled, DescriptorTable, DriverArea, DeviceArea, IndirectEnabled, EventIndexEnabled, Error,
+        _lastAvail, _nextUsed, _signalledUsed);
+
+    /// <summary>Restores <see cref="Save"/>; an enabled queue is re-validated against this VM's RAM.</summary>
+    public void Restore(VirtqueueState s)
+    {
+        Reset();
+        Size = s.Size;
+        MsixVector = s.MsixVector;
+        DescriptorTable = s.DescriptorTable;
+        DriverArea = s.DriverArea;
+        DeviceArea = s.DeviceArea;
+        IndirectEnabled = s.IndirectEnabled;
+        EventIndexEnabled = s.EventIndexEnabled;
+        _lastAvail = s.LastAvailIndex;
+        _nextUsed = s.NextUsedIndex;
+        _signalledUsed = s.SignalledUsedIndex;
+        if (s.Enabled)
+        {
+            Enable();
+        }
+
+        if (s.Error != VirtqueueError.None)
+        {
+            Fail(s.Error);
+        }
+    }
+
     /// <summary>The driver wrote 1 to queue_enable: validate the configuration (size, alignment, rings in RAM).</summary>
     public VirtqueueError Enable()
     {
