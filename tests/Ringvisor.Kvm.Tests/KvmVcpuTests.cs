@@ -171,6 +171,68 @@ public class KvmVcpuTests(ITestOutputHelper output)
     }
 
     [KvmFact]
+    public void Run_ThousandsOfPioExits_AllocateNothingPerExit()
+    {
+        const int exits = 5_000;
+        using var vm = new TestVm();
+        var counter = new CountingDevice();
+        vm.Pio.Register(CapturePort, 1, counter, "counter");
+        LongModeGuest.Build(vm.Memory);
+        vm.Load(CodeAddress, EnterUserMode());
+        vm.Load(UserCodeAddress, GuestAsm.Assemble(64, UserCodeAddress, a =>
+        {
+            var loop = a.CreateLabel();
+            var spin = a.CreateLabel();
+            a.mov(ecx, 2 * exits);
+            a.Label(ref loop);
+            a.@out((byte)CapturePort, al);
+            a.dec(ecx);
+            a.jnz(loop);
+            a.@out((byte)DebugExitDevice.Port, al);
+            a.Label(ref spin);
+            a.jmp(spin);
+        }));
+        var vcpu = vm.CreateVcpu(0);
+        vcpu.SetState(LongModeGuest.Cpl0State(CodeAddress));
+        counter.MeasureFrom = exits; // the first half warms up the JIT's tiers
+
+        while (!vm.Control.StopRequested)
+        {
+            _ = vcpu.Run();
+        }
+
+        Assert.Equal(2 * exits, counter.Count);
+        long allocated = counter.AllocatedAtEnd - counter.AllocatedAtStart;
+        output.WriteLine($"{allocated} bytes allocated over {exits} PIO exits");
+        Assert.True(allocated < exits, $"{allocated} bytes allocated over {exits} exits");
+    }
+
+    /// <summary>Counts writes and samples this thread's allocation counter from the vCPU thread itself.</summary>
+    private sealed class CountingDevice : Ringvisor.Core.Bus.IBusDevice
+    {
+        public int MeasureFrom { get; set; }
+
+        public int Count { get; private set; }
+
+        public long AllocatedAtStart { get; private set; }
+
+        public long AllocatedAtEnd { get; private set; }
+
+        public void Read(ulong offset, Span<byte> data) => data.Clear();
+
+        public void Write(ulong offset, ReadOnlySpan<byte> data)
+        {
+            Count++;
+            if (Count == MeasureFrom)
+            {
+                AllocatedAtStart = GC.GetAllocatedBytesForCurrentThread();
+            }
+
+            AllocatedAtEnd = GC.GetAllocatedBytesForCurrentThread();
+        }
+    }
+
+    [KvmFact]
     public void Run_MmioOutsideRam_ReachesDeviceWithAddressAndData()
     {
         const ulong mmioBase = 0xD000_0000;
