@@ -14,6 +14,9 @@ public interface INetworkBackend : IDisposable
     /// <summary>Whether the link is up (the NIC reports it in its status field).</summary>
     bool LinkUp { get; }
 
+    /// <summary>Raised (from any thread) when <see cref="LinkUp"/> changes, so the NIC can tell its driver.</summary>
+    event Action? LinkChanged;
+
     /// <summary>Starts delivering received frames to <paramref name="receiver"/>; called once.</summary>
     void Start(NetworkFrameReceiver receiver);
 

@@ -46,6 +46,9 @@ public abstract class VirtioDevice
     /// <summary>PCI class code for the function (base class, subclass, programming interface).</summary>
     public abstract uint PciClassCode { get; }
 
+    /// <summary>Whether a transport has been attached (events from backends may arrive before).</summary>
+    protected bool IsAttached => _transport is not null;
+
     /// <summary>The transport this device is plugged into.</summary>
     protected VirtioPciTransport Transport => _transport ?? throw new InvalidOperationException($"virtio device '{Name}' has no transport");
 

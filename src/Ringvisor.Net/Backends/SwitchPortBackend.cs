@@ -29,6 +29,9 @@ public sealed class SwitchPortBackend : INetworkBackend
     /// <summary>Raised once, from the reader thread, when the switch goes away.</summary>
     public event Action? Disconnected;
 
+    /// <summary>Raised when the connection to the switch is lost (the link goes down).</summary>
+    public event Action? LinkChanged;
+
     /// <summary>Joins the named switch (see <see cref="SwitchSocketPath.For"/>).</summary>
     /// <exception cref="IOException">No switch of that name is running.</exception>
     public static SwitchPortBackend ConnectToSwitch(string switchName) =>
@@ -132,5 +135,6 @@ public sealed class SwitchPortBackend : INetworkBackend
 
         _connected = false;
         Disconnected?.Invoke();
+        LinkChanged?.Invoke();
     }
 }

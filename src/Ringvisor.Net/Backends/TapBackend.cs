@@ -33,6 +33,13 @@ public sealed class TapBackend : INetworkBackend
 
     public bool LinkUp => !_stopping;
 
+    /// <summary>A TAP's link follows this backend's lifetime; it is never raised while open.</summary>
+    public event Action? LinkChanged
+    {
+        add { }
+        remove { }
+    }
+
     /// <summary>Attaches to (or creates) TAP interface <paramref name="interfaceName"/>.</summary>
     /// <exception cref="IOException">The TUN driver is missing, permission is denied, or the name is invalid or busy.</exception>
     public static unsafe TapBackend Open(string interfaceName)

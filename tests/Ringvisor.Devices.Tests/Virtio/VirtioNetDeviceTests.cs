@@ -138,8 +138,7 @@ public sealed class VirtioNetDeviceTests : IDisposable
         _r.Driver.SetupQueue(1, 16, 1);
         _r.Driver.DriverOk();
         byte gen = _r.Driver.ConfigGeneration;
-        _backend.LinkUp = false;
-        _dev.LinkStatusChanged();
+        _backend.LinkUp = false; // the backend raises LinkChanged; the device tells the driver
         Assert.NotEqual(gen, _r.Driver.ConfigGeneration);
         Assert.Equal(1, _r.Machine.Interrupts.MsiCount(0x42));
         Assert.Equal(0, _r.Driver.ReadDeviceConfig16(6));

@@ -64,6 +64,7 @@ public sealed class VirtioNetDevice : VirtioDevice, IDisposable
         _backend = backend;
         Mac = mac ?? DeriveMac(name);
         _offerMergeable = offerMergeableRxBuffers;
+        backend.LinkChanged += OnBackendLinkChanged;
     }
 
     public byte[] Mac { get; }
@@ -101,6 +102,14 @@ public sealed class VirtioNetDevice : VirtioDevice, IDisposable
 
     /// <summary>The backend's link changed: the driver re-reads the status field after a configuration interrupt.</summary>
     public void LinkStatusChanged() => Transport.ConfigChanged();
+
+    private void OnBackendLinkChanged()
+    {
+        if (IsAttached)
+        {
+            LinkStatusChanged();
+        }
+    }
 
     public override void ReadConfig(int offset, Span<byte> data)
     {
@@ -177,7 +186,6 @@ public sealed class VirtioNetDevice : VirtioDevice, IDisposable
                     continue;
                 }
 
-                int frameLength = (int)(length - HeaderSize);
                 buffer = buffer is not null && buffer.Length >= (int)length ? buffer : new byte[Math.Max((int)length, 2048)];
                 var all = buffer.AsSpan(0, (int)length);
                 if (!chain.TryRead(Memory, 0, all))
@@ -203,7 +211,6 @@ public sealed class VirtioNetDevice : VirtioDevice, IDisposable
                     Interlocked.Increment(ref _txDropped);
                 }
 
-                _ = frameLength;
                 Complete(queue, chain, 0);
             }
         }

@@ -7,12 +7,23 @@ namespace Ringvisor.Devices.Tests.Virtio.Driver;
 internal sealed class FakeNetworkBackend : INetworkBackend
 {
     private NetworkFrameReceiver? _receiver;
+    private bool _linkUp = true;
 
     public ConcurrentQueue<byte[]> Sent { get; } = new();
 
     public string Description => "fake";
 
-    public bool LinkUp { get; set; } = true;
+    public event Action? LinkChanged;
+
+    public bool LinkUp
+    {
+        get => _linkUp;
+        set
+        {
+            _linkUp = value;
+            LinkChanged?.Invoke();
+        }
+    }
 
     public bool Started => _receiver is not null;
 
