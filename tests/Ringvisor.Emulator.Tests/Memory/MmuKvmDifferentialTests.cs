@@ -134,6 +134,89 @@ public class MmuKvmDifferentialTests
         }
     }
 
+    /// <summary>Seeds for the random cases (fixed, so CI runs the same tables every time).</summary>
+    public static TheoryData<int> RandomSeeds()
+    {
+        var data = new TheoryData<int>();
+        for (int seed = 1; seed <= 64; seed++)
+        {
+            data.Add(seed);
+        }
+
+        return data;
+    }
+
+    [KvmTheory]
+    [MemberData(nameof(RandomSeeds))]
+    public void TryTranslate_RandomRightsAtEveryLevel_SameAsKvm(int seed)
+    {
+        var rng = new Random(seed);
+        int pick = rng.Next(6);
+        var shape = pick < 3 ? Shape.Page4K : pick < 5 ? Shape.Page2M : Shape.Page1G;
+        var kind = (MemoryAccessKind)rng.Next(3);
+        int cpl = rng.Next(8) == 0 ? 0 : 3; // CPL 0 is emulated by the host here: keep it rare
+        bool wp = rng.Next(2) == 0;
+        int levels = shape switch { Shape.Page4K => 4, Shape.Page2M => 3, _ => 2 };
+        var flags = new ulong[levels];
+        for (int i = 0; i < levels; i++)
+        {
+            // Weighted so that about half of the walks succeed and the A/D comparison has work to do.
+            flags[i] = (rng.Next(24) != 0 ? P : 0) | (rng.Next(10) != 0 ? RW : 0) | (rng.Next(12) != 0 ? US : 0) |
+                       (rng.Next(10) == 0 ? XD : 0) | (rng.Next(3) == 0 ? A : 0) | (i == levels - 1 && rng.Next(3) == 0 ? D : 0);
+            if (rng.Next(40) == 0)
+            {
+                flags[i] |= 1UL << (40 + rng.Next(12)); // a reserved address bit (MAXPHYADDR 40)
+            }
+        }
+
+        using var kvmMemory = GuestMemory.Create(16UL << 20);
+        using var mmuMemory = GuestMemory.Create(16UL << 20);
+        ulong[] kvmEntries = Build(kvmMemory, shape, flags[^1], Upper, kind, cpl, out ulong root, out ulong targetPhysical);
+        ulong[] mmuEntries = Build(mmuMemory, shape, flags[^1], Upper, kind, cpl, out _, out _);
+        for (int i = 0; i < levels - 1; i++)
+        {
+            // Replace the non-leaf entries' flags, keeping the table address.
+            SetFlags(kvmMemory, kvmEntries[i], flags[i]);
+            SetFlags(mmuMemory, mmuEntries[i], flags[i]);
+        }
+
+        var (status, errorCode, cr2) = RunOnKvm(kvmMemory, root, cpl, wp, 0, false);
+        Assert.True(status is 0 or 1, $"guest ended with status {status:X} (2 = an exception other than #PF)");
+
+        using var mmu = new Mmu(mmuMemory, new IoBus("mmio", 1UL << 52)) { Supports1GbPages = s_guestHas1GbPages.Value };
+        Assert.True(mmu.SetPagingState(new PagingState
+        {
+            Cr0 = ControlCr0(wp),
+            Cr3 = root,
+            Cr4 = SystemRegisters.Cr4Pae,
+            Efer = PagingState.EferLma | PagingState.EferNxe,
+            Cpl = cpl,
+            Rflags = 2,
+        }));
+        bool ok = mmu.TryTranslate(Target + Offset, kind, out ulong physical);
+        string what = $"{shape} {kind} CPL{cpl} WP={wp} flags [{string.Join(", ", flags.Select(f => f.ToString("X")))}]";
+
+        Assert.True((status == 0) == ok, $"{what}: KVM status {status} error {errorCode:X}, MMU ok={ok} {mmu.LastFault}");
+        if (ok)
+        {
+            Assert.Equal(targetPhysical, physical);
+            for (int i = 0; i < kvmEntries.Length; i++)
+            {
+                ulong k = Read64(kvmMemory, kvmEntries[i]) & (A | D);
+                ulong m = Read64(mmuMemory, mmuEntries[i]) & (A | D);
+                Assert.True(k == m, $"{what}: entry {i} A/D on KVM {k:X}, MMU {m:X}");
+            }
+        }
+        else
+        {
+            Assert.True((PageFaultErrorCode)errorCode == mmu.LastFault.ErrorCode, $"{what}: KVM error {errorCode:X}, MMU {mmu.LastFault}");
+            Assert.Equal(cr2, mmu.LastFault.Address);
+        }
+    }
+
+    private static void SetFlags(GuestMemory memory, ulong entry, ulong flags) =>
+        Write64(memory, entry, (Read64(memory, entry) & 0x0000_00FF_FFFF_F000) | flags);
+
     /// <summary>Whether the KVM guest's CPU model maps 1 GiB pages: a plain user read through a 1 GiB page succeeds.</summary>
     private static readonly Lazy<bool> s_guestHas1GbPages = new(() =>
     {
