@@ -27,4 +27,8 @@ public sealed record BootResult(
     IReadOnlyList<BootModule> Modules,
     ulong BootInfoAddress,
     ulong CommandLineAddress,
-    ulong MpTableAddress);
+    ulong MpTableAddress)
+{
+    /// <summary>The ACPI RSDP when <see cref="KernelLoadOptions.Acpi"/> was set, else 0.</summary>
+    public ulong AcpiRsdpAddress { get; init; }
+}

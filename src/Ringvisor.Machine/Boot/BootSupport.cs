@@ -5,8 +5,11 @@ namespace Ringvisor.Machine.Boot;
 
 internal static class BootSupport
 {
-    /// <summary>Claims and writes the BDA, GDT, stack, MP table and (for long-mode entries) the page tables.</summary>
-    public static ulong WriteFixedTables(BootMemoryPlan plan, KernelLoadOptions options, bool longMode)
+    /// <summary>
+    /// Claims and writes the BDA, GDT, stack, MP table, ACPI tables (when asked) and (for long-mode entries) the page
+    /// tables. Returns the MP floating pointer and the RSDP (0 without ACPI).
+    /// </summary>
+    public static (ulong MpTable, ulong Rsdp) WriteFixedTables(BootMemoryPlan plan, KernelLoadOptions options, bool longMode)
     {
         string file = options.KernelPath;
         if (plan.LowRamEnd < BootLayout.HighMemoryAddress)
@@ -22,7 +25,9 @@ internal static class BootSupport
             BootCpu.WriteIdentityPageTables(plan, file);
         }
 
-        return BiosDataArea.WriteMpTable(plan, options.VcpuCount, file);
+        ulong mpTable = BiosDataArea.WriteMpTable(plan, options.VcpuCount, file);
+        ulong rsdp = options.WritesAcpi ? AcpiTables.Write(plan.Memory, options.VcpuCount) : 0;
+        return (mpTable, rsdp);
     }
 
     /// <summary>Checks the command line and its length limit; returns its bytes with the terminating NUL.</summary>

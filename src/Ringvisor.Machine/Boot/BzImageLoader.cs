@@ -86,7 +86,7 @@ internal static class BzImageLoader
         bool relocatable = data[ZeroPage.RelocatableKernel] != 0;
 
         var plan = new BootMemoryPlan(memory);
-        ulong mpTable = BootSupport.WriteFixedTables(plan, options, longMode: true);
+        var (mpTable, rsdp) = BootSupport.WriteFixedTables(plan, options, longMode: true);
         plan.Claim(BootLayout.ZeroPageAddress, BootLayout.ZeroPageSize, "the zero page", file);
 
         ulong cmdlineSize = U32(data, ZeroPage.CmdlineSize);
@@ -109,7 +109,7 @@ internal static class BzImageLoader
         var e820 = E820Map.Build(memory);
         Span<byte> zp = new byte[BootLayout.ZeroPageSize];
         data[ZeroPage.SetupHeader..Math.Min(headerEnd, ZeroPage.SetupHeaderLimit)].CopyTo(zp[ZeroPage.SetupHeader..]);
-        ZeroPage.FillBootFields(zp, cmdline, initrd, initrdSize, e820);
+        ZeroPage.FillBootFields(zp, cmdline, initrd, initrdSize, e820, rsdp);
         BinaryPrimitives.WriteUInt32LittleEndian(zp[ZeroPage.Code32Start..], (uint)load);
         plan.Write(BootLayout.ZeroPageAddress, zp);
 
@@ -126,7 +126,10 @@ internal static class BzImageLoader
             parts,
             BootLayout.ZeroPageAddress,
             cmdline,
-            mpTable);
+            mpTable)
+        {
+            AcpiRsdpAddress = rsdp,
+        };
     }
 
     private static ushort U16(ReadOnlySpan<byte> data, int offset) => BinaryPrimitives.ReadUInt16LittleEndian(data[offset..]);

@@ -28,7 +28,7 @@ internal static class ElfKernelLoader
         }
 
         var plan = new BootMemoryPlan(memory);
-        ulong mpTable = BootSupport.WriteFixedTables(plan, options, longMode: false);
+        var (mpTable, rsdp) = BootSupport.WriteFixedTables(plan, options, longMode: false);
         plan.Claim(BootLayout.BootInfoAddress, BootLayout.BootInfoEnd - BootLayout.BootInfoAddress, "the PVH start info", file);
         ulong cmdline = BootSupport.WriteCommandLine(plan, file, options.CommandLine, ulong.MaxValue);
         ulong kernelEnd = elf.Load(plan, data, file);
@@ -40,7 +40,7 @@ internal static class ElfKernelLoader
         var (initrd, initrdSize, parts) = BootSupport.PlaceInitrd(plan, options.InitrdPaths, kernelEnd, plan.LowRamEnd);
         var e820 = E820Map.Build(memory);
         // Linux takes its initrd from the first module; the files are concatenated into one, as for boot_params.
-        HvmStartInfo.Write(plan, cmdline, initrdSize == 0 ? [] : [(initrd, initrdSize)], e820);
+        HvmStartInfo.Write(plan, cmdline, initrdSize == 0 ? [] : [(initrd, initrdSize)], e820, rsdp);
 
         return new BootResult(
             BootCpu.Protected32((uint)entry, 0, (uint)BootLayout.BootInfoAddress),
@@ -54,7 +54,10 @@ internal static class ElfKernelLoader
             parts,
             BootLayout.BootInfoAddress,
             cmdline,
-            mpTable);
+            mpTable)
+        {
+            AcpiRsdpAddress = rsdp,
+        };
     }
 
     public static BootResult LoadElf64(GuestMemory memory, KernelLoadOptions options, byte[] data, ElfImage elf)
@@ -72,7 +75,7 @@ internal static class ElfKernelLoader
         }
 
         var plan = new BootMemoryPlan(memory);
-        ulong mpTable = BootSupport.WriteFixedTables(plan, options, longMode: true);
+        var (mpTable, rsdp) = BootSupport.WriteFixedTables(plan, options, longMode: true);
         plan.Claim(BootLayout.ZeroPageAddress, BootLayout.ZeroPageSize, "the zero page", file);
         ulong cmdline = BootSupport.WriteCommandLine(plan, file, options.CommandLine, ZeroPage.DefaultCmdlineSize);
         ulong kernelEnd = elf.Load(plan, data, file);
@@ -88,7 +91,7 @@ internal static class ElfKernelLoader
         BinaryPrimitives.WriteUInt32LittleEndian(zp[ZeroPage.InitrdAddrMax..], InitrdAddrMax);
         BinaryPrimitives.WriteUInt32LittleEndian(zp[ZeroPage.CmdlineSize..], ZeroPage.DefaultCmdlineSize);
         BinaryPrimitives.WriteUInt16LittleEndian(zp[ZeroPage.XLoadFlags..], ZeroPage.XlfKernel64);
-        ZeroPage.FillBootFields(zp, cmdline, initrd, initrdSize, e820);
+        ZeroPage.FillBootFields(zp, cmdline, initrd, initrdSize, e820, rsdp);
         plan.Write(BootLayout.ZeroPageAddress, zp);
 
         return new BootResult(
@@ -103,6 +106,9 @@ internal static class ElfKernelLoader
             parts,
             BootLayout.ZeroPageAddress,
             cmdline,
-            mpTable);
+            mpTable)
+        {
+            AcpiRsdpAddress = rsdp,
+        };
     }
 }

@@ -27,7 +27,7 @@ public static class HvmStartInfo
     /// <summary>struct hvm_memmap_table_entry: addr (u64), size (u64), type (u32, e820 values), reserved (u32).</summary>
     public const int MemmapEntrySize = 24;
 
-    internal static void Write(BootMemoryPlan plan, ulong cmdline, IReadOnlyList<(ulong Address, ulong Size)> modules, IReadOnlyList<E820Entry> map)
+    internal static void Write(BootMemoryPlan plan, ulong cmdline, IReadOnlyList<(ulong Address, ulong Size)> modules, IReadOnlyList<E820Entry> map, ulong rsdp)
     {
         Span<byte> page = new byte[BootLayout.BootInfoEnd - BootLayout.BootInfoAddress];
         BinaryPrimitives.WriteUInt32LittleEndian(page[MagicOffset..], Magic);
@@ -35,6 +35,7 @@ public static class HvmStartInfo
         BinaryPrimitives.WriteUInt32LittleEndian(page[NrModulesOffset..], (uint)modules.Count);
         BinaryPrimitives.WriteUInt64LittleEndian(page[ModlistPaddrOffset..], modules.Count == 0 ? 0 : BootLayout.BootInfoModulesAddress);
         BinaryPrimitives.WriteUInt64LittleEndian(page[CmdlinePaddrOffset..], cmdline);
+        BinaryPrimitives.WriteUInt64LittleEndian(page[RsdpPaddrOffset..], rsdp);
         BinaryPrimitives.WriteUInt64LittleEndian(page[MemmapPaddrOffset..], BootLayout.BootInfoMemoryMapAddress);
         BinaryPrimitives.WriteUInt32LittleEndian(page[MemmapEntriesOffset..], (uint)map.Count);
 

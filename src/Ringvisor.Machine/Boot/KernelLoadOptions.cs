@@ -7,4 +7,16 @@ namespace Ringvisor.Machine.Boot;
 /// </param>
 /// <param name="CommandLine">The kernel command line (ASCII; no NUL characters).</param>
 /// <param name="VcpuCount">vCPUs described in the MP table (1..<see cref="MpTable.MaxVcpus"/>).</param>
-public sealed record KernelLoadOptions(string KernelPath, IReadOnlyList<string> InitrdPaths, string CommandLine, int VcpuCount);
+public sealed record KernelLoadOptions(string KernelPath, IReadOnlyList<string> InitrdPaths, string CommandLine, int VcpuCount)
+{
+    /// <summary>
+    /// Whether to also write ACPI tables (RSDP/RSDT/XSDT/MADT, see <see cref="AcpiTables"/>) and point boot_params /
+    /// hvm_start_info at them. Null (the default) means: only with more than one vCPU. Kernels built without
+    /// CONFIG_X86_MPPARSE (Debian's cloud kernels) ignore the MP table and see a single CPU and no IOAPIC unless the
+    /// MADT is there; with it, Linux routes device interrupts through the IOAPIC instead of the 8259s.
+    /// </summary>
+    public bool? Acpi { get; init; }
+
+    /// <summary>The effective <see cref="Acpi"/> choice.</summary>
+    public bool WritesAcpi => Acpi ?? VcpuCount > 1;
+}

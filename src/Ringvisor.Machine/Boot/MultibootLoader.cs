@@ -61,7 +61,7 @@ internal static class MultibootLoader
         }
 
         var plan = new BootMemoryPlan(memory);
-        ulong mpTable = BootSupport.WriteFixedTables(plan, options, longMode: false);
+        var (mpTable, rsdp) = BootSupport.WriteFixedTables(plan, options, longMode: false);
         plan.Claim(BootLayout.BootInfoAddress, BootLayout.BootInfoEnd - BootLayout.BootInfoAddress, "the multiboot information", file);
 
         // Parse and check the whole image before writing any of it.
@@ -147,7 +147,10 @@ internal static class MultibootLoader
             modules,
             BootLayout.BootInfoAddress,
             cmdline,
-            mpTable);
+            mpTable)
+        {
+            AcpiRsdpAddress = rsdp,
+        };
     }
 
     private static string Checked(string file, string commandLine)

@@ -8,6 +8,8 @@ namespace Ringvisor.Machine.Boot;
 public static class ZeroPage
 {
     // zero-page.rst
+    /// <summary>zero-page.rst: acpi_rsdp_addr (u64), honoured from boot protocol 2.14.</summary>
+    public const int AcpiRsdpAddr = 0x070;
     public const int ExtRamdiskImage = 0x0C0;
     public const int ExtRamdiskSize = 0x0C4;
     public const int ExtCmdLinePtr = 0x0C8;
@@ -69,8 +71,9 @@ public static class ZeroPage
     public const uint DefaultCmdlineSize = 2047;
 
     /// <summary>Fills the fields every 64-bit Linux boot sets: loader type, command line, initrd and e820 map.</summary>
-    internal static void FillBootFields(Span<byte> zp, ulong cmdLine, ulong initrdAddress, ulong initrdSize, IReadOnlyList<E820Entry> e820)
+    internal static void FillBootFields(Span<byte> zp, ulong cmdLine, ulong initrdAddress, ulong initrdSize, IReadOnlyList<E820Entry> e820, ulong rsdp)
     {
+        BinaryPrimitives.WriteUInt64LittleEndian(zp[AcpiRsdpAddr..], rsdp);
         zp[TypeOfLoader] = LoaderUndefined;
         zp[LoadFlags] = (byte)((zp[LoadFlags] | LoadedHigh | CanUseHeap) & ~KeepSegments);
         BinaryPrimitives.WriteUInt16LittleEndian(zp[HeapEndPtr..], DefaultHeapEnd);
