@@ -4,6 +4,7 @@ using Ringvisor.Kvm.Native;
 
 namespace Ringvisor.Kvm;
 
+// SAFETY (whole class): read/write get the address of an 8-byte local and a length of 8, as eventfd(2) requires.
 public sealed unsafe class EventFd : IDisposable
 {
     private readonly FileDescriptorHandle _fd;

@@ -6,6 +6,8 @@ using Ringvisor.Kvm.Native;
 
 namespace Ringvisor.Kvm;
 
+// SAFETY (whole class): every pointer handed to ioctl is the address of a local of exactly the struct type the
+// request number encodes (sizes asserted in KvmInteropLayoutTests), alive for the duration of the call.
 public sealed unsafe class KvmVm : IDisposable
 {
     private readonly FileDescriptorHandle _fd;
