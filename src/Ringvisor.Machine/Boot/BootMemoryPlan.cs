@@ -19,8 +19,6 @@ internal sealed class BootMemoryPlan
     /// <summary>End of the RAM region that starts at 0 (below the PCI hole): the limit for 32-bit loads.</summary>
     public ulong LowRamEnd => Memory.Regions[0].GuestPhysicalAddress == 0 ? Memory.Regions[0].End : 0;
 
-    public IReadOnlyList<(ulong Start, ulong End, string What)> Claims => [.. _claims.Select(c => (c.Start, c.End, c.What))];
-
     /// <summary>Claims [start, start+size) for <paramref name="what"/>; <paramref name="file"/> is blamed on failure.</summary>
     public void Claim(ulong start, ulong size, string what, string file)
     {

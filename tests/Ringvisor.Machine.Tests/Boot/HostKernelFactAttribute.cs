@@ -1,5 +1,7 @@
-// A [Fact] that runs only where a real Linux kernel image is at hand: $RINGVISOR_TEST_KERNEL, or the newest
-// /boot/vmlinuz-* of this host. Skipped with the reason shown otherwise.
+// A [Fact] that runs only where a real Linux bzImage is at hand: $RINGVISOR_TEST_KERNEL, the newest /boot/vmlinuz-*
+// of this host, or the kernel of the cached default guest image. Skipped with the reason shown otherwise.
+using Ringvisor.Machine.Images;
+
 namespace Ringvisor.Machine.Tests.Boot;
 
 [AttributeUsage(AttributeTargets.Method)]
@@ -9,7 +11,7 @@ public sealed class HostKernelFactAttribute : FactAttribute
     {
         if (Path is null)
         {
-            Skip = "no real kernel: set RINGVISOR_TEST_KERNEL or install a kernel at /boot/vmlinuz-*";
+            Skip = "no real kernel: set RINGVISOR_TEST_KERNEL, install one at /boot/vmlinuz-*, or build the default guest image";
         }
     }
 
@@ -25,9 +27,10 @@ public sealed class HostKernelFactAttribute : FactAttribute
 
         try
         {
-            return Directory.Exists("/boot")
+            string? installed = Directory.Exists("/boot")
                 ? Directory.GetFiles("/boot", "vmlinuz-*").Order(StringComparer.Ordinal).LastOrDefault()
                 : null;
+            return installed ?? DefaultGuestImage.TryGetCached()?.Kernel;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -149,4 +149,42 @@ public sealed class KernelLoaderTests : IDisposable
         Assert.Equal(file[offset..(offset + 4096)], _memory.Bytes(result.KernelStart, 4096));
         Assert.Equal("console=ttyS0", _memory.CString(_memory.U32(0x7000 + 0x228)));
     }
+
+    [HostVmlinuxFact]
+    public void Load_HostVmlinux_BootsThroughPvhWithSegmentsInPlace()
+    {
+        string path = HostVmlinuxFactAttribute.Path!;
+        byte[] file = File.ReadAllBytes(path);
+
+        var result = KernelLoader.Load(_memory, new KernelLoadOptions(path, [], "console=ttyS0", 2));
+
+        // Debian kernels carry XEN_ELFNOTE_PHYS32_ENTRY (CONFIG_PVH).
+        Assert.Equal(BootFormat.Pvh, result.Format);
+        Assert.Equal(result.EntryPoint, result.BootCpu.Registers.Rip);
+        Assert.InRange(result.EntryPoint, result.KernelStart, result.KernelEnd - 1);
+        Assert.Equal(0x336EC578U, _memory.U32(result.BootCpu.Registers.Rbx));
+        Assert.Equal(result.AcpiRsdpAddress, _memory.U64(result.BootInfoAddress + 0x20));
+        Assert.Equal("console=ttyS0", _memory.CString(_memory.U64(result.BootInfoAddress + 0x18)));
+
+        ulong phoff = BinaryPrimitives.ReadUInt64LittleEndian(file.AsSpan(0x20));
+        int phnum = BinaryPrimitives.ReadUInt16LittleEndian(file.AsSpan(0x38));
+        int loads = 0;
+        for (int i = 0; i < phnum; i++)
+        {
+            var ph = file.AsSpan((int)phoff + (i * 56), 56);
+            if (BinaryPrimitives.ReadUInt32LittleEndian(ph) != 1)
+            {
+                continue;
+            }
+
+            int offset = (int)BinaryPrimitives.ReadUInt64LittleEndian(ph[8..]);
+            ulong paddr = BinaryPrimitives.ReadUInt64LittleEndian(ph[24..]);
+            int filesz = (int)BinaryPrimitives.ReadUInt64LittleEndian(ph[32..]);
+            int n = Math.Min(filesz, 4096);
+            Assert.Equal(file[offset..(offset + n)], _memory.Bytes(paddr, n));
+            loads++;
+        }
+
+        Assert.True(loads > 0);
+    }
 }
