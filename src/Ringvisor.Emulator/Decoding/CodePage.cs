@@ -23,6 +23,9 @@ internal sealed class CodePage
 
     public Instruction[] Instructions = new Instruction[64];
 
+    /// <summary>Pre-decoded fast forms, parallel to <see cref="Instructions"/>.</summary>
+    public FastOp[] Ops = new FastOp[64];
+
     public int Count;
 
     public int Add(in Instruction instruction)
@@ -30,9 +33,11 @@ internal sealed class CodePage
         if (Count == Instructions.Length)
         {
             Array.Resize(ref Instructions, Count * 2);
+            Array.Resize(ref Ops, Count * 2);
         }
 
         Instructions[Count] = instruction;
+        Ops[Count] = Bitness == 64 ? FastOpBuilder.Build(instruction) : new FastOp { Length = (byte)instruction.Length };
         return Count++;
     }
 }

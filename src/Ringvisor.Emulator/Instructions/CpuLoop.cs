@@ -88,16 +88,38 @@ public sealed unsafe partial class Cpu
     internal void Step()
     {
         bool shadow = _interruptShadow;
-        ref readonly Instruction ins = ref Fetch();
+        var page = FetchSlot(out int slot);
         if (!_faultPending)
         {
-            _nextRip = RipWrap(Rip + (ulong)ins.Length);
-            if (_trace is not null)
+            if (page is not null)
             {
-                TraceInstruction(ins);
+                ref FastOp op = ref page.Ops[slot];
+                _nextRip = _bitness == 64 ? Rip + op.Length : RipWrap(Rip + op.Length);
+                if (_trace is not null)
+                {
+                    TraceInstruction(page.Instructions[slot]);
+                }
+
+                if (op.Kind == FastKind.Generic)
+                {
+                    Execute(page.Instructions[slot]);
+                }
+                else
+                {
+                    ExecFast(ref op, page.Instructions[slot]);
+                }
+            }
+            else
+            {
+                _nextRip = RipWrap(Rip + (ulong)_crossing.Length);
+                if (_trace is not null)
+                {
+                    TraceInstruction(_crossing);
+                }
+
+                Execute(_crossing);
             }
 
-            Execute(ins);
             _instructions++;
         }
 
@@ -135,35 +157,32 @@ public sealed unsafe partial class Cpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ulong RipWrap(ulong rip) => _bitness == 64 ? rip : _bitness == 32 ? (uint)rip : (ushort)rip;
 
-    private ref readonly Instruction Fetch()
+    /// <summary>Finds (decoding if needed) the instruction at CS:RIP: its page and slot, or null with the instruction
+    /// in <see cref="_crossing"/> (page-crossing or MMIO code), or null with a fault pending.</summary>
+    private CodePage? FetchSlot(out int slot)
     {
-        ulong la = Linear(SegCs, Rip);
+        ulong la = _bitness == 64 ? Rip : Linear(SegCs, Rip);
         int off = (int)(la & 0xFFF);
         var page = _fetchPage;
-        if (_fetchPageValid && (la >> 12) == _fetchLinearPage && page!.Generation == _host.Code.Generation(page.PhysPage))
-        {
-            int slot = page.SlotByOffset[off];
-            if (slot != 0)
-            {
-                return ref page.Instructions[slot - 1];
-            }
-        }
-        else
+        if (!_fetchPageValid || (la >> 12) != _fetchLinearPage || page!.Generation != _host.Code.Generation(page.PhysPage))
         {
             page = LookupPage(la);
             if (page is null)
             {
-                return ref _crossing;
+                slot = 0;
+                return null;
             }
         }
 
         int s = page.SlotByOffset[off];
         if (s != 0)
         {
-            return ref page.Instructions[s - 1];
+            slot = s - 1;
+            return page;
         }
 
-        return ref DecodeInto(page, la, off);
+        slot = DecodeInto(page, la, off);
+        return slot < 0 ? null : page;
     }
 
     private CodePage? LookupPage(ulong la)
@@ -199,7 +218,7 @@ public sealed unsafe partial class Cpu
 
     private Decoder CurrentDecoder => _bitness == 64 ? _decoder64 : _bitness == 32 ? _decoder32 : _decoder16;
 
-    private ref readonly Instruction DecodeInto(CodePage page, ulong la, int off)
+    private int DecodeInto(CodePage page, ulong la, int off)
     {
         _decodes++;
         if (!Translate(la, AccessExec, _cpl == 3, out ulong pa, out nint host) || host == 0)
@@ -209,7 +228,7 @@ public sealed unsafe partial class Cpu
                 DecodeUncached(la);
             }
 
-            return ref _crossing;
+            return -1;
         }
 
         int avail = Math.Min(15, 0x1000 - off);
@@ -224,19 +243,19 @@ public sealed unsafe partial class Cpu
         {
             // The instruction continues on the next page: fetch it (it may fault) and do not cache the result.
             DecodeUncached(la);
-            return ref _crossing;
+            return -1;
         }
 
         if (ins.Code == Code.INVALID)
         {
             _crossing = ins;
-            return ref _crossing;
+            return -1;
         }
 
         int slot = page.Add(ins);
         page.SlotByOffset[off] = (ushort)(slot + 1);
         _ = pa;
-        return ref page.Instructions[slot];
+        return slot;
     }
 
     /// <summary>Decodes the instruction at <paramref name="la"/> into <see cref="_crossing"/>, fetching up to 15 bytes page by page.</summary>
