@@ -64,6 +64,10 @@ public sealed class FpuState
     /// <summary>The physical x87 registers R0-R7 (ST(i) = R[(TOP + i) mod 8]); MMi is the significand of Ri.</summary>
     public readonly Float80[] Registers = new Float80[8];
 
+    /// <summary>Configuration, not architectural state: whether SSE4.1 instructions execute (set it exactly when
+    /// CPUID advertises SSE4.1; otherwise they raise #UD).</summary>
+    public bool Sse41Enabled;
+
     /// <summary>XMM0-15.</summary>
     public readonly Vector128<byte>[] Xmm = new Vector128<byte>[16];
 

@@ -61,8 +61,7 @@ public static partial class SimdExecutor
                 }
 
                 var lanes = IsMmxOperand(in i, 1) ? 4 : 8;
-                a.WriteGpr(i.Op0Register, v.AsUInt16().GetElement(i.Immediate8 & (lanes - 1)));
-                return SimdOutcome.Ok;
+                return StoreScalar(in i, s, a, v.AsUInt16().GetElement(i.Immediate8 & (lanes - 1)), 2);
             }
 
             case Mnemonic.Pinsrw:

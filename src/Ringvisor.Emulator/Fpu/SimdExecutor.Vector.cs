@@ -11,6 +11,7 @@ public static partial class SimdExecutor
         Integer,
         Move,
         Float,
+        Sse41,
     }
 
     private static readonly Family[] s_family = BuildFamilyTable();
@@ -33,11 +34,16 @@ public static partial class SimdExecutor
             table[(int)m] = Family.Float;
         }
 
+        foreach (var m in Sse41Mnemonics)
+        {
+            table[(int)m] = Family.Sse41;
+        }
+
         return table;
     }
 
     private static IEnumerable<Mnemonic> ImplementedVectorMnemonics() =>
-        IntegerMnemonics.Concat(MoveMnemonics).Concat(FloatMnemonics);
+        IntegerMnemonics.Concat(MoveMnemonics).Concat(FloatMnemonics).Concat(Sse41Mnemonics);
 
     private static SimdOutcome ExecuteVector(in Instruction i, FpuState s, ISimdOperandAccess a) =>
         s_family[(int)i.Mnemonic] switch
@@ -45,6 +51,7 @@ public static partial class SimdExecutor
             Family.Integer => ExecuteInteger(in i, s, a),
             Family.Move => ExecuteMove(in i, s, a),
             Family.Float => ExecuteFloat(in i, s, a),
+            Family.Sse41 => ExecuteSse41(in i, s, a),
             _ => SimdOutcome.InvalidOpcode,
         };
 }

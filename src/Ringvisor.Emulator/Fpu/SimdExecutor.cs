@@ -32,6 +32,9 @@ public static partial class SimdExecutor
 
     private static readonly GateClass[] s_gate = BuildGateTable();
 
+    /// <summary>Codes that exist only with SSE4.1 (executed only when <see cref="FpuState.Sse41Enabled"/>).</summary>
+    private static readonly bool[] s_sse41Only = BuildSse41Table();
+
     /// <summary>True when <see cref="Execute"/> implements <paramref name="code"/>. Everything else the core should
     /// treat as its own or as #UD.</summary>
     public static bool Handles(Code code) => (uint)code < (uint)s_gate.Length && s_gate[(int)code] != GateClass.None;
@@ -46,6 +49,11 @@ public static partial class SimdExecutor
         ArgumentNullException.ThrowIfNull(access);
         var code = instruction.Code;
         if (!Handles(code))
+        {
+            return SimdOutcome.InvalidOpcode;
+        }
+
+        if (s_sse41Only[(int)code] && !state.Sse41Enabled)
         {
             return SimdOutcome.InvalidOpcode;
         }
@@ -171,7 +179,7 @@ public static partial class SimdExecutor
             {
                 isFpu |= f is CpuidFeature.FPU or CpuidFeature.FPU287 or CpuidFeature.FPU387;
                 isSimd |= f is CpuidFeature.MMX or CpuidFeature.SSE or CpuidFeature.SSE2 or CpuidFeature.SSE3
-                    or CpuidFeature.SSSE3;
+                    or CpuidFeature.SSSE3 or CpuidFeature.SSE4_1;
             }
 
             if (isFpu)
@@ -191,6 +199,18 @@ public static partial class SimdExecutor
             }
 
             table[i] = ClassifySimd(code);
+        }
+
+        return table;
+    }
+
+    private static bool[] BuildSse41Table()
+    {
+        var table = new bool[Enum.GetValues<Code>().Length];
+        for (var i = 0; i < table.Length; i++)
+        {
+            var code = (Code)i;
+            table[i] = code.Encoding() == EncodingKind.Legacy && code.CpuidFeatures().Contains(CpuidFeature.SSE4_1);
         }
 
         return table;

@@ -64,6 +64,7 @@ public class SimdExecutorRobustnessTests
         var s = new FpuState();
         s.Reset();
         s.Fcw = (ushort)((rng.Next(0x10000) & 0x1F3F) | 0x40);
+        s.Sse41Enabled = rng.Next(2) == 0;
         s.Mxcsr = (uint)rng.Next(0x10000) & FpuState.MxcsrMask;
         s.Fsw = (ushort)(rng.Next(0x10000) & ~0x80);
         s.UpdateErrorSummary();
