@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Runtime.Intrinsics;
 using Iced.Intel;
 
@@ -288,6 +287,4 @@ public static partial class SimdExecutor
                 return SimdOutcome.InvalidOpcode;
         }
     }
-
-    internal static uint ReadUInt32(ReadOnlySpan<byte> b) => BinaryPrimitives.ReadUInt32LittleEndian(b);
 }

@@ -1342,7 +1342,7 @@ public static partial class SimdExecutor
             case Mnemonic.F2xm1:
                 // Exact for the integral inputs -1, 0 (sign kept) and 1.
                 exact = x.Class is FpClass.Zero or FpClass.Infinity || (x.Class == FpClass.Finite && x.Exponent >= -1
-                    && SoftFloat.RoundToIntegral(x, RoundingMode.TowardZero, ref s_ignoredFlags) == x);
+                    && SoftFloat.RoundToIntegral(x, RoundingMode.TowardZero, ref t_ignoredFlags) == x);
                 v0 = x.Class == FpClass.Zero ? x : x.Class == FpClass.Infinity
                     ? (x.Sign ? FromDouble(-1.0, ref flags) : x)
                     : x.Class == FpClass.Finite && x.Exponent < -40
@@ -1465,7 +1465,7 @@ public static partial class SimdExecutor
     }
 
     [ThreadStatic]
-    private static FpExceptions s_ignoredFlags;
+    private static FpExceptions t_ignoredFlags;
 
     /// <summary>e^y - 1 without cancellation (Kahan's trick; .NET has no expm1).</summary>
     private static double Expm1(double y)
