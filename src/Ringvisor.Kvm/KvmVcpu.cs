@@ -6,7 +6,7 @@
 // Application processors (index > 0) are left in the state KVM gives them with an in-kernel irqchip:
 // KVM_MP_STATE_UNINITIALIZED (wait-for-SIPI); the in-kernel LAPIC handles INIT/SIPI from the BSP.
 // With the in-kernel LAPIC, HLT is handled inside the kernel and never exits, so Run reports Halted when a kick
-// finds the vCPU halted with RFLAGS.IF = 0 (nothing but NMI/INIT could wake it).
+// finds the vCPU halted with RFLAGS.IF = 0 (nothing but NMI/INIT could wake it) or still waiting for SIPI.
 using System.Runtime.InteropServices;
 using Ringvisor.Core.Bus;
 using Ringvisor.Core.Cpu;
@@ -301,9 +301,20 @@ public sealed class KvmVcpu : IVcpu
         return true;
     }
 
+    /// <summary>
+    /// A kicked vCPU that cannot run again without an outside event reports Halted: HLT with RFLAGS.IF = 0, or an
+    /// application processor still waiting for INIT/SIPI (only another vCPU can start it). The machine uses this to
+    /// detect "every vCPU halted with interrupts disabled".
+    /// </summary>
     private unsafe VcpuExit KickedOrHalted()
     {
-        if (MpState == KvmMpStateValue.Halted)
+        var mp = MpState;
+        if (mp is KvmMpStateValue.Uninitialized or KvmMpStateValue.InitReceived)
+        {
+            return new VcpuExit(VcpuExitReason.Halted, "waiting for INIT/SIPI");
+        }
+
+        if (mp == KvmMpStateValue.Halted)
         {
             KvmRegs regs;
             Ioctl(KvmIoctl.GetRegs, &regs, "KVM_GET_REGS");

@@ -300,16 +300,31 @@ public class KvmVcpuTests(ITestOutputHelper output)
         Assert.Equal(1u << 24, ap.ReadLapicRegister(0x20)); // xAPIC ID register: bits 31:24 (SDM Vol. 3A §10.4.6)
         Assert.Equal(KvmMpStateValue.Runnable, bsp.MpState);
         Assert.Equal(KvmMpStateValue.Uninitialized, ap.MpState);
-        var apDriver = new VcpuDriver(ap, vm.Control);
+        // Until it has run, the AP also reports Halted (waiting for SIPI): only a halt after its write counts.
+        var apDriver = new VcpuDriver(ap, vm.Control, haltIsFinal: () => dev.Writes.Any(w => w.Offset == 1));
         var bspDriver = new VcpuDriver(bsp, vm.Control);
         var apExit = apDriver.Finish(kickPeriod: TimeSpan.FromMilliseconds(20));
         var bspExit = bspDriver.Finish(kickPeriod: TimeSpan.FromMilliseconds(20));
 
         Assert.Equal(VcpuExitReason.Halted, bspExit.Reason);
         Assert.Equal(VcpuExitReason.Halted, apExit.Reason);
+        Assert.Equal(KvmMpStateValue.Halted, ap.MpState);
         Assert.Contains((0UL, 0xB0UL, 1), dev.Writes);
         Assert.Contains((1UL, 0xA1UL, 1), dev.Writes);
         Assert.Equal(2, dev.Writes.Count);
+    }
+
+    [KvmFact]
+    public void Kick_ApWaitingForSipi_RunReportsHalted()
+    {
+        using var vm = new TestVm(vcpuCount: 2);
+        _ = vm.CreateVcpu(0);
+        var ap = vm.CreateVcpu(1);
+
+        var exit = new VcpuDriver(ap, vm.Control).Finish(kickPeriod: TimeSpan.FromMilliseconds(20));
+
+        Assert.Equal(VcpuExitReason.Halted, exit.Reason);
+        Assert.Equal(KvmMpStateValue.Uninitialized, ap.MpState);
     }
 
     [KvmFact]

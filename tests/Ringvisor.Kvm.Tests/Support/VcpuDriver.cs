@@ -15,15 +15,16 @@ internal sealed class VcpuDriver
     private readonly IVcpu _vcpu;
     private readonly TestVmControl _control;
     private readonly Thread _thread;
-    private readonly bool _stopOnHalt;
+    private readonly Func<bool> _haltIsFinal;
     private VcpuExit _last;
     private Exception? _error;
 
-    public VcpuDriver(IVcpu vcpu, TestVmControl control, bool stopOnHalt = true)
+    /// <param name="haltIsFinal">Whether a Halted exit ends the loop now (default: always).</param>
+    public VcpuDriver(IVcpu vcpu, TestVmControl control, Func<bool>? haltIsFinal = null)
     {
         _vcpu = vcpu;
         _control = control;
-        _stopOnHalt = stopOnHalt;
+        _haltIsFinal = haltIsFinal ?? (() => true);
         _thread = new Thread(Loop) { IsBackground = true, Name = $"test-vcpu{vcpu.Index}" };
         _thread.Start();
     }
@@ -73,7 +74,7 @@ internal sealed class VcpuDriver
                     return;
                 }
 
-                if (_last.Reason == VcpuExitReason.Kicked || (_last.Reason == VcpuExitReason.Halted && !_stopOnHalt))
+                if (_last.Reason == VcpuExitReason.Kicked || (_last.Reason == VcpuExitReason.Halted && !_haltIsFinal()))
                 {
                     KickedExits++;
                     continue;
