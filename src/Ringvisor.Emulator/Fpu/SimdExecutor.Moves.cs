@@ -267,14 +267,15 @@ public static partial class SimdExecutor
         {
             case Mnemonic.Fxsave:
             case Mnemonic.Fxsave64:
-                // Bytes 464-511 (and XMM8-15 outside 64-bit mode) are left as they are in memory.
-                if (!a.ReadMemory(address, image))
-                {
-                    return SimdOutcome.MemoryFaulted;
-                }
-
+            {
+                // Only the architected part is written (through the last saved XMM register): the reserved and
+                // software-available bytes after it, and XMM8-15 outside 64-bit mode, keep their memory contents.
+                // One write, so a fault reports a write access and leaves memory untouched.
                 s.FxSave(image, rexW, xmmCount);
-                return a.WriteMemory(address, image) ? SimdOutcome.Ok : SimdOutcome.MemoryFaulted;
+                var length = 160 + (16 * xmmCount);
+                return a.WriteMemory(address, image[..length]) ? SimdOutcome.Ok : SimdOutcome.MemoryFaulted;
+            }
+
             case Mnemonic.Fxrstor:
             case Mnemonic.Fxrstor64:
                 if (!a.ReadMemory(address, image))

@@ -39,12 +39,19 @@ public static partial class SimdExecutor
 
     private static SimdOutcome ExecuteX87(in Instruction i, FpuState s, ISimdOperandAccess a)
     {
-        var m = i.Mnemonic;
-        if (!IsX87Control(m))
+        var outcome = ExecuteX87Core(in i, s, a);
+        if (outcome == SimdOutcome.Ok && !IsX87Control(i.Mnemonic))
         {
+            // Only instructions that completed update FIP/FOP/FDP (a #PF-ing one is restarted later).
             RecordLastInstruction(in i, s, a);
         }
 
+        return outcome;
+    }
+
+    private static SimdOutcome ExecuteX87Core(in Instruction i, FpuState s, ISimdOperandAccess a)
+    {
+        var m = i.Mnemonic;
         switch (m)
         {
             case Mnemonic.Fld:
@@ -279,6 +286,12 @@ public static partial class SimdExecutor
         return (unmasked & (ushort)(FpExceptions.Invalid | FpExceptions.Denormal | FpExceptions.DivideByZero)) != 0;
     }
 
+    /// <summary>Whether <see cref="Raise"/> would suppress the destination write, without changing any state (used
+    /// by stores, which must not touch FSW when the memory write then faults).</summary>
+    private static bool Suppresses(FpuState s, FpExceptions flags) =>
+        ((ushort)(flags & (FpExceptions.Invalid | FpExceptions.Denormal | FpExceptions.DivideByZero)) & ~s.Fcw & 0x3F)
+        != 0;
+
     /// <summary>Stack underflow (SDM Vol. 1 8.5.1.1): IE + SF with C1 = 0; true when masked (the caller then uses the
     /// QNaN indefinite).</summary>
     private static bool StackUnderflow(FpuState s)
@@ -491,8 +504,10 @@ public static partial class SimdExecutor
                     v = SoftFloat.RoundTo(v, dbl ? FpFormat.Double : FpFormat.Single, env, ref flags);
                 }
 
-                if (Raise(s, flags) || ((ushort)(flags & (FpExceptions.Overflow | FpExceptions.Underflow)) & ~s.Fcw) != 0)
+                if (Suppresses(s, flags)
+                    || ((ushort)(flags & (FpExceptions.Overflow | FpExceptions.Underflow)) & ~s.Fcw) != 0)
                 {
+                    Raise(s, flags);
                     return SimdOutcome.Ok; // Unmasked: memory is not written (SDM Vol. 1 8.5.4.2).
                 }
 
@@ -510,9 +525,10 @@ public static partial class SimdExecutor
 
             if (!a.WriteMemory(a.GetMemoryAddress(in i), b[..size]))
             {
-                return SimdOutcome.MemoryFaulted;
+                return SimdOutcome.MemoryFaulted; // FSW untouched: the instruction did not happen.
             }
 
+            Raise(s, flags);
             if ((flags & FpExceptions.Precision) == 0)
             {
                 s.Fsw = (ushort)(s.Fsw & ~FpuState.FswC1);
@@ -547,8 +563,9 @@ public static partial class SimdExecutor
             flags &= ~FpExceptions.Denormal;
             var rc = truncate ? RoundingMode.TowardZero : FpEnv.FromFcw(s.Fcw).Rounding;
             value = SoftFloat.ToInteger(v, size * 8, rc, ref flags);
-            if (Raise(s, flags))
+            if (Suppresses(s, flags))
             {
+                Raise(s, flags);
                 return SimdOutcome.Ok;
             }
         }
@@ -559,6 +576,8 @@ public static partial class SimdExecutor
         {
             return SimdOutcome.MemoryFaulted;
         }
+
+        Raise(s, flags);
 
         if ((flags & FpExceptions.Precision) == 0)
         {
@@ -626,8 +645,9 @@ public static partial class SimdExecutor
                 indefinite = true;
             }
 
-            if (Raise(s, flags))
+            if (Suppresses(s, flags))
             {
+                Raise(s, flags);
                 return SimdOutcome.Ok;
             }
 
@@ -662,6 +682,7 @@ public static partial class SimdExecutor
             return SimdOutcome.MemoryFaulted;
         }
 
+        Raise(s, flags);
         Pop(s);
         return SimdOutcome.Ok;
     }

@@ -553,4 +553,19 @@ public class X87Tests
         Assert.Equal(0x6_789AUL, back.Fdp);
         Assert.Equal(0x1E8, back.Fop);
     }
+
+    [Fact]
+    public void Fstp_FaultingStore_LeavesStackAndStatusUnchanged()
+    {
+        var (s, a) = New();
+        Ok(s, a, asm => asm.fldpi());
+        var before = (s.Fsw, s.AbridgedTag, s.St(0), s.Fip);
+        a.FaultAbove = 0x800;
+        Assert.Equal(SimdOutcome.MemoryFaulted, Run(s, a, asm => asm.fstp(__dword_ptr[rbx])));
+        Assert.Equal(before, (s.Fsw, s.AbridgedTag, s.St(0), s.Fip));
+        a.FaultAbove = 0x10000;
+        Ok(s, a, asm => asm.fstp(__dword_ptr[rbx]));
+        Assert.Equal(FpuState.FswPe | FpuState.FswC1, s.Fsw & (0x3F | FpuState.FswC1)); // pi rounds up in single
+        Assert.Equal(BitConverter.SingleToUInt32Bits(MathF.PI), BitConverter.ToUInt32(a.Memory, 0x800));
+    }
 }
