@@ -9,6 +9,8 @@ internal sealed class FakeLocalApic : ILocalInterruptController
     private readonly ConcurrentQueue<int> _pending = new();
     private IVcpuWakeup? _wakeup;
     private int _nmi;
+    private int _init;
+    private int _sipi = -1;
 
     public ulong? MmioBase => null;
 
@@ -41,12 +43,25 @@ internal sealed class FakeLocalApic : ILocalInterruptController
 
     public bool TakeNmi() => Interlocked.Exchange(ref _nmi, 0) == 1;
 
-    public bool TakeInit() => false;
+    public void RaiseInit()
+    {
+        Interlocked.Exchange(ref _init, 1);
+        _wakeup?.Wake();
+    }
+
+    public void RaiseStartup(byte vector)
+    {
+        Interlocked.Exchange(ref _sipi, vector);
+        _wakeup?.Wake();
+    }
+
+    public bool TakeInit() => Interlocked.Exchange(ref _init, 0) == 1;
 
     public bool TryTakeStartup(out byte vector)
     {
-        vector = 0;
-        return false;
+        int v = Interlocked.Exchange(ref _sipi, -1);
+        vector = (byte)Math.Max(v, 0);
+        return v >= 0;
     }
 
     public void Read(ulong offset, Span<byte> data) => data.Clear();
