@@ -1330,15 +1330,20 @@ public static partial class SimdExecutor
             case Mnemonic.Fsincos:
             case Mnemonic.Fcos:
             {
-                var dx = ToDouble(x);
                 var tiny = x.Class == FpClass.Zero || (x.Class == FpClass.Finite && x.Exponent < -40);
+                var (reduced, quadrant) = tiny ? (0.0, 0) : ReduceByHalfPi(x);
+                var sinR = Math.Sin(reduced);
+                var cosR = Math.Cos(reduced);
+                var sinX = quadrant switch { 0 => sinR, 1 => cosR, 2 => -sinR, _ => -cosR };
+                var cosX = quadrant switch { 0 => cosR, 1 => -sinR, 2 => -cosR, _ => sinR };
+                var tanX = (quadrant & 1) == 0 ? Math.Tan(reduced) : -cosR / sinR;
 
                 // sin x = tan x = x and cos x = 1 to far beyond 64 bits when |x| < 2^-40.
-                var sin = tiny ? x : FromDouble(Math.Sin(dx), ref flags);
+                var sin = tiny ? x : FromDouble(sinX, ref flags);
                 // cos x = 1 - x^2/2 lies just below 1: directed rounding down or toward zero gives 1 - 2^-64.
                 var cosBelowOne = x.Class == FpClass.Finite
                     && FpEnv.FromFcw(s.Fcw).Rounding is RoundingMode.Down or RoundingMode.TowardZero;
-                var cos = !tiny ? FromDouble(Math.Cos(dx), ref flags)
+                var cos = !tiny ? FromDouble(cosX, ref flags)
                     : cosBelowOne ? new FpValue(FpClass.Finite, false, -1, ulong.MaxValue) : FpValue.FromOne();
                 if (tiny && x.Class == FpClass.Finite && m is Mnemonic.Fcos or Mnemonic.Fsincos && !cosBelowOne)
                 {
@@ -1349,7 +1354,7 @@ public static partial class SimdExecutor
                 {
                     Mnemonic.Fsin or Mnemonic.Fsincos => sin,
                     Mnemonic.Fcos => cos,
-                    _ => tiny ? x : FromDouble(Math.Tan(dx), ref flags),
+                    _ => tiny ? x : FromDouble(tanX, ref flags),
                 };
                 v1 = m == Mnemonic.Fsincos ? cos : FpValue.FromOne();
                 if (tiny && x.Class == FpClass.Finite && x.Exponent < -16382 && m != Mnemonic.Fcos)
@@ -1487,6 +1492,38 @@ public static partial class SimdExecutor
 
     [ThreadStatic]
     private static FpExceptions t_ignoredFlags;
+
+    /// <summary>The 66-bit approximation of pi the x87 uses for argument reduction (SDM Vol. 1 8.3.10):
+    /// pi = 0xC90FDAA22168C234 C... x 2^-62, truncated to 66 significant bits.</summary>
+    private static readonly System.Numerics.BigInteger s_pi66 =
+        (new System.Numerics.BigInteger(0xC90F_DAA2_2168_C234UL) << 2) | 3;
+
+    /// <summary>x = q * (pi66 / 2) + r with |r| &lt;= pi/4, computed exactly on integers scaled by 2^130; returns r as
+    /// a double and q mod 4. Matches the hardware's reduction for large arguments.</summary>
+    private static (double Reduced, int Quadrant) ReduceByHalfPi(FpValue x)
+    {
+        const int Scale = 130;
+        var numerator = new System.Numerics.BigInteger(x.Significand);
+        var shift = Scale + x.Exponent - 63;
+        numerator = shift >= 0 ? numerator << shift : numerator >> -shift;
+        var halfPi = s_pi66 << (Scale - 65); // pi66 / 2 = pi66int * 2^-65
+        var q = System.Numerics.BigInteger.DivRem(numerator, halfPi, out var r);
+        if (r * 2 > halfPi)
+        {
+            q += 1;
+            r -= halfPi;
+        }
+
+        var reduced = Math.ScaleB((double)r, -Scale);
+        var quadrant = (int)(q & 3);
+        if (x.Sign)
+        {
+            reduced = -reduced;
+            quadrant = (4 - quadrant) & 3;
+        }
+
+        return (reduced, quadrant);
+    }
 
     /// <summary>e^y - 1 without cancellation (Kahan's trick; .NET has no expm1).</summary>
     private static double Expm1(double y)
