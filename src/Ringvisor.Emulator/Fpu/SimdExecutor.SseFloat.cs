@@ -156,13 +156,24 @@ public static partial class SimdExecutor
         _ => FloatOp.Sqrt,
     };
 
-    /// <summary>Merges the flags into MXCSR and writes the destination unless an unmasked exception occurred.</summary>
+    /// <summary>Merges the flags into MXCSR and writes the destination unless an unmasked exception occurred
+    /// (SDM Vol. 1 11.5.1): an unmasked pre-computation exception (IE, DE, ZE) in any lane stops the whole
+    /// instruction before computing, so only the pre-computation flags are recorded; otherwise all flags are
+    /// recorded and an unmasked OE/UE/PE faults with the destination unchanged (both checked on the host).</summary>
     private static SimdOutcome CommitFloat(in Instruction i, FpuState s, ISimdOperandAccess a, Vector128<byte> result,
         FpExceptions flags)
     {
         flags &= FpExceptions.Architectural;
+        var masks = (FpExceptions)((s.Mxcsr >> 7) & 0x3F);
+        var pre = flags & (FpExceptions.Invalid | FpExceptions.Denormal | FpExceptions.DivideByZero);
+        if ((pre & ~masks) != 0)
+        {
+            s.Mxcsr |= (uint)pre;
+            return SimdFault(a);
+        }
+
         s.Mxcsr |= (uint)flags;
-        if (((uint)flags & ~(s.Mxcsr >> 7) & 0x3F) != 0)
+        if ((flags & ~masks) != 0)
         {
             return SimdFault(a);
         }

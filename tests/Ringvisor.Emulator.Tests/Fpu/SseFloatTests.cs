@@ -396,4 +396,31 @@ public class SseFloatTests
         Assert.Equal(SimdOutcome.Ok, SimdExecutor.Execute(in ins, state, new FakeSimdAccess()));
         Assert.Equal(MxcsrPe, state.Mxcsr & 0x3F);
     }
+
+    [Fact]
+    public void Addps_UnmaskedInvalidInOneLane_NoPostComputationFlagsAnywhere()
+    {
+        // SDM Vol. 1 11.5.1: an unmasked pre-computation exception stops the instruction before any lane computes,
+        // so the inexact lane 1 reports nothing.
+        var ins = Asm.One(a => a.addps(xmm0, xmm1));
+        var state = new FpuState { Mxcsr = 0x1F80 & ~(1u << 7) }; // IM clear
+        state.Xmm[0] = Vector128.Create(0x7F80_0001u, 0x3F80_0000u, 0, 0).AsByte(); // SNaN, 1.0
+        state.Xmm[1] = Vector128.Create(0x3F80_0000u, 0x3380_0000u, 0, 0).AsByte(); // 1.0, 2^-24
+        var before = state.Xmm[0];
+        Assert.Equal(SimdOutcome.SimdFloatingPointException, SimdExecutor.Execute(in ins, state, new FakeSimdAccess()));
+        Assert.Equal(MxcsrIe, state.Mxcsr & 0x3F);
+        Assert.Equal(before, state.Xmm[0]);
+    }
+
+    [Fact]
+    public void Mulss_UnmaskedUnderflow_FaultsWithFlagsAndKeepsDestination()
+    {
+        var ins = Asm.One(a => a.mulss(xmm0, xmm1));
+        var state = new FpuState { Mxcsr = 0x1F80 & ~(1u << 11) }; // UM clear
+        state.Xmm[0] = Vector128.CreateScalar(1e-20f).AsByte();
+        state.Xmm[1] = Vector128.CreateScalar(1e-20f).AsByte();
+        Assert.Equal(SimdOutcome.SimdFloatingPointException, SimdExecutor.Execute(in ins, state, new FakeSimdAccess()));
+        Assert.Equal(MxcsrUe | MxcsrPe, state.Mxcsr & 0x3F);
+        Assert.Equal(1e-20f, state.Xmm[0].AsSingle().ToScalar());
+    }
 }
