@@ -3,7 +3,8 @@
 // on, before any vCPU runs.
 //
 // Port map (both engines): 0x20/0xA0 PIC, 0x40-0x43 PIT, 0x60/0x64 i8042, 0x61 port B, 0x70-0x71 CMOS RTC,
-// 0xF4 isa-debug-exit (optional), 0x3F8 COM1 (IRQ 4), 0x4D0-0x4D1 ELCR. Under kvm the PIC, PIT, IOAPIC and LAPICs
+// 0xF4 isa-debug-exit (optional), 0x3F8 COM1 (IRQ 4), 0x4D0-0x4D1 ELCR, 0xCF8-0xCFF PCI configuration
+// mechanism #1 with the reset control register at 0xCF9; PCI ECAM and BARs on the MMIO bus (docs/virtio.md). Under kvm the PIC, PIT, IOAPIC and LAPICs
 // are KVM's in-kernel ones; under bt they are Devices/Platform models.
 using Ringvisor.Core.Bus;
 using Ringvisor.Core.Cpu;
@@ -13,6 +14,7 @@ using Ringvisor.Devices.Legacy;
 using Ringvisor.Devices.Platform;
 using Ringvisor.Devices.Platform.Timing;
 using Ringvisor.Kvm;
+using Ringvisor.Devices.Pci;
 using Ringvisor.Machine.Boot;
 
 namespace Ringvisor.Machine;
@@ -80,6 +82,11 @@ public static class MachineBuilder
             rtc.SetMemorySize(below4G, config.MemoryBytes - below4G);
             pio.Register(CmosRtc.DefaultPort, 2, rtc, "cmos");
             vm.Own(rtc);
+
+            var pci = new PciBus(pio, mmio, irq);
+            pio.Register(PciConfigMechanism1.BasePort, PciConfigMechanism1.Length, new PciConfigMechanism1(pci, new ResetControl(vm)), "pci-cf8");
+            mmio.Register(MemoryLayout.PciEcamBase, MemoryLayout.PciEcamSize, new PciEcam(pci), "pci-ecam");
+            PciDevices.Add(vm, pci, memory, config);
 
             if (config.DebugExit)
             {

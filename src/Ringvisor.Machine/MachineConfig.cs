@@ -26,6 +26,15 @@ public sealed record MachineConfig
     /// <summary>Collect and report engine statistics at exit.</summary>
     public bool CollectStats { get; init; }
 
+    /// <summary>virtio-blk disks, in PCI slot order (the first is /dev/vda).</summary>
+    public IReadOnlyList<DiskConfig> Disks { get; init; } = [];
+
+    /// <summary>virtio-net NICs, in PCI slot order (the first is eth0).</summary>
+    public IReadOnlyList<NetConfig> Nets { get; init; } = [];
+
+    /// <summary>Name used to derive stable MAC addresses for NICs without an explicit one.</summary>
+    public string Name { get; init; } = "vm";
+
     /// <summary>Upper bound on --cpus (the MP table and APIC IDs are sized for it).</summary>
     public const int MaxVcpus = 64;
 

@@ -11,6 +11,7 @@ internal static class CliApp
         var root = new RootCommand("Ringvisor: an x86-64 virtual machine monitor (kvm and bt engines)");
         root.Subcommands.Add(RunCommand.Create());
         root.Subcommands.Add(ImageCommand.Create());
+        root.Subcommands.Add(SwitchCommand.Create());
         return root.Parse(args).Invoke();
     }
 

@@ -40,6 +40,48 @@ internal static class ImageCommand
             return 0;
         });
 
-        return new Command("image", "Manage guest images.") { build, path };
+        var diskPath = new Argument<string>("PATH") { Description = "Image file to create." };
+        var size = new Option<int>("--size") { Description = "Size in MiB.", DefaultValueFactory = _ => 64 };
+        var from = new Option<string?>("--from") { Description = "Directory whose files are copied into the file system." };
+        var disk = new Command("disk", "Create an ext4 disk image (mkfs.ext4) for --disk.") { diskPath, size, from };
+        disk.SetAction(pr =>
+        {
+            string target = pr.GetValue(diskPath)!;
+            int mib = pr.GetValue(size);
+            if (mib < 1 || mib > 1 << 20)
+            {
+                return CliApp.Fail($"--size must be between 1 and {1 << 20} MiB");
+            }
+
+            if (File.Exists(target))
+            {
+                return CliApp.Fail($"{target}: already exists; not overwriting");
+            }
+
+            try
+            {
+                Dictionary<string, byte[]>? files = null;
+                if (pr.GetValue(from) is { } dir)
+                {
+                    if (!Directory.Exists(dir))
+                    {
+                        return CliApp.Fail($"{dir}: no such directory");
+                    }
+
+                    files = Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories)
+                        .ToDictionary(f => Path.GetRelativePath(dir, f), File.ReadAllBytes);
+                }
+
+                DiskImage.CreateExt4(target, mib, files);
+                Console.WriteLine(target);
+                return 0;
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                return CliApp.Fail($"{target}: {e.Message}");
+            }
+        });
+
+        return new Command("image", "Manage guest images.") { build, path, disk };
     }
 }

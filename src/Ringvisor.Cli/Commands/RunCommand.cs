@@ -20,10 +20,13 @@ internal static class RunCommand
         var debugExit = new Option<bool>("--debug-exit") { Description = "Attach isa-debug-exit at port 0xf4: writing v exits with status (v << 1) | 1." };
         var trace = new Option<string?>("--trace") { Description = "bt engine: write an instruction and exception trace of vCPU 0 to FILE." };
         var stats = new Option<bool>("--stats") { Description = "Print engine statistics at exit." };
+        var disk = new Option<string[]>("--disk") { Description = "virtio-blk disk from a raw image: PATH[,readonly]; repeat for more (vda, vdb, ...)." };
+        var net = new Option<string[]>("--net") { Description = "virtio-net NIC: switch=NAME[,mac=..] (a `ringvisor switch NAME`) or tap=IFNAME[,mac=..]; repeat for more." };
+        var name = new Option<string>("--name") { Description = "VM name (stable default MAC addresses derive from it).", DefaultValueFactory = _ => "vm" };
 
         var cmd = new Command("run", "Boot a guest with its serial console on this terminal (Ctrl-A X quits).")
         {
-            kernel, initrd, append, memory, cpus, engine, debugExit, trace, stats,
+            kernel, initrd, append, memory, cpus, engine, debugExit, trace, stats, disk, net, name,
         };
         cmd.SetAction(pr =>
         {
@@ -55,8 +58,33 @@ internal static class RunCommand
                 }
             }
 
+            var disks = new List<DiskConfig>();
+            foreach (var d in pr.GetValue(disk) ?? [])
+            {
+                if (DiskConfig.Parse(d, out string? err) is not { } dc)
+                {
+                    return CliApp.Fail(err!);
+                }
+
+                disks.Add(dc);
+            }
+
+            var nets = new List<NetConfig>();
+            foreach (var n in pr.GetValue(net) ?? [])
+            {
+                if (NetConfig.Parse(n, out string? err) is not { } nc)
+                {
+                    return CliApp.Fail(err!);
+                }
+
+                nets.Add(nc);
+            }
+
             var config = new MachineConfig
             {
+                Disks = disks,
+                Nets = nets,
+                Name = pr.GetValue(name)!,
                 KernelPath = kernelPath,
                 InitrdPaths = initrds,
                 CommandLine = cmdline ?? "",
