@@ -274,6 +274,16 @@ public static partial class SimdExecutor
     private static bool Raise(FpuState s, FpExceptions flags)
     {
         var arch = (ushort)(flags & FpExceptions.Architectural);
+        const ushort Pre = (ushort)(FpExceptions.Invalid | FpExceptions.Denormal | FpExceptions.DivideByZero);
+        if ((arch & Pre & ~s.Fcw) != 0)
+        {
+            // An unmasked pre-computation exception stops the operation: only IE/DE/ZE are recorded and C1 keeps
+            // its value (matched against the host).
+            s.Fsw = (ushort)(s.Fsw | (arch & Pre));
+            s.UpdateErrorSummary();
+            return true;
+        }
+
         var fsw = (ushort)(s.Fsw | arch);
         if ((flags & FpExceptions.Precision) != 0)
         {
@@ -336,11 +346,24 @@ public static partial class SimdExecutor
             if ((flags & FpExceptions.Overflow) != 0 && (s.Fcw & FpuState.FswOe) == 0)
             {
                 v = v with { Exponent = v.Exponent - 24576 };
+                if (v.Exponent > Float80.ExponentBias)
+                {
+                    // Still out of range after the rebias (FSCALE can do that): infinity, inexact, rounded up.
+                    v = FpValue.Infinity(v.Sign);
+                    s.Fsw = (ushort)(s.Fsw | FpuState.FswPe | FpuState.FswC1);
+                }
             }
             else if ((flags & FpExceptions.Underflow) != 0 && (s.Fcw & FpuState.FswUe) == 0)
             {
                 v = v with { Exponent = v.Exponent + 24576 };
+                if (v.Exponent < -16382)
+                {
+                    v = FpValue.Zero(v.Sign);
+                    s.Fsw = (ushort)((s.Fsw | FpuState.FswPe) & ~FpuState.FswC1);
+                }
             }
+
+            s.UpdateErrorSummary();
         }
 
         s.St(index) = SoftFloat.PackExtended(v);

@@ -42,7 +42,8 @@ internal static class SoftFloat
                 return toInfinity ? FpValue.Infinity(sign) : MaxFinite(sign, format);
             }
 
-            flags |= FpExceptions.Overflow | (inexactU ? FpExceptions.Precision : 0);
+            flags |= FpExceptions.Overflow
+                | (inexactU ? FpExceptions.Precision | (t_roundedUp ? FpExceptions.RoundedUp : 0) : 0);
             return new FpValue(FpClass.Finite, sign, eU, (ulong)(kU << (64 - p)));
         }
 
@@ -55,7 +56,8 @@ internal static class SoftFloat
         // Tiny after rounding.
         if ((masks & FpExceptions.Underflow) == 0)
         {
-            flags |= FpExceptions.Underflow | (inexactU ? FpExceptions.Precision : 0);
+            flags |= FpExceptions.Underflow
+                | (inexactU ? FpExceptions.Precision | (t_roundedUp ? FpExceptions.RoundedUp : 0) : 0);
             return new FpValue(FpClass.Finite, sign, eU, (ulong)(kU << (64 - p)));
         }
 

@@ -568,4 +568,32 @@ public class X87Tests
         Assert.Equal(FpuState.FswPe | FpuState.FswC1, s.Fsw & (0x3F | FpuState.FswC1)); // pi rounds up in single
         Assert.Equal(BitConverter.SingleToUInt32Bits(MathF.PI), BitConverter.ToUInt32(a.Memory, 0x800));
     }
+
+    [Fact]
+    public void Fadd_UnmaskedDenormal_RecordsOnlyDenormalAndKeepsOperands()
+    {
+        var (s, a) = New();
+        s.Fcw = 0x037D; // DM clear
+        a.WriteBytes(0x800, BitConverter.GetBytes(1UL)); // 80-bit denormal
+        a.WriteBytes(0x808, BitConverter.GetBytes((ushort)0));
+        Ok(s, a, asm => asm.fld(__tword_ptr[rbx]));
+        Ok(s, a, asm => asm.fldpi());
+        Ok(s, a, asm => asm.fadd(st0, st1));
+        Assert.Equal(new Float80(0xC90F_DAA2_2168_C235, 0x4000), s.St(0)); // not written
+        Assert.Equal(FpuState.FswDe | FpuState.FswEs | FpuState.FswB,
+            s.Fsw & (0x3F | FpuState.FswEs | FpuState.FswB | FpuState.FswC1));
+    }
+
+    [Fact]
+    public void Fscale_UnmaskedOverflowBeyondRebias_GivesInfinity()
+    {
+        var (s, a) = New();
+        s.Fcw = 0x0377; // OM clear
+        a.WriteBytes(0x800, BitConverter.GetBytes(1e11));
+        Ok(s, a, asm => asm.fld(__qword_ptr[rbx])); // scale 2^(1e11)
+        Ok(s, a, asm => asm.fld1());
+        Ok(s, a, asm => asm.fscale());
+        Assert.True(s.St(0).IsInfinity);
+        Assert.Equal(FpuState.FswOe | FpuState.FswPe | FpuState.FswC1, s.Fsw & (0x3F | FpuState.FswC1));
+    }
 }
