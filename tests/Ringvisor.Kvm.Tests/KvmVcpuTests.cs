@@ -367,6 +367,36 @@ public class KvmVcpuTests(ITestOutputHelper output)
     }
 
     [KvmFact]
+    public void Dispose_WhileRunSpinsOnAnotherThread_RunReturnsAndLaterRunThrows()
+    {
+        using var vm = new TestVm();
+        var dev = new PortCaptureDevice();
+        vm.Pio.Register(CapturePort, 1, dev, "capture");
+        LongModeGuest.Build(vm.Memory);
+        vm.Load(CodeAddress, EnterUserMode());
+        vm.Load(UserCodeAddress, GuestAsm.Assemble(64, UserCodeAddress, a =>
+        {
+            var spin = a.CreateLabel();
+            a.@out((byte)CapturePort, al);
+            a.Label(ref spin);
+            a.jmp(spin);
+        }));
+        var vcpu = vm.CreateVcpu(0);
+        vcpu.SetState(LongModeGuest.Cpl0State(CodeAddress));
+        VcpuExit? exit = null;
+        var thread = new Thread(() => exit = vcpu.Run()) { IsBackground = true };
+        thread.Start();
+        Assert.True(dev.WaitForWrites(1, VcpuDriver.HangGuard), "the guest never reached its spin loop");
+
+        vcpu.Dispose();
+
+        Assert.True(thread.Join(VcpuDriver.HangGuard));
+        Assert.Equal(VcpuExitReason.Kicked, exit?.Reason);
+        Assert.Throws<ObjectDisposedException>(() => vcpu.Run());
+        vcpu.Kick(); // harmless after Dispose
+    }
+
+    [KvmFact]
     public void Kick_BeforeRun_NextRunReturnsKickedAndTheOneAfterContinues()
     {
         using var vm = new TestVm();
