@@ -13,7 +13,7 @@ public sealed partial class Cpu
     private const uint Clfsh = 1 << 19, Mmx = 1 << 23, Fxsr = 1 << 24, Sse = 1 << 25, Sse2 = 1 << 26;
 
     // Leaf 1 ECX (SDM Table 3-10).
-    private const uint Sse3 = 1 << 0, Ssse3 = 1 << 9, Popcnt = 1 << 23, Hypervisor = 1U << 31;
+    private const uint Sse3 = 1 << 0, Ssse3 = 1 << 9, Popcnt = 1 << 23, TscDeadline = 1 << 24, Hypervisor = 1U << 31;
 
     // Leaf 0x80000001 (SDM Table 3-20).
     private const uint LahfLm = 1 << 0, Syscall = 1 << 11, Nx = 1 << 20, Rdtscp = 1 << 27, Lm = 1 << 29;
@@ -47,7 +47,9 @@ public sealed partial class Cpu
                     uint ecx = Popcnt | Hypervisor;
                     if (_apic is not null)
                     {
+                        // The local APIC implements IA32_TSC_DEADLINE against this CPU's TSC clock.
                         edx |= Apic;
+                        ecx |= TscDeadline;
                     }
 
                     if (SimdAvailable)
