@@ -530,8 +530,9 @@ public static partial class SimdExecutor
                 if (Suppresses(s, flags)
                     || ((ushort)(flags & (FpExceptions.Overflow | FpExceptions.Underflow)) & ~s.Fcw) != 0)
                 {
-                    Raise(s, flags);
-                    return SimdOutcome.Ok; // Unmasked: memory is not written (SDM Vol. 1 8.5.4.2).
+                    // Unmasked: memory is not written (SDM Vol. 1 8.5.4.2), and the host reports neither PE nor C1.
+                    Raise(s, flags & ~(FpExceptions.Precision | FpExceptions.RoundedUp));
+                    return SimdOutcome.Ok;
                 }
 
                 if (dbl)
@@ -909,12 +910,10 @@ public static partial class SimdExecutor
                 flags |= FpExceptions.Invalid;
             }
 
+            // Condition codes / EFLAGS are written even when the exception is unmasked (observed on the host:
+            // an unmasked SNaN compare still reports "unordered").
             flags = SoftFloat.DenormalPrecedence(flags, x, y);
-            if (Raise(s, flags))
-            {
-                return SimdOutcome.Ok; // Unmasked invalid: condition codes/EFLAGS unchanged, no pop.
-            }
-
+            Raise(s, flags);
             c = SoftFloat.Compare(x, y);
         }
 
