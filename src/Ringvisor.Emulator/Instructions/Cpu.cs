@@ -65,6 +65,9 @@ public sealed partial class Cpu
         _decoder32 = Decoder.Create(32, _reader, 0, DecoderOptions.None);
         _decoder64 = Decoder.Create(64, _reader, 0, DecoderOptions.None);
         InitMsrs();
+        // DR6/DR7 power-on values (SDM Vol. 3A §17.2.4, §17.2.6).
+        Dr[6] = 0xFFFF_0FF0;
+        Dr[7] = 0x400;
         SetState(new CpuState());
     }
 

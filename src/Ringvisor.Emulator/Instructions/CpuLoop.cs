@@ -88,6 +88,7 @@ public sealed unsafe partial class Cpu
     internal void Step()
     {
         bool shadow = _interruptShadow;
+        bool singleStep = (_flags & FlagTf) != 0;
         var page = FetchSlot(out int slot);
         if (!_faultPending)
         {
@@ -138,6 +139,13 @@ public sealed unsafe partial class Cpu
         else
         {
             Rip = _nextRip;
+            if (singleStep)
+            {
+                // TF set at the start of the instruction: single-step #DB trap after it (SDM Vol. 3A §17.3.1.4),
+                // reported in DR6.BS.
+                Dr[6] |= 1 << 14;
+                DeliverException(Exceptions.ExceptionVector.Debug, false, 0, ExceptionSource.Fault);
+            }
         }
 
         // An interrupt shadow lasts exactly one instruction (SDM Vol. 3A §6.8.3 / STI, MOV SS).

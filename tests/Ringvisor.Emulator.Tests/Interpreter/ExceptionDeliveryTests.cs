@@ -280,4 +280,38 @@ public sealed class ExceptionDeliveryTests
         Assert.Equal(0UL, g.Read64(0x40018) & 0xFFFC); // SS = null selector after the CPL change
         Assert.Equal(1UL, g.Read64(0x40020));           // the syscall ran once
     }
+
+    [Fact]
+    public void TrapFlag_SingleStep_RaisesDebugTrapAfterEachInstruction()
+    {
+        using var g = new GuestHarness();
+        g.SetupLongMode();
+        g.SetGate64(1, Handler);
+        g.Code64(Handler, a =>
+        {
+            var keep = a.CreateLabel();
+            a.inc(r12);
+            a.cmp(r12, 3);
+            a.jne(keep);
+            a.and(__qword_ptr[rsp + 16], ~0x100);
+            a.Label(ref keep);
+            a.iretq();
+        });
+        g.Code64(GuestHarness.CodeBase, a =>
+        {
+            a.xor(r12d, r12d);
+            a.pushfq();
+            a.or(__qword_ptr[rsp], 0x100);
+            a.popfq();
+            a.nop();
+            a.nop();
+            a.nop();
+            a.nop();
+            a.nop();
+            a.hlt();
+        });
+
+        Assert.Equal(VcpuExitReason.Halted, g.Run().Reason);
+        Assert.Equal(3UL, g.State.Registers.R12);
+    }
 }
