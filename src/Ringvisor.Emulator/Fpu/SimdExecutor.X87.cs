@@ -445,13 +445,23 @@ public static partial class SimdExecutor
                 return r;
             }
 
+            if (!s.IsEmpty(7))
+            {
+                // Stack overflow takes precedence over the operand's own exceptions (matched against the host).
+                s.Fsw = (ushort)(s.Fsw & ~FpuState.FswC1);
+                Push(s, Float80.Indefinite);
+                return SimdOutcome.Ok;
+            }
+
             if (v.Class == FpClass.SignalingNaN)
             {
                 flags |= FpExceptions.Invalid;
                 v = v.Quieted();
             }
 
-            if (Raise(s, flags))
+            // An unmasked SNaN is not loaded; an unmasked denormal is loaded anyway (both observed on the host).
+            Raise(s, flags);
+            if ((flags & FpExceptions.Invalid) != 0 && (s.Fcw & FpuState.FswIe) == 0)
             {
                 return SimdOutcome.Ok;
             }

@@ -596,4 +596,35 @@ public class X87Tests
         Assert.True(s.St(0).IsInfinity);
         Assert.Equal(FpuState.FswOe | FpuState.FswPe | FpuState.FswC1, s.Fsw & (0x3F | FpuState.FswC1));
     }
+
+    [Fact]
+    public void FldM64_UnmaskedDenormal_LoadsAnywayButUnmaskedSnanDoesNot()
+    {
+        var (s, a) = New();
+        s.Fcw = 0x037C; // IM and DM clear
+        a.WriteBytes(0x800, BitConverter.GetBytes(1UL)); // double denormal 2^-1074
+        Ok(s, a, asm => asm.fld(__qword_ptr[rbx]));
+        Assert.Equal(0x80, s.AbridgedTag);
+        Assert.Equal(new Float80(0x8000_0000_0000_0000, 16383 - 1074), s.St(0));
+        Assert.Equal(FpuState.FswDe, s.Fsw & 0x3F);
+        a.WriteBytes(0x800, BitConverter.GetBytes(0x7FF0_0000_0000_0001UL)); // SNaN
+        Ok(s, a, asm => asm.fld(__qword_ptr[rbx]));
+        Assert.Equal(0x80, s.AbridgedTag); // not pushed
+        Assert.Equal(FpuState.FswDe | FpuState.FswIe, s.Fsw & 0x3F);
+    }
+
+    [Fact]
+    public void FldM32_FullStack_OverflowHidesDenormal()
+    {
+        var (s, a) = New();
+        for (var k = 0; k < 8; k++)
+        {
+            Ok(s, a, asm => asm.fld1());
+        }
+
+        a.WriteBytes(0x800, BitConverter.GetBytes(1u)); // single denormal
+        Ok(s, a, asm => asm.fld(__dword_ptr[rbx]));
+        Assert.Equal(FpuState.FswIe | FpuState.FswSf | FpuState.FswC1, s.Fsw & (0x7F | FpuState.FswC1));
+        Assert.Equal(Float80.Indefinite, s.St(0));
+    }
 }
