@@ -250,4 +250,17 @@ public sealed class VirtioPciTransportTests : IDisposable
         _r.Machine.ConfigWrite32(a, cap + 16, (uint)VirtioDeviceStatus.Acknowledge);
         Assert.Equal(VirtioDeviceStatus.Acknowledge, _r.Driver.DeviceStatus);
     }
+
+    [Fact]
+    public void Rng_ReadableBufferInRequest_CountedAsRequestError()
+    {
+        _r.Driver.NegotiateOffered();
+        var q = _r.Driver.SetupQueue(0, 8);
+        _r.Driver.DriverOk();
+        ulong a = _r.Machine.Allocator.Allocate(16);
+        ulong b = _r.Machine.Allocator.Allocate(16);
+        q.Add([new DriverBuffer(a, 16, false), new DriverBuffer(b, 16, true)]);
+        Assert.Equal(16u, q.WaitUsed().Length);
+        Assert.Equal(1, _r.Device.Statistics.RequestErrors);
+    }
 }

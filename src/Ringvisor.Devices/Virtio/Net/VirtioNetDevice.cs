@@ -178,6 +178,12 @@ public sealed class VirtioNetDevice : VirtioDevice, IDisposable
         {
             while (queue.TryPop(out var chain))
             {
+                if (chain.WritableLength != 0)
+                {
+                    // §5.1.6.2: transmit buffers are device-readable; a writable part is ignored and counted.
+                    Statistics.CountRequestError($"{Name}: transmit chain has {chain.WritableLength} device-writable bytes");
+                }
+
                 ulong length = chain.ReadableLength;
                 if (length < HeaderSize || length - HeaderSize > MaxFrameSize)
                 {

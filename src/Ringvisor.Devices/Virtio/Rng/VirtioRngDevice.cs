@@ -35,6 +35,12 @@ public sealed class VirtioRngDevice : VirtioDevice
         {
             while (queue.TryPop(out var chain))
             {
+                if (chain.ReadableLength != 0)
+                {
+                    // §5.4.6.1: requests are device-writable buffers only; the readable part is ignored and counted.
+                    Statistics.CountRequestError($"{Name}: request has {chain.ReadableLength} device-readable bytes");
+                }
+
                 ulong n = Math.Min(chain.WritableLength, MaxBytesPerRequest);
                 bool ok = chain.ForEachSpan(Memory, writable: true, 0, n, (span, _) =>
                 {
