@@ -1,10 +1,14 @@
 // Ringvisor benchmarks, one subcommand each:
 //   dotnet run -c Release --project bench/Ringvisor.Bench -- <benchmark> [options]
 // Each benchmark prints its figures and the ratio against the baseline it measures in the same run.
+using Ringvisor.Bench.Guest;
+using Ringvisor.Bench.Mips;
 using Ringvisor.Bench.Pio;
 
 var benchmarks = new SortedDictionary<string, (string Description, Func<string[], int> Run)>(StringComparer.Ordinal)
 {
+    ["guest"] = ("Default guest with rv.bench=1: boot to ready, shell loop, md5sum; Ringvisor (bt) vs QEMU TCG", GuestBenchmark.Run),
+    ["mips"] = ("bt interpreter speed on a CPU-bound 64-bit integer loop", MipsBenchmark.Run),
     ["pio"] = ("PIO-exit round trips through the kvm engine's KVM_RUN loop vs a minimal C loop", PioBenchmark.Run),
 };
 
