@@ -59,7 +59,7 @@ public sealed class VirtioLinuxTests
             {
                 KernelPath = image.Kernel,
                 InitrdPaths = [image.Initrd],
-                MemoryBytes = 64UL << 20,
+                MemoryBytes = 256UL << 20,
                 Engine = EngineKind.Bt,
                 Disks = [new DiskConfig(img, false)],
             };
