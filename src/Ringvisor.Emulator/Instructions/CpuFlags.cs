@@ -196,6 +196,46 @@ public sealed partial class Cpu
     /// <summary>Evaluates a condition code (SDM Vol. 1 Appendix B), encoded as the low 4 bits of Jcc/SETcc/CMOVcc.</summary>
     internal bool Condition(int cc)
     {
+        // Fast forms for the common CMP/SUB and TEST/logic producers: compare the recorded operands directly.
+        if (_flagOp == FlagOp.Sub)
+        {
+            ulong m = SizeMask(_fSize);
+            ulong a = _fA & m, b = _fB & m;
+            switch (cc)
+            {
+                case 2: return a < b;
+                case 3: return a >= b;
+                case 4: return a == b;
+                case 5: return a != b;
+                case 6: return a <= b;
+                case 7: return a > b;
+                case 12: return SignExtend(a, _fSize) < SignExtend(b, _fSize);
+                case 13: return SignExtend(a, _fSize) >= SignExtend(b, _fSize);
+                case 14: return SignExtend(a, _fSize) <= SignExtend(b, _fSize);
+                case 15: return SignExtend(a, _fSize) > SignExtend(b, _fSize);
+            }
+        }
+        else if (_flagOp == FlagOp.Logic)
+        {
+            ulong res = _fRes & SizeMask(_fSize);
+            bool sf = (res & SignBit(_fSize)) != 0;
+            switch (cc)
+            {
+                case 2: return false;
+                case 3: return true;
+                case 4: return res == 0;
+                case 5: return res != 0;
+                case 6: return res == 0;
+                case 7: return res != 0;
+                case 8: return sf;
+                case 9: return !sf;
+                case 12: return sf;
+                case 13: return !sf;
+                case 14: return res == 0 || sf;
+                case 15: return res != 0 && !sf;
+            }
+        }
+
         bool r;
         switch (cc >> 1)
         {

@@ -42,6 +42,12 @@ public sealed class InterpAluTests
         ["cmovz"] = a => { a.cmp(rbx, rbx); a.cmove(rax, rbx); },
         ["setc"] = a => { a.stc(); a.setb(al); },
         ["xadd"] = a => a.xadd(rax, rbx),
+        ["cmp_setl"] = a => { a.cmp(eax, ebx); a.setl(al); a.movzx(eax, al); },
+        ["cmp_setb"] = a => { a.cmp(eax, ebx); a.setb(al); a.movzx(eax, al); },
+        ["cmp_setle8"] = a => { a.cmp(al, bl); a.setle(al); a.movzx(eax, al); },
+        ["cmp_seta16"] = a => { a.cmp(ax, bx); a.seta(al); a.movzx(eax, al); },
+        ["test_setg"] = a => { a.test(rax, rbx); a.setg(al); a.movzx(eax, al); },
+        ["test_sets"] = a => { a.test(eax, ebx); a.sets(al); a.movzx(eax, al); },
     };
 
     [Theory]
@@ -76,6 +82,12 @@ public sealed class InterpAluTests
     [InlineData("cmovz", 1UL, 2UL, 2UL, 0x44UL, AllArith)]
     [InlineData("setc", 0xFF00UL, 0UL, 0xFF01UL, 1UL, 1UL)]
     [InlineData("xadd", 5UL, 7UL, 12UL, 0x04UL, AllArith)]
+    [InlineData("cmp_setl", 0xFFFF_FFFFUL, 1UL, 1UL, 0UL, 0UL)]            // -1 < 1 signed
+    [InlineData("cmp_setb", 0xFFFF_FFFFUL, 1UL, 0UL, 0UL, 0UL)]            // 0xFFFFFFFF > 1 unsigned
+    [InlineData("cmp_setle8", 0x7FUL, 0x80UL, 0UL, 0UL, 0UL)]              // 127 > -128 signed
+    [InlineData("cmp_seta16", 0x8000UL, 0x7FFFUL, 1UL, 0UL, 0UL)]          // 0x8000 > 0x7FFF unsigned
+    [InlineData("test_setg", 0x8000_0000_0000_0001UL, 0x8000_0000_0000_0001UL, 0UL, 0UL, 0UL)] // SF=1, ZF=0 → not greater
+    [InlineData("test_sets", 0x8000_0000UL, 0xFFFF_FFFFUL, 1UL, 0UL, 0UL)]
     public void Execute_IntegerInstruction_MatchesSdm(string op, ulong a, ulong b, ulong expected, ulong expectedFlags, ulong flagMask)
     {
         using var g = new GuestHarness();
