@@ -134,6 +134,11 @@ public sealed partial class Cpu
         FlushTlb(all: true);
         _interruptShadow = false;
         _halted = false;
+        // Loading state (boot, reset, snapshot restore) starts a fresh run: no shutdown or power-off pending.
+        _shutdown = false;
+        _poweredOff = false;
+        _faultPending = false;
+        _pendingSoftware = null;
     }
 
     public CpuState GetState()

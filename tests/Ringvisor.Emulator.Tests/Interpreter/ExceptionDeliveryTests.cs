@@ -169,8 +169,19 @@ public sealed class ExceptionDeliveryTests
         });
 
         var exit = g.Run();
-
         Assert.Equal(VcpuExitReason.Shutdown, exit.Reason);
+
+        // Loading state again (a reset) clears the shutdown: the vCPU runs the new code.
+        g.Code64(GuestHarness.CodeBase, a =>
+        {
+            a.mov(eax, 5);
+            a.hlt();
+        });
+        g.SetupLongMode();
+        var second = g.Run();
+
+        Assert.Equal(VcpuExitReason.Halted, second.Reason);
+        Assert.Equal(5UL, g.State.Registers.Rax);
     }
 
     [Fact]
