@@ -134,7 +134,9 @@ public sealed partial class Cpu
         FlushTlb(all: true);
         _interruptShadow = false;
         _halted = false;
-        // Loading state (boot, reset, snapshot restore) starts a fresh run: no shutdown or power-off pending.
+        // Loading state (boot, reset, snapshot restore) starts a fresh run: no shutdown or power-off pending, and no
+        // decoded code from before (loaders write guest RAM directly, which the code tracker does not see).
+        ClearDecodeCache();
         _shutdown = false;
         _poweredOff = false;
         _faultPending = false;

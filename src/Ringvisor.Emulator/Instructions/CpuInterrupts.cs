@@ -161,6 +161,13 @@ public sealed partial class Cpu
         int newCpl = conforming ? _cpl : cdpl;
         var newCs = DescriptorToCache((ushort)((sel & ~3) | newCpl), cd | (1UL << 40));
         ulong oldFlags = GetRflags();
+        if (source == ExceptionSource.Fault && vector != ExceptionVector.Debug)
+        {
+            // The RF image saved for a fault-class exception (other than #DB) is 1, so that the IRET that restarts
+            // the instruction does not retrigger an instruction breakpoint (SDM Vol. 3A §18.3.1.1; the real CPU
+            // does so, as the KVM differential tests show).
+            oldFlags |= FlagRf;
+        }
 
         if (_longMode)
         {
