@@ -36,4 +36,7 @@ internal enum FastKind : byte
     CmovRM,
     SetccR,
     Nop,
+    ImulRR,
+    ImulRM,
+    ImulRRI,
 }

@@ -269,6 +269,33 @@ internal static class FastOpBuilder
                 op.Imm = ins.Immediate8;
                 op.Aux = (byte)(m is Mnemonic.Shl or Mnemonic.Sal ? 0 : m == Mnemonic.Shr ? 1 : 2);
                 return FastKind.ShiftRI;
+            case Mnemonic.Imul:
+                {
+                    // Two- and three-operand forms with 32/64-bit destinations (dest = src1 * src2 truncated).
+                    if (n < 2 || k0 != OpKind.Register || !Gpr(ins.Op0Register, out op.Dst, out op.Size) || op.Size < 4)
+                    {
+                        return FastKind.Generic;
+                    }
+
+                    if (n == 3)
+                    {
+                        if (k1 != OpKind.Register || !Gpr(ins.Op1Register, out op.Src, out _))
+                        {
+                            return FastKind.Generic;
+                        }
+
+                        op.Imm = ins.GetImmediate(2);
+                        return FastKind.ImulRRI;
+                    }
+
+                    if (k1 == OpKind.Register)
+                    {
+                        return Gpr(ins.Op1Register, out op.Src, out _) ? FastKind.ImulRR : FastKind.Generic;
+                    }
+
+                    return Memory(ins, ref op) ? FastKind.ImulRM : FastKind.Generic;
+                }
+
             default:
                 break;
         }
@@ -278,7 +305,8 @@ internal static class FastOpBuilder
         {
             op.Aux = (byte)((int)cc - 1);
             var f = ins.FlowControl;
-            if (f == FlowControl.ConditionalBranch && k0 == OpKind.NearBranch64)
+            // Only Jcc: LOOPE/LOOPNE also carry a condition code but decrement RCX first (SDM Vol. 2A LOOPcc).
+            if (f == FlowControl.ConditionalBranch && k0 == OpKind.NearBranch64 && ins.IsJccShortOrNear)
             {
                 op.Imm = ins.NearBranchTarget - ins.NextIP;
                 return FastKind.Jcc;

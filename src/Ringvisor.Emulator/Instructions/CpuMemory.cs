@@ -165,7 +165,9 @@ public sealed unsafe partial class Cpu
         ulong lastPage = AddressWrap(la + (ulong)data.Length - 1) >> 12;
         if (lastPage != firstPage && data.Length <= 0x1000)
         {
-            if (!Translate(AddressWrap(la + (ulong)data.Length - 1), AccessWrite, user, out _, out _))
+            // In address order, and the second page at its first byte: that is the CR2 a fault there reports (the
+            // real CPU does so, as the KVM differential tests show).
+            if (!Translate(la, AccessWrite, user, out _, out _) || !Translate(lastPage << 12, AccessWrite, user, out _, out _))
             {
                 return false;
             }

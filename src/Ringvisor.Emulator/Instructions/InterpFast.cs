@@ -73,6 +73,24 @@ public sealed partial class Cpu
         AluFlags(aop, a, b, res, size, cf);
     }
 
+    /// <summary>IMUL r32/r64 truncating forms: CF = OF = the signed product does not fit (SDM IMUL).</summary>
+    private void FastImul(ref FastOp op, ulong x, ulong y)
+    {
+        if (op.Size == 8)
+        {
+            long hi = Math.BigMul((long)x, (long)y, out long lo);
+            Gpr[op.Dst] = (ulong)lo;
+            bool ovf = hi != (lo >> 63);
+            EagerFlags((ulong)lo, 8, ovf, ovf);
+            return;
+        }
+
+        long p = (long)(int)x * (int)y;
+        Gpr[op.Dst] = (uint)p;
+        bool of = p != (int)p;
+        EagerFlags((ulong)p, 4, of, of);
+    }
+
     private void ExecFast(ref FastOp op, in Instruction ins)
     {
         switch (op.Kind)
@@ -344,6 +362,22 @@ public sealed partial class Cpu
                     }
 
                     WrGpr(op.Dst, op.Size, Condition(op.Aux) ? v : Gpr[op.Dst]);
+                    return;
+                }
+
+            case FastKind.ImulRR:
+                FastImul(ref op, Gpr[op.Dst], Gpr[op.Src]);
+                return;
+            case FastKind.ImulRRI:
+                FastImul(ref op, Gpr[op.Src], op.Imm);
+                return;
+            case FastKind.ImulRM:
+                {
+                    if (ReadMem(FastLinear(ref op), op.Size, out ulong v))
+                    {
+                        FastImul(ref op, Gpr[op.Dst], v);
+                    }
+
                     return;
                 }
 

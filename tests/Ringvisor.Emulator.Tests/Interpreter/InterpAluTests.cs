@@ -28,6 +28,9 @@ public sealed class InterpAluTests
         ["stc_adc"] = a => { a.stc(); a.adc(rax, rbx); },
         ["stc_sbb"] = a => { a.stc(); a.sbb(rax, rbx); },
         ["imul2"] = a => a.imul(rax, rbx),
+        ["imul32"] = a => a.imul(eax, ebx),
+        ["imul3"] = a => a.imul(rax, rbx, -3),
+        ["imul_mem"] = a => { a.mov(__qword_ptr[0x20000], rbx); a.imul(rax, __qword_ptr[0x20000]); },
         ["mul"] = a => a.mul(rbx),
         ["bsf"] = a => a.bsf(rax, rbx),
         ["bt"] = a => a.bt(rax, rbx),
@@ -68,6 +71,10 @@ public sealed class InterpAluTests
     [InlineData("stc_adc", 1UL, 1UL, 3UL, 0x04UL, AllArith)]
     [InlineData("stc_sbb", 0UL, 0UL, 0xFFFF_FFFF_FFFF_FFFFUL, 0x95UL, AllArith)]
     [InlineData("imul2", 0x1_0000_0000UL, 0x1_0000_0000UL, 0UL, 0x801UL, CfOf)]
+    [InlineData("imul32", 0xFFFF_FFFF_0001_0000UL, 0x0001_0000UL, 0UL, 0x801UL, CfOf)]       // 2^32 overflows 32 bits
+    [InlineData("imul32", 0x1234_5678_FFFF_FFFEUL, 3UL, 0xFFFF_FFFAUL, 0UL, CfOf)]          // -2 * 3 = -6, fits
+    [InlineData("imul3", 0UL, 5UL, 0xFFFF_FFFF_FFFF_FFF1UL, 0UL, CfOf)]                   // 5 * -3
+    [InlineData("imul_mem", 7UL, 6UL, 42UL, 0UL, CfOf)]
     [InlineData("mul", 0xFFFF_FFFF_FFFF_FFFFUL, 2UL, 0xFFFF_FFFF_FFFF_FFFEUL, 0x801UL, CfOf)]
     [InlineData("bsf", 0UL, 0x80UL, 7UL, 0UL, 0x40UL)]
     [InlineData("bt", 8UL, 3UL, 8UL, 1UL, 1UL)]
