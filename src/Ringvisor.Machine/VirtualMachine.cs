@@ -186,6 +186,11 @@ public sealed class VirtualMachine : IVmControl, IDisposable
 
     private void JoinVcpus(TimeSpan timeout)
     {
+        if (!_started)
+        {
+            return;
+        }
+
         var deadline = DateTime.UtcNow + timeout;
         foreach (var r in _runners)
         {
@@ -208,7 +213,8 @@ public sealed class VirtualMachine : IVmControl, IDisposable
         RequestStop(VmStopReason.UserQuit, 0, "VM disposed");
         _haltPoll?.Dispose();
         JoinVcpus(TimeSpan.FromSeconds(5));
-        bool allStopped = _runners.TrueForAll(r => r.ActualState == VcpuRunState.Stopped);
+        // A VM that never started has no vCPU thread that could still touch guest memory.
+        bool allStopped = !_started || _runners.TrueForAll(r => r.ActualState == VcpuRunState.Stopped);
         foreach (var r in _runners)
         {
             if (allStopped)

@@ -22,4 +22,21 @@ public sealed class BtMachineTests
 
     [Fact]
     public void PauseResume_GuestMakesNoProgressWhilePaused() => MachineScenarios.PauseResume_GuestMakesNoProgressWhilePaused(EngineKind.Bt);
+
+    [Fact]
+    public void BuiltButNeverStarted_DisposesCleanly()
+    {
+        string kernel = Path.Combine(Path.GetTempPath(), $"rv-mb-{Guid.NewGuid():N}.bin");
+        File.WriteAllBytes(kernel, TestKernels.SpinForever());
+        try
+        {
+            var m = MachineBuilder.Build(new MachineConfig { KernelPath = kernel, MemoryBytes = 32UL << 20, Engine = EngineKind.Bt }, _ => { });
+            m.Dispose();
+            m.Dispose();
+        }
+        finally
+        {
+            File.Delete(kernel);
+        }
+    }
 }
