@@ -20,9 +20,26 @@ internal sealed class DiffCase
         Fx = DiffFx.Default();
     }
 
-    public string Name { get; }
+    public string Name { get; set; }
 
-    public Action<Assembler> Body { get; }
+    public Action<Assembler> Body { get; set; }
+
+    /// <summary>A case with random GPRs (RSP excepted) and random status flags; the caller sets name and body.</summary>
+    public static DiffCase Randomized(Random rng)
+    {
+        var c = new DiffCase("", _ => { });
+        DiffValues.FillGprs(rng, c);
+        c.Flags = DiffValues.NextFlags(rng);
+        return c;
+    }
+
+    /// <summary>Sets name and a one-instruction body.</summary>
+    public DiffCase With(Instruction instruction, string? name = null)
+    {
+        Name = name ?? instruction.Code.ToString();
+        Body = a => a.AddInstruction(instruction);
+        return this;
+    }
 
     /// <summary>RAX..R15 in encoding order (RAX RCX RDX RBX RSP RBP RSI RDI R8..R15); RSP defaults to the user stack.</summary>
     public ulong[] Gpr { get; } = new ulong[16];
@@ -44,6 +61,9 @@ internal sealed class DiffCase
 
     /// <summary>XMM registers (bit n = XMMn) left undefined.</summary>
     public int UndefinedXmm { get; set; }
+
+    /// <summary>x87 status-word bits left undefined (e.g. C0/C2/C3 after arithmetic, SDM Vol. 1 §8.1.3.1).</summary>
+    public ushort UndefinedFsw { get; set; }
 
     /// <summary>Ignore the x87 part of the image (status, tags, registers): for sequences whose x87 results are undefined.</summary>
     public bool UndefinedX87 { get; set; }
