@@ -2,6 +2,7 @@
 // runs at most RepChunk iterations per step and then re-executes (RIP stays) so interrupts and kicks are serviced
 // between iterations, as on hardware. Faults mid-way leave RCX/RSI/RDI describing the completed iterations.
 // REP MOVS/STOS with DF=0 copy or fill whole page-bounded chunks through host pointers.
+using System.Runtime.CompilerServices;
 using Iced.Intel;
 
 namespace Ringvisor.Emulator.Instructions;
@@ -280,10 +281,18 @@ public sealed unsafe partial class Cpu
             // SAFETY: both ranges lie inside translated RAM pages (n was bounded by both page ends).
             if (dp > sp && dp < sp + bytes)
             {
-                // Overlapping forward copy: element by element, as the hardware's sequential semantics require.
-                for (int i = 0; i < bytes; i++)
+                // Overlapping forward copy: element by element, each read whole before it is written, as the
+                // architectural sequential semantics require (SDM Vol. 1 §7.3.9.3: fast strings are not used when
+                // the operands overlap closely). A byte-wise copy differs when the distance is below the element size.
+                for (int i = 0; i < bytes; i += size)
                 {
-                    dp[i] = sp[i];
+                    switch (size)
+                    {
+                        case 1: dp[i] = sp[i]; break;
+                        case 2: Unsafe.WriteUnaligned(dp + i, Unsafe.ReadUnaligned<ushort>(sp + i)); break;
+                        case 4: Unsafe.WriteUnaligned(dp + i, Unsafe.ReadUnaligned<uint>(sp + i)); break;
+                        default: Unsafe.WriteUnaligned(dp + i, Unsafe.ReadUnaligned<ulong>(sp + i)); break;
+                    }
                 }
             }
             else
