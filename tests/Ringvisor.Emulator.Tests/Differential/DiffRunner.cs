@@ -64,7 +64,7 @@ internal sealed class DiffRunner : IDisposable
     }
 
     /// <summary>Fails the test with the first mismatches, each with its code, inputs and differences.</summary>
-    public void AssertNoMismatch(int show = 12)
+    public void AssertNoMismatch(int show = 12, string? context = null)
     {
         if (Mismatches.Count == 0)
         {
@@ -72,6 +72,11 @@ internal sealed class DiffRunner : IDisposable
         }
 
         var sb = new StringBuilder();
+        if (context is not null)
+        {
+            sb.AppendLine(context);
+        }
+
         sb.Append(Mismatches.Count).Append(" of ").Append(CasesRun).AppendLine(" cases differ between KVM (the real CPU) and the bt interpreter:");
         foreach (string m in Mismatches.Take(show))
         {
