@@ -60,4 +60,46 @@ public sealed class SmpStartupTests
         Assert.Equal(VcpuExitReason.Kicked, exit.Reason);
         Assert.Equal(0L, vcpu.InstructionsExecuted);
     }
+
+    [Fact]
+    public void LockedIncrement_TwoVcpusOnTwoThreads_LosesNoUpdates()
+    {
+        using var g = new GuestHarness();
+        g.SetupLongMode();
+        const int iterations = 300_000;
+        g.Code64(GuestHarness.CodeBase, a =>
+        {
+            var top = a.CreateLabel();
+            a.mov(ecx, iterations);
+            a.mov(rbx, 0x20000UL);
+            a.Label(ref top);
+            a.@lock.inc(__qword_ptr[rbx]);
+            a.mov(eax, 1);
+            a.@lock.xadd(__dword_ptr[rbx + 8], eax);
+            a.dec(ecx);
+            a.jnz(top);
+            a.hlt();
+        });
+        using var second = new BtVcpu(g.Host, 1);
+        second.SetState(g.Vcpu.GetState());
+
+        // Start both vCPUs together so their loops overlap in time.
+        using var barrier = new Barrier(2);
+        VcpuExit exit2 = default;
+        var t = new Thread(() =>
+        {
+            barrier.SignalAndWait();
+            exit2 = second.Run();
+        });
+        t.Start();
+        barrier.SignalAndWait();
+        var exit1 = g.Run();
+        t.Join();
+
+        Assert.Equal(VcpuExitReason.Halted, exit1.Reason);
+        Assert.Equal(VcpuExitReason.Halted, exit2.Reason);
+        Assert.Equal((ulong)(2 * iterations), g.Read64(0x20000));
+        Assert.True(g.Memory.TryRead(0x20008, out uint counter));
+        Assert.Equal((uint)(2 * iterations), counter);
+    }
 }
