@@ -21,6 +21,9 @@ public sealed unsafe partial class Cpu
     private long _tlbMisses;
     private int _tlbEpoch;
 
+    // Whether the last linear address computed went through SS (selects #SS over #GP for non-canonical addresses).
+    private bool _stackSegment;
+
     internal void FlushTlb(bool all)
     {
         _ = all;
@@ -267,8 +270,9 @@ public sealed unsafe partial class Cpu
         pageHost = 0;
         if (_longMode && !IsCanonical(la))
         {
+            // A non-canonical address through SS is #SS(0), any other #GP(0) (SDM Vol. 3A §6.15, interrupts 12/13).
             pa = 0;
-            return Fault(ExceptionVector.GeneralProtection, 0);
+            return Fault(_stackSegment ? ExceptionVector.StackFault : ExceptionVector.GeneralProtection, 0);
         }
 
         uint err = Paging.PageWalker.Walk(this, la, kind, user, out pa);

@@ -144,6 +144,7 @@ public sealed partial class Cpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal ulong Linear(int seg, ulong offset)
     {
+        _stackSegment = seg == SegSs;
         if (_bitness == 64)
         {
             return seg < SegFs ? offset : Seg[seg].Base + offset;

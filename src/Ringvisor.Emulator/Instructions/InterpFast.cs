@@ -55,6 +55,7 @@ public sealed partial class Cpu
             ea = (uint)ea;
         }
 
+        _stackSegment = op.Seg == SegSs;
         return op.Seg >= SegFs ? Seg[op.Seg].Base + ea : ea;
     }
 

@@ -325,4 +325,44 @@ public sealed class ExceptionDeliveryTests
         Assert.Equal(VcpuExitReason.Halted, g.Run().Reason);
         Assert.Equal(3UL, g.State.Registers.R12);
     }
+
+    [Theory]
+    [InlineData(true, 12)]
+    [InlineData(false, 13)]
+    public void NonCanonicalAccess_ThroughStackOrData_RaisesSsOrGp(bool viaStack, int expectedVector)
+    {
+        using var g = new GuestHarness();
+        g.SetupLongMode();
+        g.Write64(GuestHarness.TssBase + 0x24, 0x70000); // IST1: the faulting RSP is unusable
+        g.SetGate64(12, Handler, ist: 1);
+        g.SetGate64(13, Handler + 0x100, ist: 1);
+        g.Code64(Handler, a =>
+        {
+            a.mov(r9, 12UL);
+            a.hlt();
+        });
+        g.Code64(Handler + 0x100, a =>
+        {
+            a.mov(r9, 13UL);
+            a.hlt();
+        });
+        g.Code64(GuestHarness.CodeBase, a =>
+        {
+            a.mov(rbx, 0x8000_0000_0008UL);
+            if (viaStack)
+            {
+                a.mov(rsp, rbx);
+                a.push(rax);
+            }
+            else
+            {
+                a.mov(rax, __qword_ptr[rbx]);
+            }
+
+            a.hlt();
+        });
+
+        Assert.Equal(VcpuExitReason.Halted, g.Run().Reason);
+        Assert.Equal((ulong)expectedVector, g.State.Registers.R9);
+    }
 }
