@@ -38,7 +38,6 @@ public sealed partial class Cpu
             case Mnemonic.Endbr64:
             case Mnemonic.Lfence:
             case Mnemonic.Sfence:
-            case Mnemonic.Mfence:
             case Mnemonic.Prefetch:
             case Mnemonic.Prefetchnta:
             case Mnemonic.Prefetcht0:
@@ -46,6 +45,11 @@ public sealed partial class Cpu
             case Mnemonic.Prefetcht2:
             case Mnemonic.Prefetchw:
             case Mnemonic.Clflush:
+                break;
+            case Mnemonic.Mfence:
+                // Guest stores are host stores: without a host fence a later guest load could pass an earlier
+                // guest store through the host's store buffer, which MFENCE forbids (SDM Vol. 3A §8.2.5).
+                Interlocked.MemoryBarrier();
                 break;
             case Mnemonic.Jmp: ExecJmp(ins); break;
             case Mnemonic.Jo:
