@@ -8,6 +8,7 @@ using Ringvisor.Bench.Pio;
 var benchmarks = new SortedDictionary<string, (string Description, Func<string[], int> Run)>(StringComparer.Ordinal)
 {
     ["guest"] = ("Default guest with rv.bench=1: boot to ready, shell loop, md5sum; Ringvisor (bt) vs QEMU TCG", GuestBenchmark.Run),
+    ["io"] = ("virtio-blk sequential write/read and VM-to-VM TCP MiB/s in the default guest; Ringvisor (bt) vs QEMU TCG", Ringvisor.Bench.Io.IoBenchmark.Run),
     ["mips"] = ("bt interpreter speed on a CPU-bound 64-bit integer loop", MipsBenchmark.Run),
     ["pio"] = ("PIO-exit round trips through the kvm engine's KVM_RUN loop vs a minimal C loop", PioBenchmark.Run),
 };
