@@ -1,5 +1,6 @@
 // The kvm engine: Linux KVM runs the guest; this is the user-space half that sets up the VM (memory slots,
-// in-kernel irqchip and PIT) and creates vCPUs whose Run loop hands PIO/MMIO exits to the machine's buses.
+// in-kernel irqchip with PC GSI routing, and PIT) and creates vCPUs whose Run loop hands PIO/MMIO exits to the
+// machine's buses.
 using Ringvisor.Core.Cpu;
 using Ringvisor.Core.Interrupts;
 using Ringvisor.Kvm.Native;
@@ -63,6 +64,9 @@ public sealed class KvmEngine : ICpuEngine
             }
 
             _vm.CreateIrqChip();
+            // KVM's default routing sends GSI 0 to IOAPIC pin 0; the firmware tables promise pin 2 (KvmPcGsiRouting).
+            // KvmSystem.Open has checked KVM_CAP_IRQ_ROUTING.
+            _vm.SetGsiRouting(KvmPcGsiRouting.Routes.AsSpan());
             _vm.CreatePit2(KvmPitConfig.FlagSpeakerDummy);
             _irqChip = new KvmIrqChip(_vm);
             _supportedCpuid = _system.GetSupportedCpuid();

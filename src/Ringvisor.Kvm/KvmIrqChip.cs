@@ -1,5 +1,6 @@
-// The in-kernel irqchip as Core's IInterruptController: GSIs go through KVM_IRQ_LINE (default routing sends
-// GSI 0-15 to the PIC pair and the IOAPIC, 16-23 to the IOAPIC), MSIs through KVM_SIGNAL_MSI.
+// The in-kernel irqchip as Core's IInterruptController: GSIs go through KVM_IRQ_LINE (KvmEngine programs
+// KvmPcGsiRouting: GSI 0-15 to the PIC pair and the IOAPIC, GSI 0 on IOAPIC pin 2, GSI 2 on no IOAPIC pin, 16-23 to
+// the IOAPIC), MSIs through KVM_SIGNAL_MSI (which needs no route).
 using Ringvisor.Core.Interrupts;
 using Ringvisor.Kvm.Native;
 
@@ -7,7 +8,7 @@ namespace Ringvisor.Kvm;
 
 public sealed class KvmIrqChip : IInterruptController
 {
-    /// <summary>KVM_IOAPIC_NUM_PINS (arch/x86/kvm/ioapic.h): GSIs covered by the default routing table.</summary>
+    /// <summary>KVM_IOAPIC_NUM_PINS (arch/x86/kvm/ioapic.h): GSIs covered by the routing table.</summary>
     public const int GsiCount = 24;
 
     private readonly KvmVm _vm;

@@ -1,6 +1,7 @@
 // A VM descriptor: memory slots, the in-kernel irqchip and PIT, interrupt injection, irqfd/ioeventfd, vCPU creation.
 // Documentation/virt/kvm/api.rst §4 (KVM_SET_USER_MEMORY_REGION, KVM_SET_TSS_ADDR, KVM_SET_IDENTITY_MAP_ADDR,
-// KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2, KVM_IRQ_LINE, KVM_SIGNAL_MSI, KVM_IRQFD, KVM_IOEVENTFD, KVM_CREATE_VCPU).
+// KVM_CREATE_IRQCHIP, KVM_SET_GSI_ROUTING, KVM_GET_IRQCHIP, KVM_CREATE_PIT2, KVM_IRQ_LINE, KVM_SIGNAL_MSI, KVM_IRQFD,
+// KVM_IOEVENTFD, KVM_CREATE_VCPU).
 using System.Runtime.InteropServices;
 using Ringvisor.Kvm.Native;
 
@@ -48,6 +49,63 @@ public sealed unsafe class KvmVm : IDisposable
 
     /// <summary>Creates the in-kernel PIC pair, IOAPIC and per-vCPU LAPICs with the default GSI routing.</summary>
     public void CreateIrqChip() => Check(LibC.ioctl(_fd.Fd, KvmIoctl.CreateIrqchip, 0), "KVM_CREATE_IRQCHIP");
+
+    /// <summary>
+    /// KVM_SET_GSI_ROUTING: replaces the whole GSI routing table (after <see cref="CreateIrqChip"/>). A GSI with no
+    /// route is accepted by KVM_IRQ_LINE and does nothing.
+    /// </summary>
+    /// <exception cref="ArgumentException">A route names a pin the controller does not have.</exception>
+    public void SetGsiRouting(ReadOnlySpan<KvmGsiRoute> routes)
+    {
+        int bytes = KvmIrqRouting.Size + (routes.Length * KvmIrqRoutingEntry.Size);
+        byte[] buffer = new byte[bytes];
+        fixed (byte* p = buffer)
+        {
+            // SAFETY: the buffer holds the header plus routes.Length entries, as nr tells the kernel.
+            *(KvmIrqRouting*)p = new KvmIrqRouting { Nr = (uint)routes.Length };
+            var entries = new Span<KvmIrqRoutingEntry>(p + KvmIrqRouting.Size, routes.Length);
+            for (int i = 0; i < routes.Length; i++)
+            {
+                var r = routes[i];
+                uint pins = r.Chip switch
+                {
+                    KvmIrqchipId.PicMaster or KvmIrqchipId.PicSlave => KvmPcGsiRouting.PicInputs,
+                    KvmIrqchipId.IoApic => KvmPcGsiRouting.IoApicPins,
+                    _ => throw new ArgumentException($"route {i}: unknown irqchip {r.Chip}", nameof(routes)),
+                };
+                if (r.Pin >= pins)
+                {
+                    throw new ArgumentException($"route {i}: {r.Chip} has pins 0..{pins - 1}, not {r.Pin}", nameof(routes));
+                }
+
+                entries[i] = new KvmIrqRoutingEntry
+                {
+                    Gsi = r.Gsi,
+                    Type = KvmIrqRoutingEntry.TypeIrqchip,
+                    Irqchip = (uint)r.Chip,
+                    Pin = r.Pin,
+                };
+            }
+
+            Check(LibC.ioctl(_fd.Fd, KvmIoctl.SetGsiRouting, (nint)p), $"KVM_SET_GSI_ROUTING ({routes.Length} routes)");
+        }
+    }
+
+    /// <summary>KVM_GET_IRQCHIP: the state of one in-kernel controller (kvm_pic_state or kvm_ioapic_state).</summary>
+    internal KvmIrqchip GetIrqchip(KvmIrqchipId chip)
+    {
+        var state = new KvmIrqchip { ChipId = (uint)chip };
+        Check(LibC.ioctl(_fd.Fd, KvmIoctl.GetIrqchip, (nint)(&state)), $"KVM_GET_IRQCHIP ({chip})");
+        return state;
+    }
+
+    /// <summary>The in-kernel IOAPIC's IRR: bit n set while pin n is asserted and not yet delivered.</summary>
+    internal uint GetIoApicIrr()
+    {
+        var state = GetIrqchip(KvmIrqchipId.IoApic);
+        // SAFETY: the offset lies inside the 512-byte union (kvm_ioapic_state is 216 bytes).
+        return *(uint*)(state.Chip + KvmIrqchip.IoApicIrrOffset);
+    }
 
     /// <summary>Creates the in-kernel i8254 PIT (after the irqchip).</summary>
     public void CreatePit2(uint flags)

@@ -30,6 +30,9 @@ public class KvmInteropLayoutTests
         Assert.Equal(32, Unsafe.SizeOf<KvmIrqfd>());
         Assert.Equal(64, Unsafe.SizeOf<KvmIoeventfd>());
         Assert.Equal(1024, Unsafe.SizeOf<KvmLapicState>());
+        Assert.Equal(48, Unsafe.SizeOf<KvmIrqRoutingEntry>());
+        Assert.Equal(8, Unsafe.SizeOf<KvmIrqRouting>());
+        Assert.Equal(520, Unsafe.SizeOf<KvmIrqchip>());
         Assert.Equal(152, Unsafe.SizeOf<SigAction>());
     }
 
@@ -43,6 +46,9 @@ public class KvmInteropLayoutTests
         Assert.Equal(KvmCpuidEntry2.Size, Unsafe.SizeOf<KvmCpuidEntry2>());
         Assert.Equal(KvmMsrEntry.Size, Unsafe.SizeOf<KvmMsrEntry>());
         Assert.Equal(SigAction.Size, Unsafe.SizeOf<SigAction>());
+        Assert.Equal(KvmIrqRoutingEntry.Size, Unsafe.SizeOf<KvmIrqRoutingEntry>());
+        Assert.Equal(KvmIrqRouting.Size, Unsafe.SizeOf<KvmIrqRouting>());
+        Assert.Equal(KvmIrqchip.Size, Unsafe.SizeOf<KvmIrqchip>());
     }
 
     [Theory]
@@ -87,6 +93,27 @@ public class KvmInteropLayoutTests
         Assert.Equal(8, (int)Marshal.OffsetOf<KvmRunInternal>("Data"));
         Assert.Equal(20, (int)Marshal.OffsetOf<KvmIoeventfd>("Fd"));
         Assert.Equal(136, (int)Marshal.OffsetOf<SigAction>("Flags"));
+        Assert.Equal(8, (int)Marshal.OffsetOf<KvmIrqchip>("Chip"));
+    }
+
+    [Theory]
+    [InlineData("Gsi", 0)]
+    [InlineData("Type", 4)]
+    [InlineData("Flags", 8)]
+    [InlineData("Irqchip", 16)]
+    [InlineData("Pin", 20)]
+    public void KvmIrqRoutingEntry_FieldOffsets_MatchKernelAbi(string field, int offset) =>
+        Assert.Equal(offset, (int)Marshal.OffsetOf<KvmIrqRoutingEntry>(field));
+
+    [Fact]
+    public void IrqchipConstants_MatchKernelHeader()
+    {
+        // KVM_IRQCHIP_PIC_MASTER/PIC_SLAVE/IOAPIC, KVM_IRQ_ROUTING_IRQCHIP, KVM_CAP_IRQ_ROUTING.
+        Assert.Equal(0, (int)KvmIrqchipId.PicMaster);
+        Assert.Equal(1, (int)KvmIrqchipId.PicSlave);
+        Assert.Equal(2, (int)KvmIrqchipId.IoApic);
+        Assert.Equal(1u, KvmIrqRoutingEntry.TypeIrqchip);
+        Assert.Equal(25, (int)KvmCapability.IrqRouting);
     }
 
     [Theory]
@@ -101,6 +128,8 @@ public class KvmInteropLayoutTests
     [InlineData(KvmIoctl.SetIdentityMapAddr, 0x4008AE48u)]
     [InlineData(KvmIoctl.CreateIrqchip, 0xAE60u)]
     [InlineData(KvmIoctl.IrqLine, 0x4008AE61u)]
+    [InlineData(KvmIoctl.GetIrqchip, 0xC208AE62u)]
+    [InlineData(KvmIoctl.SetGsiRouting, 0x4008AE6Au)]
     [InlineData(KvmIoctl.Irqfd, 0x4020AE76u)]
     [InlineData(KvmIoctl.CreatePit2, 0x4040AE77u)]
     [InlineData(KvmIoctl.Ioeventfd, 0x4040AE79u)]

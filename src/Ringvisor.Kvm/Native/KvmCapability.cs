@@ -10,6 +10,7 @@ public enum KvmCapability
     ExtCpuid = 7,
     NrMemslots = 10,
     MpState = 14,
+    IrqRouting = 25,
     Irqfd = 32,
     Pit2 = 33,
     Ioeventfd = 36,

@@ -25,6 +25,8 @@ internal static class KvmIoctl
     public const uint SetIdentityMapAddr = Write | (sizeof(ulong) << 16) | Kvmio | 0x48;
     public const uint CreateIrqchip = None | Kvmio | 0x60;
     public const uint IrqLine = Write | (KvmIrqLevel.Size << 16) | Kvmio | 0x61;
+    public const uint GetIrqchip = ReadWrite | (KvmIrqchip.Size << 16) | Kvmio | 0x62;
+    public const uint SetGsiRouting = Write | (KvmIrqRouting.Size << 16) | Kvmio | 0x6A;
     public const uint Irqfd = Write | (KvmIrqfd.Size << 16) | Kvmio | 0x76;
     public const uint CreatePit2 = Write | (KvmPitConfig.Size << 16) | Kvmio | 0x77;
     public const uint Ioeventfd = Write | (KvmIoeventfd.Size << 16) | Kvmio | 0x79;
