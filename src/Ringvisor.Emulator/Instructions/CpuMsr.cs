@@ -137,6 +137,9 @@ public sealed partial class Cpu
         {
             case MsrTsc:
                 _tscOffset = v - (ReadTsc() - _tscOffset);
+
+                // The guest TSC jumped: republish kvm-clock against the new TSC, as KVM does on a TSC write.
+                WriteSystemTime();
                 return true;
             case MsrApicBase:
                 if (_apic is not null)
@@ -296,7 +299,8 @@ public sealed partial class Cpu
         _pvclockVersion += 2;
         Span<byte> s = stackalloc byte[32];
         System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(s, _pvclockVersion);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(s[8..], tsc - _tscOffset);
+        // tsc_timestamp is in guest TSC units: the guest subtracts it from its own RDTSC (pvclock-abi.h).
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(s[8..], tsc);
         System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(s[16..], (ulong)((ns + ns2) / 2));
         System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(s[24..], mul);
         s[28] = (byte)shift;

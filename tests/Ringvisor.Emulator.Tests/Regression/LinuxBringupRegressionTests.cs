@@ -123,4 +123,44 @@ public sealed class LinuxBringupRegressionTests
         Assert.Equal(Data + (ulong)(count * size), r.Rsi);
         Assert.Equal(Data + (ulong)(distance + (count * size)), r.Rdi);
     }
+    /// <summary>
+    /// kvm-clock after the guest moved its TSC (WRMSR IA32_TIME_STAMP_COUNTER): pvclock_vcpu_time_info.tsc_timestamp
+    /// must be in guest TSC units, because the guest computes system_time + (RDTSC - tsc_timestamp) * scale. It was
+    /// written in host clock ticks (the guest TSC minus its offset), skewing guest time by the offset.
+    /// </summary>
+    [Fact]
+    public void KvmClock_AfterTscWrite_TscTimestampIsInGuestTscUnits()
+    {
+        const uint msrTsc = 0x10;              // IA32_TIME_STAMP_COUNTER (SDM Vol. 4 Table 2-2)
+        const uint msrSystemTimeNew = 0x4b564d01; // MSR_KVM_SYSTEM_TIME_NEW (Linux Documentation/virt/kvm/x86/msr.rst)
+        const ulong pvclock = 0x50000;
+        const ulong guestTsc = 1UL << 44;
+        using var g = new GuestHarness();
+        g.SetupLongMode();
+        g.Code64(GuestHarness.CodeBase, a =>
+        {
+            a.mov(ecx, msrTsc);
+            a.mov(eax, unchecked((uint)guestTsc));
+            a.mov(edx, (uint)(guestTsc >> 32));
+            a.wrmsr();
+            a.mov(ecx, msrSystemTimeNew);
+            a.mov(eax, (uint)pvclock | 1); // bit 0: enable
+            a.xor(edx, edx);
+            a.wrmsr();
+            a.rdtsc();
+            a.shl(rdx, 32);
+            a.or(rax, rdx);
+            a.mov(r8, Data);
+            a.mov(__qword_ptr[r8], rax);
+            a.hlt();
+        });
+
+        Assert.Equal(VcpuExitReason.Halted, g.Run().Reason);
+        ulong tscAfter = g.Read64(Data);
+        ulong tscTimestamp = g.Read64(pvclock + 8);
+        Assert.True(tscAfter >= guestTsc, $"RDTSC {tscAfter:x} is below the written TSC {guestTsc:x}");
+        Assert.True(tscTimestamp <= tscAfter, $"tsc_timestamp {tscTimestamp:x} is after the RDTSC {tscAfter:x} that followed it");
+        // The structure was written between the two RDTSC-visible moments: within a second of guest TSC (1 GHz).
+        Assert.True(tscAfter - tscTimestamp < 1_000_000_000UL, $"tsc_timestamp {tscTimestamp:x} is not near the guest TSC {tscAfter:x}");
+    }
 }
