@@ -170,6 +170,9 @@ public sealed class BtVcpu : IVcpu, IVcpuWakeup
     {
         _trace?.Dispose();
         _trace = null;
-        _wake.Dispose();
+
+        // _wake is deliberately not disposed: device threads (timers, virtio workers, network backends) may still
+        // call Wake or Kick while the machine tears down, and a SemaphoreSlim whose wait handle was never
+        // requested holds no unmanaged resource.
     }
 }

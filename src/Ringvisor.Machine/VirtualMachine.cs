@@ -215,17 +215,20 @@ public sealed class VirtualMachine : IVmControl, IDisposable
         JoinVcpus(TimeSpan.FromSeconds(5));
         // A VM that never started has no vCPU thread that could still touch guest memory.
         bool allStopped = !_started || _runners.TrueForAll(r => r.ActualState == VcpuRunState.Stopped);
+
+        // Devices first: their threads (virtio workers, network backends, timers) may still raise interrupts that
+        // wake vCPUs, so the vCPUs go after every device thread has ended.
+        foreach (var d in Enumerable.Reverse(_owned))
+        {
+            d.Dispose();
+        }
+
         foreach (var r in _runners)
         {
             if (allStopped)
             {
                 r.Vcpu.Dispose();
             }
-        }
-
-        foreach (var d in Enumerable.Reverse(_owned))
-        {
-            d.Dispose();
         }
 
         if (allStopped)
