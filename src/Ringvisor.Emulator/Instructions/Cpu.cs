@@ -140,7 +140,7 @@ public sealed partial class Cpu
         _shutdown = false;
         _poweredOff = false;
         _faultPending = false;
-        _pendingSoftware = null;
+        _softwareVector = -1;
     }
 
     public CpuState GetState()

@@ -8,7 +8,9 @@ namespace Ringvisor.Emulator.Instructions;
 
 public sealed partial class Cpu
 {
-    private (int Vector, ExceptionSource Source)? _pendingSoftware;
+    // A software interrupt (INT n, INT3, INTO, INT1) raised by the current instruction; -1 when none.
+    private int _softwareVector = -1;
+    private ExceptionSource _softwareSource;
     private bool _shutdown;
     private bool _nmiBlocked;
 

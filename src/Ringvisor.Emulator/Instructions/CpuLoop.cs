@@ -130,11 +130,12 @@ public sealed unsafe partial class Cpu
             _setShadow = false;
             DeliverException(_faultVector, _faultHasError, _faultError, ExceptionSource.Fault);
         }
-        else if (_pendingSoftware is { } sw)
+        else if (_softwareVector >= 0)
         {
             // INT n / INT3 / INTO / INT1: delivered as part of the instruction, returning after it.
-            _pendingSoftware = null;
-            DeliverException(sw.Vector, false, 0, sw.Source);
+            int vector = _softwareVector;
+            _softwareVector = -1;
+            DeliverException(vector, false, 0, _softwareSource);
         }
         else
         {

@@ -224,7 +224,7 @@ public sealed partial class Cpu
         switch (m)
         {
             case Mnemonic.Int3:
-                _pendingSoftware = (ExceptionVector.Breakpoint, ExceptionSource.SoftwareException);
+                (_softwareVector, _softwareSource) = (ExceptionVector.Breakpoint, ExceptionSource.SoftwareException);
                 break;
             case Mnemonic.Into:
                 if (!GetOf())
@@ -232,13 +232,13 @@ public sealed partial class Cpu
                     return;
                 }
 
-                _pendingSoftware = (ExceptionVector.Overflow, ExceptionSource.SoftwareException);
+                (_softwareVector, _softwareSource) = (ExceptionVector.Overflow, ExceptionSource.SoftwareException);
                 break;
             case Mnemonic.Int1:
-                _pendingSoftware = (ExceptionVector.Debug, ExceptionSource.PrivilegedSoftware);
+                (_softwareVector, _softwareSource) = (ExceptionVector.Debug, ExceptionSource.PrivilegedSoftware);
                 break;
             default:
-                _pendingSoftware = (ins.Immediate8, ExceptionSource.SoftwareInterrupt);
+                (_softwareVector, _softwareSource) = (ins.Immediate8, ExceptionSource.SoftwareInterrupt);
                 break;
         }
     }
