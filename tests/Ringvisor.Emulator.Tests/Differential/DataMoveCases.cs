@@ -202,7 +202,7 @@ internal static class DataMoveCases
             1 => new MemoryOperand(DiffValues.Gpr64(baseIndex), DiffValues.Gpr64(index), scale, disp, disp == 0 ? 0 : 8),
             2 => new MemoryOperand(Register.None, DiffValues.Gpr64(index), scale, disp, 8),
             3 => new MemoryOperand(Register.EAX + baseIndex, Register.EAX + index, scale, (uint)disp, disp == 0 ? 0 : 4),
-            4 => new MemoryOperand(Register.RIP, (long)DiffLayout.CodeBase + disp),
+            4 => new MemoryOperand(Register.RIP, (long)DiffLayout.CodeBase + (disp % 0x4000_0000)), // within rel32 reach
             _ => new MemoryOperand(DiffValues.Gpr64(baseIndex), DiffValues.Gpr64(index), scale, (sbyte)disp, 1),
         };
         return c.With(Instruction.Create(Code($"Lea_r{bits}_m"), DiffValues.Gpr(d, bits), m), $"lea{bits} form {form}");
