@@ -42,6 +42,9 @@ public sealed class CoreDifferentialTests
     [KvmFact]
     public void Sequences_RandomFixedSeed_MatchRealCpu() => Run(SequenceCases.Random(seed: 10, count: 1000));
 
+    [KvmFact]
+    public void Misc_RandomFixedSeed_MatchRealCpu() => Run(MiscCases.Random(seed: 11, count: 400));
+
     private static void Run(IEnumerable<DiffCase> cases)
     {
         using var r = new DiffRunner();

@@ -16,5 +16,6 @@ internal static class DiffFamilies
         ("sse", SseCases.Random),
         ("x87", X87Cases.Random),
         ("sequence", SequenceCases.Random),
+        ("misc", MiscCases.Random),
     ];
 }
