@@ -5,9 +5,11 @@
 //        page cache, reads them back.  net: two VMs (Ringvisor: one `ringvisor switch`; QEMU: -netdev socket on
 //        loopback) on a private link-local LAN; the sender pipes M MiB of zeros into busybox nc, the receiver counts
 //        the bytes with wc -c.
-// Times are host wall-clock between console markers taken as the lines arrive (one clock for both VMs of the net
-// test); MiB/s from the guests' own /proc/uptime are printed beside them because the guest clock is what a user in
-// the guest would see.
+// The figures are by the guest's own clock (/proc/uptime printed with each marker; for net, the receiver's clock from
+// the first byte to end of stream). Host wall-clock times between markers, taken as the lines arrive, are printed as
+// a cross-check: under Ringvisor they agree with the guest clock within about 1%, but QEMU's serial output reaches the
+// host in bursts, so markers around a sub-second phase can arrive together and its host-clock figures are then
+// meaningless (seen: 10^8 MiB/s). The net host clock spans two processes (sender's start to receiver's end).
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -28,13 +30,15 @@ internal static class IoBenchmark
     private static readonly TimeSpan s_bootLimit = TimeSpan.FromMinutes(15);
     private static readonly TimeSpan s_phaseLimit = TimeSpan.FromMinutes(15);
 
-    private static readonly string[] s_metrics = ["blk write", "blk read", "net tcp", "blk write (guest clock)", "blk read (guest clock)", "net tcp (guest clock)"];
+    private static readonly string[] s_metrics = ["blk write", "blk read", "net tcp", "blk write (host clock)", "blk read (host clock)", "net tcp (host clock)"];
 
     public static int Run(string[] args)
     {
         int runs = 1;
         bool withQemu = true;
-        int blkMib = 32;
+        // 128 MiB: /proc/uptime counts in 10 ms steps, and QEMU reads 32 MiB in about 0.1 s; the bt engine moves
+        // 128 MiB in seconds, not minutes, so the larger size costs little and keeps QEMU's figure within a few %.
+        int blkMib = 128;
         int netMib = 16;
         bool doBlk = true;
         bool doNet = true;
@@ -161,10 +165,10 @@ internal static class IoBenchmark
                 return;
             }
 
-            into["blk write"] = mib / (we - ws);
-            into["blk read"] = mib / (re - rs);
-            AddGuestClock(into, "blk write (guest clock)", mib, p, "write-start", "write-end");
-            AddGuestClock(into, "blk read (guest clock)", mib, p, "read-start", "read-end");
+            AddGuestClock(into, "blk write", mib, p, "write-start", "write-end");
+            AddGuestClock(into, "blk read", mib, p, "read-start", "read-end");
+            into["blk write (host clock)"] = mib / (we - ws);
+            into["blk read (host clock)"] = mib / (re - rs);
             p.Finish(TimeSpan.FromSeconds(60));
         }
         finally
@@ -203,21 +207,15 @@ internal static class IoBenchmark
             }
 
             long expected = (long)mib << 20;
-            string? bytesLine = rx.LineWith(IoScripts.MarkerPrefix + "bytes ");
+            string? bytesLine = Wait(rx, "bytes", TimeSpan.FromMinutes(1)) is null ? null : rx.LineWith(IoScripts.MarkerPrefix + "bytes ");
             if (bytesLine is null || !bytesLine.EndsWith(" " + expected.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal))
             {
                 Console.WriteLine($"{vmm.Name} net: expected {expected} bytes at the receiver, got \"{bytesLine}\"");
                 return;
             }
 
-            into["net tcp"] = mib / (end - start);
-
-            // The sender's own clock: its nc returns only after the receiver has read everything and closed.
-            if (Wait(tx, "send-end", s_phaseLimit) is not null)
-            {
-                AddGuestClock(into, "net tcp (guest clock)", mib, tx, "send-start", "send-end");
-            }
-
+            AddGuestClock(into, "net tcp", mib, rx, "recv-start", "recv-end");
+            into["net tcp (host clock)"] = mib / (end - start);
             rx.Finish(TimeSpan.FromSeconds(60));
             tx.Finish(TimeSpan.FromSeconds(60));
         }

@@ -37,15 +37,16 @@ internal static class IoScripts
         "mark read-end\n";
 
     /// <summary>
-    /// TCP receiver: listens, counts what arrives (so a broken transfer is detected rather than timed), then reports.
+    /// TCP receiver: listens, takes the first byte on its own so the clock starts when data starts to flow (not at
+    /// boot or accept), counts the rest (so a broken transfer is detected rather than timed), marks end of stream.
     /// The host starts the sender VM only after "listening", and that VM takes far longer to boot than nc to bind.
     /// </summary>
     public static string Receiver() =>
         Header +
         "mark listening\n" +
-        $"rv_bytes=$(nc -l -p {I(Port)} | wc -c)\n" +
+        $"nc -l -p {I(Port)} | {{ dd bs=1 count=1 of=/dev/null 2>/dev/null; mark recv-start; wc -c > /tmp/rv-bytes; }}\n" +
         "mark recv-end\n" +
-        "echo \"rv-io: bytes $rv_bytes\"\n";
+        "echo \"rv-io: bytes $(( $(cat /tmp/rv-bytes) + 1 ))\"\n";
 
     /// <summary>TCP sender: waits until the receiver answers ping (ARP resolved), then streams zeros to it.</summary>
     public static string Sender(string peer, int mib) =>
