@@ -8,11 +8,14 @@ namespace Ringvisor.Cli.Commands;
 
 internal static class RunCommand
 {
+    /// <summary>Without --append a Linux kernel would print nothing on COM1 (QEMU users meet the same surprise).</summary>
+    public const string DefaultKernelCommandLine = "console=ttyS0";
+
     public static Command Create()
     {
         var kernel = new Option<string?>("--kernel") { Description = "Kernel: bzImage, ELF vmlinux (PVH or 64-bit) or multiboot image. Default: the default guest." };
         var initrd = new Option<string[]>("--initrd") { Description = "Initial ramdisk (Linux) or module (multiboot); repeat for more modules.", AllowMultipleArgumentsPerToken = false };
-        var append = new Option<string?>("--append") { Description = "Kernel command line." };
+        var append = new Option<string?>("--append") { Description = "Kernel command line (default with --kernel: \"console=ttyS0\", so a Linux guest talks on the serial console)." };
         var memory = new Option<string>("--memory", "-m") { Description = "Guest RAM, e.g. 256M, 2G.", DefaultValueFactory = _ => "256M" };
         var cpus = new Option<int>("--cpus") { Description = "Number of vCPUs.", DefaultValueFactory = _ => 1 };
         var engine = new Option<string>("--engine") { Description = "kvm (hardware-assisted), bt (software), or auto.", DefaultValueFactory = _ => "auto" };
@@ -87,7 +90,7 @@ internal static class RunCommand
                 Name = pr.GetValue(name)!,
                 KernelPath = kernelPath,
                 InitrdPaths = initrds,
-                CommandLine = cmdline ?? "",
+                CommandLine = cmdline ?? DefaultKernelCommandLine,
                 MemoryBytes = memBytes,
                 VcpuCount = pr.GetValue(cpus),
                 Engine = pr.GetValue(engine) switch { "kvm" => EngineKind.Kvm, "bt" => EngineKind.Bt, _ => EngineKind.Auto },
