@@ -29,7 +29,7 @@ internal sealed class ConsoleProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
-    public static ConsoleProcess Start(string label, string exe, IEnumerable<string> args, Stopwatch clock)
+    public static ConsoleProcess Start(string label, string exe, IEnumerable<string> args, Stopwatch clock, IReadOnlyDictionary<string, string>? environment = null)
     {
         // stdin is redirected and left open so a guest shell (if any) sees no EOF and QEMU's stdio chardev stays quiet.
         var psi = new ProcessStartInfo(exe)
@@ -42,6 +42,11 @@ internal sealed class ConsoleProcess : IDisposable
         foreach (var a in args)
         {
             psi.ArgumentList.Add(a);
+        }
+
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>())
+        {
+            psi.Environment[k] = v;
         }
 
         var p = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {exe}");

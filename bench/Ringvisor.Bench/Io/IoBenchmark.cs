@@ -34,7 +34,7 @@ internal static class IoBenchmark
 
     public static int Run(string[] args)
     {
-        int runs = 1;
+        int runs = 3;
         bool withQemu = true;
         // 128 MiB: /proc/uptime counts in 10 ms steps, and QEMU reads 32 MiB in about 0.1 s; the bt engine moves
         // 128 MiB in seconds, not minutes, so the larger size costs little and keeps QEMU's figure within a few %.
@@ -73,15 +73,22 @@ internal static class IoBenchmark
         }
 
         var image = DefaultGuestImage.EnsureBuilt(null);
-        string launcher = Path.Combine(FindRepositoryRoot(), "ringvisor");
+        string repo = FindRepositoryRoot();
+        string launcher = Path.Combine(repo, "ringvisor");
+        string cliDll = Path.Combine(repo, ".build", "cli", "ringvisor.dll"); // where ./ringvisor builds the CLI
         string? qemu = withQemu ? FindOnPath("qemu-system-x86_64") : null;
         string work = Path.Combine(Path.GetTempPath(), $"rv-io-bench-{Environment.ProcessId}-{Guid.NewGuid():N}"[..40]);
         Directory.CreateDirectory(work);
 
-        // Build the CLI once outside the timed runs.
+        // Build the CLI once outside the timed runs; every VM of the run then uses that build (see RingvisorVmm).
         BuildLauncher(launcher);
+        if (!File.Exists(cliDll))
+        {
+            Console.Error.WriteLine($"io: {launcher} did not build {cliDll}");
+            return 1;
+        }
 
-        var vmms = new List<Vmm> { new RingvisorVmm(launcher) };
+        var vmms = new List<Vmm> { new RingvisorVmm(cliDll) };
         if (qemu is not null)
         {
             vmms.Add(new QemuVmm(qemu));

@@ -1,13 +1,18 @@
 // Ringvisor's CLI with the bt engine: `ringvisor run --engine bt --disk … --net switch=NAME`, and a
-// `ringvisor switch NAME` child process as the VMs' LAN.
+// `ringvisor switch NAME` child process as the VMs' LAN. The CLI built by ./ringvisor is run with `dotnet` directly:
+// the launcher rebuilds whenever a source file is newer than its last build, and a rebuild in the middle of a
+// measurement would overwrite the assemblies of a VM (or switch) that is still running.
 using System.Diagnostics;
 using Ringvisor.Machine.Images;
 using Ringvisor.Net.Switching;
 
 namespace Ringvisor.Bench.Io;
 
-internal sealed class RingvisorVmm(string launcher) : Vmm
+internal sealed class RingvisorVmm(string cliDll) : Vmm
 {
+    // What ./ringvisor exports before running the CLI.
+    private static readonly Dictionary<string, string> s_environment = new(StringComparer.Ordinal) { ["DOTNET_TieredPGO"] = "1" };
+
     private static readonly TimeSpan s_switchStartLimit = TimeSpan.FromMinutes(2);
 
     public override string Name => "ringvisor";
@@ -15,7 +20,7 @@ internal sealed class RingvisorVmm(string launcher) : Vmm
     public override ConsoleProcess Start(string label, GuestImagePaths image, string extraAppend, IReadOnlyList<string> disks, IReadOnlyList<string>? net, Stopwatch clock)
     {
         // --name gives each VM its own stable MAC address.
-        var args = new List<string> { "run", "--engine", "bt", "--memory", "256M", "--cpus", "1", "--name", $"io-{label}", "--append", $"{image.DefaultCommandLine} {extraAppend}" };
+        var args = new List<string> { cliDll, "run", "--engine", "bt", "--memory", "256M", "--cpus", "1", "--name", $"io-{label}", "--append", $"{image.DefaultCommandLine} {extraAppend}" };
         foreach (var d in disks)
         {
             args.Add("--disk");
@@ -23,14 +28,14 @@ internal sealed class RingvisorVmm(string launcher) : Vmm
         }
 
         args.AddRange(net ?? []);
-        return ConsoleProcess.Start($"{Name} {label}", launcher, args, clock);
+        return ConsoleProcess.Start($"{Name} {label}", "dotnet", args, clock, s_environment);
     }
 
     public override NetLink? CreateLink(Stopwatch clock)
     {
         string name = $"rvio{Environment.ProcessId}x{Random.Shared.Next(100000)}";
         string socket = SwitchSocketPath.For(name);
-        var sw = ConsoleProcess.Start($"{Name} switch", launcher, ["switch", name], clock);
+        var sw = ConsoleProcess.Start($"{Name} switch", "dotnet", [cliDll, "switch", name], clock, s_environment);
         var waited = Stopwatch.StartNew();
         while (!File.Exists(socket) && waited.Elapsed < s_switchStartLimit && !sw.HasExited)
         {
