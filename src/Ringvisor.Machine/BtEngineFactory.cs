@@ -13,6 +13,9 @@ internal static class BtEngineFactory
             CollectStats = config.CollectStats,
             ConsoleSink = console,
         });
+        // Device DMA (virtio) and VMM writes into guest RAM must drop decoded code on the pages they touch, or a
+        // program read from disk into a page that once held other code would run stale instructions.
+        ctx.Memory.WriteObserver = engine.InvalidateCode;
         return (engine, () => config.CollectStats ? engine.Stats.Format() : null);
     }
 }

@@ -89,4 +89,17 @@ public sealed class GuestMemoryTests
         mem.Read(0x3000, new byte[16]);
         Assert.Empty(mem.Dirty.TakeDirtyPages());
     }
+
+    [Fact]
+    public void WriteObserver_SeesVmmWritesNotReads()
+    {
+        using var mem = GuestMemory.Create(1 << 20);
+        var seen = new List<(ulong, ulong)>();
+        mem.WriteObserver = (g, l) => seen.Add((g, l));
+        mem.Write(0x2000, [1, 2, 3]);
+        mem.TryWrite(0x3000, 7u);
+        mem.Read(0x4000, new byte[8]);
+        mem.TryGetSpan(0x5000, 8, out _);
+        Assert.Equal([(0x2000UL, 3UL), (0x3000UL, 4UL)], seen);
+    }
 }

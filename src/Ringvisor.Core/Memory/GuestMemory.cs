@@ -127,8 +127,15 @@ public sealed unsafe class GuestMemory : IDisposable
         }
 
         MarkDirty(gpa, (ulong)length);
+        WriteObserver?.Invoke(gpa, (ulong)length);
         return true;
     }
+
+    /// <summary>
+    /// Called with (gpa, length) for every write made through this class (device DMA, loaders, the VMM), before
+    /// the bytes land. The bt engine hooks it to drop decoded code on those pages; vCPU stores do not come here.
+    /// </summary>
+    public Action<ulong, ulong>? WriteObserver { get; set; }
 
     public MemoryAccessResult Read(ulong gpa, Span<byte> destination)
     {
