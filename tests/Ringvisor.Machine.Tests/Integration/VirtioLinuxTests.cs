@@ -1,6 +1,7 @@
 // Linux's own virtio drivers against Ringvisor's devices (bt engine): a disk that survives the VMM being killed,
 // and two VMs on one virtual switch.
 using System.Diagnostics;
+using System.Text.RegularExpressions;
 using Ringvisor.Machine.Images;
 using Ringvisor.Net.Switching;
 
@@ -96,8 +97,12 @@ public sealed class VirtioLinuxTests
             b.Console.WaitFor("RECV-DONE-42", LinuxSession.CommandLimit, () => b.Stopped);
             string received = b.Run("md5sum /tmp/recv; ls -l /tmp/recv");
 
-            string sentSum = sent.Split('\n').First(l => l.Contains("/tmp/send", StringComparison.Ordinal) && l.Length > 32 && !l.Contains("md5sum", StringComparison.Ordinal))[..32];
-            Assert.Contains(sentSum, received);
+            // md5sum prints "<32 hex digits>  <file>" at the start of a line; the echoed command never does.
+            var sentSum = Regex.Match(sent, "^([0-9a-f]{32})  /tmp/send", RegexOptions.Multiline);
+            var recvSum = Regex.Match(received, "^([0-9a-f]{32})  /tmp/recv", RegexOptions.Multiline);
+            Assert.True(sentSum.Success, $"no md5 of /tmp/send in: {sent}");
+            Assert.True(recvSum.Success, $"no md5 of /tmp/recv in: {received}");
+            Assert.Equal(sentSum.Groups[1].Value, recvSum.Groups[1].Value);
             Assert.Contains((mib << 20).ToString(System.Globalization.CultureInfo.InvariantCulture), received);
         }
         finally
