@@ -15,6 +15,9 @@ public sealed partial class Cpu
     // Leaf 1 ECX (SDM Table 3-10).
     private const uint Sse3 = 1 << 0, Ssse3 = 1 << 9, Popcnt = 1 << 23, TscDeadline = 1 << 24, Hypervisor = 1U << 31;
 
+    // Leaf 7 subleaf 0 EDX (SDM Table 3-8): IA32_ARCH_CAPABILITIES MSR present.
+    private const uint ArchCapabilities = 1U << 29;
+
     // Leaf 0x80000001 (SDM Table 3-20).
     private const uint LahfLm = 1 << 0, Syscall = 1 << 11, Nx = 1 << 20, Rdtscp = 1 << 27, Lm = 1 << 29;
 
@@ -82,6 +85,11 @@ public sealed partial class Cpu
             case 0x8000_0007:
                 // Invariant TSC (EDX bit 8): the guest TSC follows the host's monotonic clock.
                 return (0, 0, 0, 1 << 8);
+            case 7 when subleaf == 0:
+                // Structured extended features: only IA32_ARCH_CAPABILITIES (EDX bit 29, SDM Vol. 2A Table 3-8).
+                // The interpreter does not speculate, so it truthfully reports itself immune to Meltdown/MDS/TAA
+                // through that MSR; Linux then skips kernel page-table isolation (two full TLB flushes per syscall).
+                return (0, 0, 0, ArchCapabilities);
             case 0x8000_0008:
                 // 40 physical, 48 linear address bits.
                 return (0x0000_3028, 0, 0, 0);

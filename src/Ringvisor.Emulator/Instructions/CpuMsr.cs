@@ -11,6 +11,11 @@ public sealed partial class Cpu
     internal const uint MsrFeatureControl = 0x3A;
     internal const uint MsrBiosSignId = 0x8B;
     internal const uint MsrMtrrCap = 0xFE;
+    internal const uint MsrArchCapabilities = 0x10A;
+
+    // IA32_ARCH_CAPABILITIES (SDM Vol. 4 Table 2-2): RDCL_NO (bit 0), SKIP_L1DFL_VMENTRY (3), SSB_NO (4), MDS_NO (5),
+    // PSCHANGE_MC_NO (6), TAA_NO (8). An interpreter has no speculative side channels to report.
+    private const ulong ArchCapabilitiesValue = (1UL << 0) | (1UL << 3) | (1UL << 4) | (1UL << 5) | (1UL << 6) | (1UL << 8);
     internal const uint MsrSysenterCs = 0x174, MsrSysenterEsp = 0x175, MsrSysenterEip = 0x176;
     internal const uint MsrMcgCap = 0x179, MsrMcgStatus = 0x17A;
     internal const uint MsrMiscEnable = 0x1A0;
@@ -93,6 +98,7 @@ public sealed partial class Cpu
             case MsrFeatureControl: v = 1; return true; // locked, VMX disabled
             case MsrBiosSignId: return true;
             case MsrMtrrCap: v = 0; return true;
+            case MsrArchCapabilities: v = ArchCapabilitiesValue; return true;
             case MsrSysenterCs: v = _sysenterCs; return true;
             case MsrSysenterEsp: v = _sysenterEsp; return true;
             case MsrSysenterEip: v = _sysenterEip; return true;
