@@ -255,40 +255,7 @@ public sealed unsafe partial class Mmu
         // PAE PDPTEs are registers loaded with CR3: their reserved bits were checked then, and they have no A flag,
         // no R/W and no U/S (SDM Vol. 3A §4.4.1).
         ulong reserved = PaeReservedMask | (_nxe ? 0 : PteNoExecute);
-        ulong pdeAddress = (pdpte & PhysicalFrameMask) | ((linear >> 21 & 0x1FF) << 3);
-        ulong pde = ReadEntry64(pdeAddress, out nint pdeHost);
-        if ((pde & PtePresent) == 0)
-        {
-            return WalkStatus.NotPresent;
-        }
-
-        if ((pde & reserved) != 0 || ((pde & PtePageSize) != 0 && (pde & Large2MReservedMask) != 0))
-        {
-            return WalkStatus.Reserved;
-        }
-
-        Record(pdeAddress, pdeHost, pde);
-        Accumulate(ref w, pde);
-        if ((pde & PtePageSize) != 0)
-        {
-            return Leaf(ref w, pde, (pde & PhysicalFrameMask & ~0x1F_FFFFUL) | (linear & 0x1F_F000), 21);
-        }
-
-        ulong pteAddress = (pde & PhysicalFrameMask) | ((linear >> 12 & 0x1FF) << 3);
-        ulong pte = ReadEntry64(pteAddress, out nint pteHost);
-        if ((pte & PtePresent) == 0)
-        {
-            return WalkStatus.NotPresent;
-        }
-
-        if ((pte & reserved) != 0)
-        {
-            return WalkStatus.Reserved;
-        }
-
-        Record(pteAddress, pteHost, pte);
-        Accumulate(ref w, pte);
-        return Leaf(ref w, pte, pte & PhysicalFrameMask, 12);
+        return WalkDirectoryAndTable(linear, pdpte, reserved, ref w);
     }
 
     private WalkStatus Walk64(ulong linear, ref WalkResult w)
@@ -339,6 +306,15 @@ public sealed unsafe partial class Mmu
             return Leaf(ref w, pdpte, (pdpte & PhysicalFrameMask & ~0x3FFF_FFFFUL) | (linear & 0x3FFF_F000), 30);
         }
 
+        return WalkDirectoryAndTable(linear, pdpte, reserved, ref w);
+    }
+
+    /// <summary>
+    /// The page-directory and page-table levels, identical in PAE and 4-level paging (64-bit entries, 2 MiB large
+    /// pages; SDM Vol. 3A Tables 4-9/4-10 and 4-17/4-19): <paramref name="pdpte"/> points at the page directory.
+    /// </summary>
+    private WalkStatus WalkDirectoryAndTable(ulong linear, ulong pdpte, ulong reserved, ref WalkResult w)
+    {
         ulong pdeAddress = (pdpte & PhysicalFrameMask) | ((linear >> 21 & 0x1FF) << 3);
         ulong pde = ReadEntry64(pdeAddress, out nint pdeHost);
         if ((pde & PtePresent) == 0)
