@@ -421,26 +421,40 @@ public sealed partial class Cpu
         return true;
     }
 
-    private void ExecLldt(in Instruction ins)
+    /// <summary>
+    /// The checks LLDT and LTR share before their selector is looked at (SDM Vol. 2A LLDT/LTR): #UD outside
+    /// protected mode, #GP(0) above CPL 0, then the 16-bit source operand (which may fault).
+    /// </summary>
+    private bool TryReadSystemSelectorOperand(in Instruction ins, out ushort sel)
     {
+        sel = 0;
         if (!_protected)
         {
             _ = Ud();
-            return;
+            return false;
         }
 
         if (_cpl != 0)
         {
             _ = Gp(0);
-            return;
+            return false;
         }
 
         if (!ReadOp(ins, 0, 2, out ulong sv))
         {
-            return;
+            return false;
         }
 
-        ushort sel = (ushort)sv;
+        sel = (ushort)sv;
+        return true;
+    }
+
+    private void ExecLldt(in Instruction ins)
+    {
+        if (!TryReadSystemSelectorOperand(ins, out ushort sel))
+        {
+            return;
+        }
         if ((sel & ~3) == 0)
         {
             Ldtr = new SegmentRegister { Selector = sel, Unusable = true };
@@ -469,24 +483,10 @@ public sealed partial class Cpu
 
     private void ExecLtr(in Instruction ins)
     {
-        if (!_protected)
-        {
-            _ = Ud();
-            return;
-        }
-
-        if (_cpl != 0)
-        {
-            _ = Gp(0);
-            return;
-        }
-
-        if (!ReadOp(ins, 0, 2, out ulong sv))
+        if (!TryReadSystemSelectorOperand(ins, out ushort sel))
         {
             return;
         }
-
-        ushort sel = (ushort)sv;
         if ((sel & ~3) == 0)
         {
             _ = Gp(0);
