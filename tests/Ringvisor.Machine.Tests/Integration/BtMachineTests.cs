@@ -26,17 +26,8 @@ public sealed class BtMachineTests
     [Fact]
     public void BuiltButNeverStarted_DisposesCleanly()
     {
-        string kernel = Path.Combine(Path.GetTempPath(), $"rv-mb-{Guid.NewGuid():N}.bin");
-        File.WriteAllBytes(kernel, TestKernels.SpinForever());
-        try
-        {
-            var m = MachineBuilder.Build(new MachineConfig { KernelPath = kernel, MemoryBytes = 32UL << 20, Engine = EngineKind.Bt }, _ => { });
-            m.Dispose();
-            m.Dispose();
-        }
-        finally
-        {
-            File.Delete(kernel);
-        }
+        var m = TestMachine.Build(EngineKind.Bt, TestKernels.SpinForever());
+        m.Machine.Dispose();
+        m.Dispose();
     }
 }
