@@ -1,4 +1,4 @@
-// Options of the bt engine (debugging aids and the hypercall console).
+// Options of the bt engine (debugging aids, the hypercall console, the translator).
 namespace Ringvisor.Emulator;
 
 public sealed class BtOptions
@@ -14,4 +14,17 @@ public sealed class BtOptions
 
     /// <summary>Instructions executed between checks for kicks and pending interrupts.</summary>
     public int BatchSize { get; init; } = 4096;
+
+    /// <summary>
+    /// Translate hot 64-bit guest code to IL (Translation/); the interpreter stays the cold tier. The environment variable
+    /// RINGVISOR_BT_TRANSLATE=0 turns it off whatever this says.
+    /// </summary>
+    public bool Translation { get; init; } = true;
+
+    /// <summary>Executions of an instruction by the interpreter before a unit is translated starting there (0 or 1:
+    /// translate on first execution, as the differential tests do).</summary>
+    public int TranslationThreshold { get; init; } = 50;
+
+    /// <summary>Estimated size of translated code kept per VM; the cache is flushed when a new unit would exceed it.</summary>
+    public long TranslationBudgetBytes { get; init; } = 32L << 20;
 }

@@ -17,6 +17,15 @@ public sealed class BtStats
     private long _tlbHits;
     private long _tlbMisses;
     private long _decodes;
+    private readonly long[] _translationExits = new long[8];
+    private long _translatedInstructions;
+    private long _unitsTranslated;
+    private long _unitInstructions;
+    private long _translationTicks;
+    private long _translationRejected;
+    private long _unitsInvalidated;
+    private long _cacheBytes;
+    private long _cacheFlushes;
 
     public ConcurrentDictionary<string, long> UndefinedMnemonics { get; } = new();
 
@@ -38,6 +47,27 @@ public sealed class BtStats
 
     public long Decodes => Interlocked.Read(ref _decodes);
 
+    /// <summary>Instructions executed by translated code (the rest were interpreted).</summary>
+    public long TranslatedInstructions => Interlocked.Read(ref _translatedInstructions);
+
+    public long UnitsTranslated => Interlocked.Read(ref _unitsTranslated);
+
+    /// <summary>Hot entries where no unit could be built (the first instruction is not translatable).</summary>
+    public long TranslationRejected => Interlocked.Read(ref _translationRejected);
+
+    /// <summary>Units found stale at entry (their code page was written or remapped) or evicted.</summary>
+    public long UnitsInvalidated => Interlocked.Read(ref _unitsInvalidated);
+
+    public long TranslationCacheBytes => Interlocked.Read(ref _cacheBytes);
+
+    public long TranslationCacheFlushes => Interlocked.Read(ref _cacheFlushes);
+
+    /// <summary>Time spent building and emitting units (the JIT compiles each on its first run, not counted here).</summary>
+    public TimeSpan TranslationTime => TimeSpan.FromTicks(Interlocked.Read(ref _translationTicks) * TimeSpan.TicksPerSecond / System.Diagnostics.Stopwatch.Frequency);
+
+    /// <summary>Unit exits by reason (Translation.TranslationExit order).</summary>
+    public long TranslationExits(int reason) => Interlocked.Read(ref _translationExits[reason & 7]);
+
     public long ExceptionCount(int vector) => Interlocked.Read(ref _exceptions[vector & 0xFF]);
 
     internal void AddInstructions(long n) => Interlocked.Add(ref _instructions, n);
@@ -49,6 +79,31 @@ public sealed class BtStats
     }
 
     internal void AddDecodes(long n) => Interlocked.Add(ref _decodes, n);
+
+    internal void AddTranslated(long instructions, ReadOnlySpan<long> exits)
+    {
+        Interlocked.Add(ref _translatedInstructions, instructions);
+        for (int i = 0; i < exits.Length && i < _translationExits.Length; i++)
+        {
+            if (exits[i] != 0)
+            {
+                Interlocked.Add(ref _translationExits[i], exits[i]);
+            }
+        }
+    }
+
+    internal void UnitTranslated(int instructions, long stopwatchTicks, long cacheBytes, long cacheFlushes)
+    {
+        Interlocked.Increment(ref _unitsTranslated);
+        Interlocked.Add(ref _unitInstructions, instructions);
+        Interlocked.Add(ref _translationTicks, stopwatchTicks);
+        Interlocked.Exchange(ref _cacheBytes, cacheBytes);
+        Interlocked.Exchange(ref _cacheFlushes, cacheFlushes);
+    }
+
+    internal void TranslationRejectedOnce() => Interlocked.Increment(ref _translationRejected);
+
+    internal void UnitInvalidated() => Interlocked.Increment(ref _unitsInvalidated);
 
     internal void Exception(int vector) => Interlocked.Increment(ref _exceptions[vector & 0xFF]);
 
@@ -73,6 +128,11 @@ public sealed class BtStats
         sb.AppendLine($"instructions executed: {Instructions}");
         sb.AppendLine($"instructions decoded:  {Decodes}");
         sb.AppendLine($"TLB hits/misses:       {TlbHits}/{TlbMisses}");
+        long translated = TranslatedInstructions;
+        sb.AppendLine($"translated tier:       {translated} instructions ({(Instructions > 0 ? 100.0 * translated / Instructions : 0):F1}%), interpreted {Instructions - translated}");
+        sb.AppendLine($"units:                 {UnitsTranslated} translated ({Interlocked.Read(ref _unitInstructions)} instructions, {TranslationTime.TotalMilliseconds:F0} ms to emit), {TranslationRejected} rejected, {UnitsInvalidated} invalidated");
+        sb.AppendLine($"translation cache:     {TranslationCacheBytes / 1024} KiB estimated, {TranslationCacheFlushes} flushes");
+        sb.AppendLine($"unit exits:            end {TranslationExits(0)}, branch {TranslationExits(1)}, indirect {TranslationExits(2)}, budget {TranslationExits(3)}, fault {TranslationExits(4)}, store {TranslationExits(5)}, fallback {TranslationExits(6)}");
         sb.AppendLine($"exits: PIO {PioExits}, MMIO {MmioExits}, HLT {HaltExits}, hypercall {Hypercalls}");
         for (int v = 0; v < 256; v++)
         {

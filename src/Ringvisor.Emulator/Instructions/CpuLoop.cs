@@ -70,7 +70,10 @@ public sealed unsafe partial class Cpu
                 break;
             }
 
-            Step();
+            if (!TryRunTranslated(ref n, count))
+            {
+                Step();
+            }
         }
 
         if (_host.Options.CollectStats)

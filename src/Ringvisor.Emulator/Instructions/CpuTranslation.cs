@@ -1,0 +1,307 @@
+// The dispatcher between the interpreter and translated code (Translation/). ExecuteBatch calls TryRunTranslated before
+// each interpreted step: a per-vCPU direct-mapped table keyed by linear RIP counts executions; a hot RIP gets a unit
+// from the per-VM cache (translated on a miss), and while units are found for the next RIP they run back to back.
+// Translated code is never entered with TF or RF set, in an interrupt shadow, while tracing, with a fault pending or
+// outside 64-bit mode; a fault inside a unit is delivered here exactly as Step() does.
+using System.Diagnostics;
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using Ringvisor.Emulator.Decoding;
+using Ringvisor.Emulator.Exceptions;
+using Ringvisor.Emulator.Memory;
+using Ringvisor.Emulator.Translation;
+
+namespace Ringvisor.Emulator.Instructions;
+
+public sealed unsafe partial class Cpu
+{
+    private const int UnitTableSize = 4096;
+    private const BindingFlags AnyInstance = BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public;
+    private const BindingFlags AnyStatic = BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.Public;
+
+    // Members the translator's IL touches, resolved once (names checked by the compiler through nameof).
+    internal static readonly FieldInfo FieldGpr = typeof(Cpu).GetField(nameof(Gpr), AnyInstance)!;
+    internal static readonly FieldInfo FieldRip = typeof(Cpu).GetField(nameof(Rip), AnyInstance)!;
+    internal static readonly FieldInfo FieldNextRip = typeof(Cpu).GetField(nameof(_nextRip), AnyInstance)!;
+    internal static readonly FieldInfo FieldFlags = typeof(Cpu).GetField(nameof(_flags), AnyInstance)!;
+    internal static readonly FieldInfo FieldFlagOp = typeof(Cpu).GetField(nameof(_flagOp), AnyInstance)!;
+    internal static readonly FieldInfo FieldFA = typeof(Cpu).GetField(nameof(_fA), AnyInstance)!;
+    internal static readonly FieldInfo FieldFB = typeof(Cpu).GetField(nameof(_fB), AnyInstance)!;
+    internal static readonly FieldInfo FieldFRes = typeof(Cpu).GetField(nameof(_fRes), AnyInstance)!;
+    internal static readonly FieldInfo FieldFSize = typeof(Cpu).GetField(nameof(_fSize), AnyInstance)!;
+    internal static readonly FieldInfo FieldFCarryIn = typeof(Cpu).GetField(nameof(_fCarryIn), AnyInstance)!;
+    internal static readonly FieldInfo FieldAttention = typeof(Cpu).GetField(nameof(_attention), AnyInstance)!;
+    internal static readonly FieldInfo FieldInstructions = typeof(Cpu).GetField(nameof(_instructions), AnyInstance)!;
+    internal static readonly FieldInfo FieldStackSegment = typeof(Cpu).GetField(nameof(_stackSegment), AnyInstance)!;
+    internal static readonly FieldInfo FieldSeg = typeof(Cpu).GetField(nameof(Seg), AnyInstance)!;
+    internal static readonly MethodInfo MethodReadMem = typeof(Cpu).GetMethod(nameof(ReadMem), AnyInstance)!;
+    internal static readonly MethodInfo MethodWriteMem = typeof(Cpu).GetMethod(nameof(WriteMem), AnyInstance)!;
+    internal static readonly MethodInfo MethodCondition = typeof(Cpu).GetMethod(nameof(Condition), AnyInstance)!;
+    internal static readonly MethodInfo MethodGetCf = typeof(Cpu).GetMethod(nameof(GetCf), AnyInstance)!;
+    internal static readonly MethodInfo MethodIsCanonical = typeof(Cpu).GetMethod(nameof(IsCanonical), AnyStatic)!;
+    internal static readonly MethodInfo MethodEagerArithBits = typeof(Cpu).GetMethod(nameof(EagerArithBits), AnyStatic)!;
+    internal static readonly MethodInfo MethodCodeTracker = typeof(Cpu).GetMethod(nameof(TranslatedCodeTracker), AnyInstance)!;
+    internal static readonly MethodInfo MethodPageGeneration = typeof(CodePageTracker).GetMethod(nameof(CodePageTracker.PageGeneration))!;
+    internal static readonly MethodInfo MethodBigMul = typeof(Math).GetMethod(nameof(Math.BigMul), [typeof(long), typeof(long), typeof(long).MakeByRefType()])!;
+
+    // 0 = not decided yet, 1 = on, -1 = off (options or RINGVISOR_BT_TRANSLATE=0).
+    private int _translationMode;
+    private int _translationThreshold;
+    private UnitLookupEntry[] _unitTable = [];
+    private TranslationCache? _translationCache;
+    private readonly byte[] _translationPage = new byte[4096];
+    private readonly long[] _translationExitCounts = new long[8];
+
+    /// <summary>Whether this vCPU runs translated code (decided on first use from the options and the environment).</summary>
+    internal bool TranslationEnabled => _translationMode > 0;
+
+    /// <summary>The code tracker, for the generation check translated code makes after each store.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal CodePageTracker TranslatedCodeTracker() => _codePageTracker;
+
+    /// <summary>The arithmetic-flag bits EagerFlags would set (CF/OF as given, ZF/SF/PF from the result, AF clear).</summary>
+    internal static ulong EagerArithBits(ulong res, int size, bool cf, bool of)
+    {
+        res &= SizeMask(size);
+        ulong f = 0;
+        if (cf)
+        {
+            f |= FlagCf;
+        }
+
+        if (of)
+        {
+            f |= FlagOf;
+        }
+
+        if (res == 0)
+        {
+            f |= FlagZf;
+        }
+
+        if ((res & SignBit(size)) != 0)
+        {
+            f |= FlagSf;
+        }
+
+        if ((System.Numerics.BitOperations.PopCount(res & 0xFF) & 1) == 0)
+        {
+            f |= FlagPf;
+        }
+
+        return f;
+    }
+
+    private void InitTranslation()
+    {
+        var o = _host.Options;
+        bool on = o.Translation && Environment.GetEnvironmentVariable("RINGVISOR_BT_TRANSLATE") != "0";
+        _translationThreshold = Math.Max(1, o.TranslationThreshold);
+        if (on)
+        {
+            _unitTable = new UnitLookupEntry[UnitTableSize];
+            _translationCache = TranslationCaches.For(_host);
+        }
+
+        _translationMode = on ? 1 : -1;
+    }
+
+    /// <summary>
+    /// Runs translated code at RIP if there is (or now is, once hot) a unit for it, chaining units while the batch
+    /// allows. Returns false when the caller must interpret the instruction at RIP; true when instructions ran (n is
+    /// advanced by their count less the caller's own increment).
+    /// </summary>
+    internal bool TryRunTranslated(ref int n, int count)
+    {
+        if (_translationMode <= 0)
+        {
+            if (_translationMode < 0)
+            {
+                return false;
+            }
+
+            InitTranslation();
+            if (_translationMode < 0)
+            {
+                return false;
+            }
+        }
+
+        long start = _instructions;
+        bool ran = false;
+        while (true)
+        {
+            if (_bitness != 64 || (_flags & (FlagTf | FlagRf)) != 0 || _interruptShadow || _trace is not null || _faultPending)
+            {
+                break;
+            }
+
+            var unit = FindUnit();
+            if (unit is null)
+            {
+                break;
+            }
+
+            ran = true;
+            long budget = count - n - (_instructions - start);
+            var exit = (TranslationExit)unit.Code(this, Rip & ~0xFFFUL, Math.Max(1, budget));
+            _translationExitCounts[(int)exit]++;
+            if (exit == TranslationExit.Fault)
+            {
+                // As Step(): the fault recorded by the access is delivered with RIP at the faulting instruction.
+                _faultPending = false;
+                _setShadow = false;
+                DeliverException(_faultVector, _faultHasError, _faultError, ExceptionSource.Fault);
+                break;
+            }
+
+            if (exit == TranslationExit.Fallback)
+            {
+                Step();
+                break;
+            }
+
+            if (_attention || _halted || _stopBatch || n + (_instructions - start) >= count)
+            {
+                break;
+            }
+        }
+
+        if (!ran)
+        {
+            return false;
+        }
+
+        long executed = _instructions - start;
+        if (_host.Options.CollectStats)
+        {
+            _stats.AddTranslated(executed, _translationExitCounts);
+            Array.Clear(_translationExitCounts);
+        }
+
+        n += (int)Math.Max(0, executed - 1);
+        return true;
+    }
+
+    /// <summary>The unit to run at RIP now, or null (counting the execution towards the threshold).</summary>
+    private TranslatedUnit? FindUnit()
+    {
+        ulong rip = Rip;
+        ref var e = ref _unitTable[(int)((rip ^ (rip >> 12)) & (UnitTableSize - 1))];
+        if (e.Rip != rip)
+        {
+            e.Rip = rip;
+            e.Unit = null;
+            e.Page = null;
+            e.Heat = 0;
+            e.Failed = false;
+        }
+
+        if (e.Unit is { } unit)
+        {
+            // The unit is valid while RIP's linear page still leads to the decoded page it was built from (a store to
+            // the page or a remap gives another CodePage) and the cache has not evicted it.
+            var page = _fetchPage;
+            if (_fetchEpoch != _mmu.Epoch || (rip >> 12) != _fetchLinearPage || page != e.Page || page!.Generation != _codePageTracker.PageGeneration(page.PhysPage))
+            {
+                page = LookupPage(rip);
+                if (page is null)
+                {
+                    // A fetch fault (now pending) or MMIO code: the interpreter takes it from here.
+                    return null;
+                }
+            }
+
+            if (page == e.Page && !unit.Evicted)
+            {
+                return unit;
+            }
+
+            if (_host.Options.CollectStats)
+            {
+                _stats.UnitInvalidated();
+            }
+
+            e.Unit = null;
+            e.Page = null;
+            e.Heat = 0;
+        }
+
+        if (e.Failed || ++e.Heat < _translationThreshold)
+        {
+            return null;
+        }
+
+        var p = FetchSlot(out _);
+        if (p is null || p.Bitness != 64)
+        {
+            return null;
+        }
+
+        var u = GetOrTranslate(p, (int)(rip & 0xFFF), out bool rejected);
+        if (u is null)
+        {
+            // Not translatable here: stop counting. Otherwise (the page changed meanwhile) count again from zero.
+            e.Failed = rejected;
+            e.Heat = 0;
+            return null;
+        }
+
+        e.Unit = u;
+        e.Page = p;
+        return u;
+    }
+
+    private TranslatedUnit? GetOrTranslate(CodePage page, int offset, out bool rejected)
+    {
+        rejected = false;
+        var cache = _translationCache!;
+        var key = new UnitKey(page.PhysPage, page.Generation, page.Bitness, offset);
+        if (cache.TryGet(key, out var existing) && !existing!.Evicted)
+        {
+            return existing;
+        }
+
+        long t0 = Stopwatch.GetTimestamp();
+        nint host = _host.Memory.GetHostPointer(page.PhysPage << 12, 0x1000);
+        if (host == 0)
+        {
+            rejected = true;
+            return null;
+        }
+
+        // SAFETY: host maps the whole 4 KiB RAM page (GetHostPointer checked the range).
+        new ReadOnlySpan<byte>((byte*)host, 0x1000).CopyTo(_translationPage);
+        if (_codePageTracker.PageGeneration(page.PhysPage) != page.Generation)
+        {
+            // Rewritten since it was decoded: the bytes may not be what the key says.
+            return null;
+        }
+
+        var instructions = UnitBuilder.Build(_translationPage, offset);
+        if (instructions.Count == 0)
+        {
+            rejected = true;
+            if (_host.Options.CollectStats)
+            {
+                _stats.TranslationRejectedOnce();
+            }
+
+            return null;
+        }
+
+        var unit = UnitCompiler.Compile(instructions, key);
+        if (_codePageTracker.PageGeneration(page.PhysPage) != page.Generation)
+        {
+            return null;
+        }
+
+        unit = cache.Add(unit);
+        if (_host.Options.CollectStats)
+        {
+            _stats.UnitTranslated(instructions.Count, Stopwatch.GetTimestamp() - t0, cache.Bytes, cache.Flushes);
+        }
+
+        return unit;
+    }
+}

@@ -1,0 +1,63 @@
+// The per-VM cache of translated units, shared by the vCPUs (translated code takes the vCPU as an argument). Bounded by
+// an estimate of the generated code's size: when a new unit would exceed the budget the whole cache is flushed (QEMU's
+// TCG does the same with its code buffer); flushed units are marked evicted so vCPU lookup tables drop them and the GC
+// can collect their DynamicMethods.
+using System.Collections.Concurrent;
+
+namespace Ringvisor.Emulator.Translation;
+
+internal sealed class TranslationCache
+{
+    private readonly ConcurrentDictionary<UnitKey, TranslatedUnit> _units = new();
+    private readonly long _budgetBytes;
+    private readonly object _flushLock = new();
+    private long _bytes;
+    private long _flushes;
+
+    public TranslationCache(long budgetBytes)
+    {
+        _budgetBytes = Math.Max(1, budgetBytes);
+    }
+
+    public long Bytes => Interlocked.Read(ref _bytes);
+
+    public long Flushes => Interlocked.Read(ref _flushes);
+
+    public int Count => _units.Count;
+
+    public bool TryGet(UnitKey key, out TranslatedUnit? unit) => _units.TryGetValue(key, out unit);
+
+    /// <summary>Adds a unit (or returns the one another vCPU added first), flushing everything when over budget.</summary>
+    public TranslatedUnit Add(TranslatedUnit unit)
+    {
+        if (Interlocked.Read(ref _bytes) + unit.EstimatedBytes > _budgetBytes)
+        {
+            Flush();
+        }
+
+        var added = _units.GetOrAdd(unit.Key, unit);
+        if (ReferenceEquals(added, unit))
+        {
+            Interlocked.Add(ref _bytes, unit.EstimatedBytes);
+        }
+
+        return added;
+    }
+
+    public void Flush()
+    {
+        lock (_flushLock)
+        {
+            foreach (var kv in _units)
+            {
+                if (_units.TryRemove(kv.Key, out var u))
+                {
+                    u.Evicted = true;
+                    Interlocked.Add(ref _bytes, -u.EstimatedBytes);
+                }
+            }
+
+            Interlocked.Increment(ref _flushes);
+        }
+    }
+}

@@ -1,0 +1,82 @@
+// Finds the instructions of a unit: starting at the entry offset, every instruction reachable through fall-through and
+// direct branches inside the same 4 KiB page, up to a size limit, that the compiler supports. The first unsupported
+// instruction on a path, an instruction crossing the page end, and targets outside the page end that path (the unit
+// exits there to the interpreter or to another unit).
+using Iced.Intel;
+using Ringvisor.Emulator.Decoding;
+
+namespace Ringvisor.Emulator.Translation;
+
+internal static class UnitBuilder
+{
+    /// <summary>Most instructions one unit holds (bounds compile time; longer regions continue in a second unit).</summary>
+    public const int MaxInstructions = 256;
+
+    private const int PageSize = 4096;
+
+    /// <summary>Returns the unit's instructions sorted by offset (empty when the entry itself is unsupported).</summary>
+    public static List<UnitInstruction> Build(byte[] page, int entry)
+    {
+        var reader = new ByteArrayCodeReader(page);
+        var decoder = Decoder.Create(64, reader, 0, DecoderOptions.None);
+        var found = new SortedDictionary<int, UnitInstruction>();
+        var rejected = new HashSet<int>();
+        var work = new Stack<int>();
+        work.Push(entry);
+        while (work.Count > 0 && found.Count < MaxInstructions)
+        {
+            int off = work.Pop();
+            if (off < 0 || off >= PageSize || found.ContainsKey(off) || rejected.Contains(off))
+            {
+                continue;
+            }
+
+            reader.Position = off;
+            decoder.IP = (ulong)off;
+            decoder.Decode(out var ins);
+            if (decoder.LastError != DecoderError.None || ins.Code == Code.INVALID)
+            {
+                // Crosses the page end (NoMoreBytes) or invalid: the interpreter handles it.
+                rejected.Add(off);
+                continue;
+            }
+
+            var op = FastOpBuilder.Build(ins);
+            if (!UnitCompiler.Supports(ins, ref op))
+            {
+                rejected.Add(off);
+                continue;
+            }
+
+            var ui = new UnitInstruction(off, ins, op);
+            found.Add(off, ui);
+            switch (op.Kind)
+            {
+                case FastKind.Jcc:
+                    work.Push(ui.NextOffset);
+                    PushTarget(work, ui);
+                    break;
+                case FastKind.Jmp:
+                case FastKind.CallRel:
+                    PushTarget(work, ui);
+                    break;
+                case FastKind.Ret:
+                    break;
+                default:
+                    work.Push(ui.NextOffset);
+                    break;
+            }
+        }
+
+        return [.. found.Values];
+    }
+
+    private static void PushTarget(Stack<int> work, UnitInstruction ui)
+    {
+        long t = ui.BranchTarget;
+        if (t is >= 0 and < PageSize)
+        {
+            work.Push((int)t);
+        }
+    }
+}

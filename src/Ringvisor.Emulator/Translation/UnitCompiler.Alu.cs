@@ -1,0 +1,418 @@
+// Data movement and integer ALU forms (MOV/MOVZX/MOVSX/LEA, ALU ops, TEST, INC/DEC, shifts by an immediate, IMUL,
+// CMOVcc, SETcc), mirroring the FastKind cases of Instructions/InterpFast.cs.
+using System.Reflection.Emit;
+using Ringvisor.Emulator.Decoding;
+using Ringvisor.Emulator.Instructions;
+
+namespace Ringvisor.Emulator.Translation;
+
+internal sealed partial class UnitCompiler
+{
+    /// <summary>Emits one instruction; returns whether execution can fall through to the next one.</summary>
+    private bool EmitInstruction(UnitInstruction ui)
+    {
+        ref var op = ref ui.Op;
+        int size = op.Size;
+        switch (op.Kind)
+        {
+            case FastKind.Nop:
+                return true;
+            case FastKind.MovRR:
+                LdReg(op.Src);
+                StReg(op.Dst, size);
+                return true;
+            case FastKind.MovRI:
+                LdI8(op.Imm);
+                StReg(op.Dst, size);
+                return true;
+            case FastKind.MovRM:
+                EmitLinear(ref op);
+                EmitRead(size, _val);
+                Ld(_val);
+                StReg(op.Dst, size);
+                return true;
+            case FastKind.MovMR:
+                EmitLinear(ref op);
+                LdReg(op.Src);
+                St(_val);
+                EmitWrite(size, _val);
+                EmitStoreCheck(ui.NextOffset, false);
+                return true;
+            case FastKind.MovMI:
+                EmitLinear(ref op);
+                LdI8(op.Imm);
+                St(_val);
+                EmitWrite(size, _val);
+                EmitStoreCheck(ui.NextOffset, false);
+                return true;
+            case FastKind.AluRR:
+                LdReg(op.Dst, size);
+                St(_t0);
+                LdReg(op.Src, size);
+                St(_t1);
+                EmitAluRegister(ref op);
+                return true;
+            case FastKind.AluRI:
+                LdReg(op.Dst, size);
+                St(_t0);
+                LdI8(op.Imm);
+                St(_t1);
+                EmitAluRegister(ref op);
+                return true;
+            case FastKind.AluRM:
+                EmitLinear(ref op);
+                EmitRead(size, _t1);
+                LdReg(op.Dst, size);
+                St(_t0);
+                EmitAluRegister(ref op);
+                return true;
+            case FastKind.AluMR:
+            case FastKind.AluMI:
+                EmitAluMemory(ui, ref op);
+                return true;
+            case FastKind.TestRR:
+                LdReg(op.Dst, size);
+                LdReg(op.Src);
+                Op(OpCodes.And);
+                St(_t2);
+                SetFlags(FlagOp.Logic, null, null, _t2, size);
+                return true;
+            case FastKind.TestRI:
+                LdReg(op.Dst, size);
+                LdI8(op.Imm);
+                Op(OpCodes.And);
+                St(_t2);
+                SetFlags(FlagOp.Logic, null, null, _t2, size);
+                return true;
+            case FastKind.TestMR:
+            case FastKind.TestMI:
+                EmitLinear(ref op);
+                EmitRead(size, _t0);
+                Ld(_t0);
+                if (op.Kind == FastKind.TestMR)
+                {
+                    LdReg(op.Src);
+                }
+                else
+                {
+                    LdI8(op.Imm);
+                }
+
+                Op(OpCodes.And);
+                Mask(size);
+                St(_t2);
+                SetFlags(FlagOp.Logic, null, null, _t2, size);
+                return true;
+            case FastKind.MovzxRR:
+                LdReg(op.Src, op.SrcSize);
+                StReg(op.Dst, size);
+                return true;
+            case FastKind.MovsxRR:
+                LdReg(op.Src);
+                SignExtend(op.SrcSize);
+                StReg(op.Dst, size);
+                return true;
+            case FastKind.MovzxRM:
+            case FastKind.MovsxRM:
+                EmitLinear(ref op);
+                EmitRead(op.SrcSize, _val);
+                Ld(_val);
+                if (op.Kind == FastKind.MovsxRM)
+                {
+                    SignExtend(op.SrcSize);
+                }
+
+                StReg(op.Dst, size);
+                return true;
+            case FastKind.Lea:
+                EmitEffectiveAddress(ref op);
+                StReg(op.Dst, size);
+                return true;
+            case FastKind.IncR:
+            case FastKind.DecR:
+                {
+                    bool inc = op.Kind == FastKind.IncR;
+                    LdReg(op.Dst, size);
+                    St(_t0);
+                    EmitCarry();
+                    St(_c0);
+                    Ld(_t0);
+                    LdI8(1);
+                    Op(inc ? OpCodes.Add : OpCodes.Sub);
+                    Mask(size);
+                    St(_t2);
+                    Ld(_t2);
+                    StReg(op.Dst, size);
+                    SetFlagsConstB(inc ? FlagOp.Inc : FlagOp.Dec, _t0, 1, _t2, size, _c0);
+                    return true;
+                }
+
+            case FastKind.ShiftRI:
+                EmitShift(ref op);
+                return true;
+            case FastKind.CmovRR:
+                EmitCondition(op.Aux);
+                St(_c0);
+                EmitSelect(op.Src);
+                StReg(op.Dst, size);
+                return true;
+            case FastKind.CmovRM:
+                EmitLinear(ref op);
+                EmitRead(size, _val);
+                EmitCondition(op.Aux);
+                St(_c0);
+                {
+                    var keep = _il.DefineLabel();
+                    var done = _il.DefineLabel();
+                    Ld(_c0);
+                    _il.Emit(OpCodes.Brfalse, keep);
+                    Ld(_val);
+                    _il.Emit(OpCodes.Br, done);
+                    _il.MarkLabel(keep);
+                    LdReg(op.Dst);
+                    _il.MarkLabel(done);
+                }
+
+                StReg(op.Dst, size);
+                return true;
+            case FastKind.SetccR:
+                EmitCondition(op.Aux);
+                Op(OpCodes.Conv_U8);
+                StReg(op.Dst, 1);
+                return true;
+            case FastKind.ImulRR:
+                LdReg(op.Dst);
+                St(_t0);
+                LdReg(op.Src);
+                St(_t1);
+                EmitImul(ref op);
+                return true;
+            case FastKind.ImulRRI:
+                LdReg(op.Src);
+                St(_t0);
+                LdI8(op.Imm);
+                St(_t1);
+                EmitImul(ref op);
+                return true;
+            case FastKind.ImulRM:
+                EmitLinear(ref op);
+                EmitRead(size, _t1);
+                LdReg(op.Dst);
+                St(_t0);
+                EmitImul(ref op);
+                return true;
+            default:
+                return EmitFlow(ui, ref op);
+        }
+    }
+
+    /// <summary>Pushes _c0 ? reg[src] : reg[dst] (CMOVcc writes the destination either way).</summary>
+    private void EmitSelect(int src)
+    {
+        var op = Cur.Op;
+        var keep = _il.DefineLabel();
+        var done = _il.DefineLabel();
+        Ld(_c0);
+        _il.Emit(OpCodes.Brfalse, keep);
+        LdReg(src);
+        _il.Emit(OpCodes.Br, done);
+        _il.MarkLabel(keep);
+        LdReg(op.Dst);
+        _il.MarkLabel(done);
+    }
+
+    private static FlagOp FlagOpOf(AluOp aop) => aop switch
+    {
+        AluOp.Add => FlagOp.Add,
+        AluOp.Adc => FlagOp.Adc,
+        AluOp.Sub or AluOp.Cmp => FlagOp.Sub,
+        AluOp.Sbb => FlagOp.Sbb,
+        _ => FlagOp.Logic,
+    };
+
+    /// <summary>res (_t2) = a (_t0) op b (_t1), masked; _c0 = carry-in for ADC/SBB (read before).</summary>
+    private void EmitAluCompute(AluOp aop, int size)
+    {
+        bool carry = aop is AluOp.Adc or AluOp.Sbb;
+        if (carry)
+        {
+            EmitCarry();
+            St(_c0);
+        }
+
+        Ld(_t0);
+        Ld(_t1);
+        switch (aop)
+        {
+            case AluOp.Add:
+                Op(OpCodes.Add);
+                break;
+            case AluOp.Or:
+                Op(OpCodes.Or);
+                break;
+            case AluOp.Adc:
+                Op(OpCodes.Add);
+                Ld(_c0);
+                Op(OpCodes.Conv_U8);
+                Op(OpCodes.Add);
+                break;
+            case AluOp.Sbb:
+                Op(OpCodes.Sub);
+                Ld(_c0);
+                Op(OpCodes.Conv_U8);
+                Op(OpCodes.Sub);
+                break;
+            case AluOp.And:
+                Op(OpCodes.And);
+                break;
+            case AluOp.Xor:
+                Op(OpCodes.Xor);
+                break;
+            default:
+                Op(OpCodes.Sub);
+                break;
+        }
+
+        Mask(size);
+        St(_t2);
+    }
+
+    private void EmitAluFlags(AluOp aop, int size)
+    {
+        bool carry = aop is AluOp.Adc or AluOp.Sbb;
+        SetFlags(FlagOpOf(aop), _t0, _t1, _t2, size, carry ? _c0 : null);
+    }
+
+    private void EmitAluRegister(ref FastOp op)
+    {
+        var aop = (AluOp)op.Aux;
+        EmitAluCompute(aop, op.Size);
+        if (aop != AluOp.Cmp)
+        {
+            Ld(_t2);
+            StReg(op.Dst, op.Size);
+        }
+
+        EmitAluFlags(aop, op.Size);
+    }
+
+    private void EmitAluMemory(UnitInstruction ui, ref FastOp op)
+    {
+        var aop = (AluOp)op.Aux;
+        int size = op.Size;
+        EmitLinear(ref op);
+        EmitRead(size, _t0);
+        if (op.Kind == FastKind.AluMR)
+        {
+            LdReg(op.Src, size);
+        }
+        else
+        {
+            LdI8(op.Imm);
+        }
+
+        St(_t1);
+        EmitAluCompute(aop, size);
+        if (aop != AluOp.Cmp)
+        {
+            EmitWrite(size, _t2);
+        }
+
+        EmitAluFlags(aop, size);
+        if (aop != AluOp.Cmp)
+        {
+            EmitStoreCheck(ui.NextOffset, false);
+        }
+    }
+
+    private void EmitShift(ref FastOp op)
+    {
+        int size = op.Size;
+        int count = (int)op.Imm & (size == 8 ? 0x3F : 0x1F);
+        LdReg(op.Dst, size);
+        St(_t0);
+        if (count == 0)
+        {
+            // No flags change; a 32-bit destination is still zero-extended.
+            Ld(_t0);
+            StReg(op.Dst, size);
+            return;
+        }
+
+        switch (op.Aux)
+        {
+            case 0:
+                Ld(_t0);
+                LdI4(count);
+                Op(OpCodes.Shl);
+                Mask(size);
+                St(_t2);
+                Ld(_t2);
+                StReg(op.Dst, size);
+                SetFlagsConstB(FlagOp.Shl, _t0, (ulong)count, _t2, size);
+                return;
+            case 1:
+                Ld(_t0);
+                LdI4(count);
+                Op(OpCodes.Shr_Un);
+                St(_t2);
+                Ld(_t2);
+                StReg(op.Dst, size);
+                SetFlagsConstB(FlagOp.Shr, _t0, (ulong)count, _t2, size);
+                return;
+            default:
+                // Lazy SAR records the sign-extended operand (CpuFlags.GetCf shifts it arithmetically).
+                Ld(_t0);
+                SignExtend(size);
+                St(_t1);
+                Ld(_t1);
+                LdI4(Math.Min(count, 63));
+                Op(OpCodes.Shr);
+                Mask(size);
+                St(_t2);
+                Ld(_t2);
+                StReg(op.Dst, size);
+                SetFlagsConstB(FlagOp.Sar, _t1, (ulong)count, _t2, size);
+                return;
+        }
+    }
+
+    /// <summary>IMUL with a truncated 32/64-bit product of _t0 and _t1: CF = OF = the signed product does not fit.</summary>
+    private void EmitImul(ref FastOp op)
+    {
+        if (op.Size == 8)
+        {
+            Ld(_t0);
+            Ld(_t1);
+            _il.Emit(OpCodes.Ldloca, _t2);
+            Call(Cpu.MethodBigMul);
+            // hi != lo >> 63 (arithmetic)
+            Ld(_t2);
+            LdI4(63);
+            Op(OpCodes.Shr);
+            Op(OpCodes.Ceq);
+            Not();
+            St(_c0);
+            Ld(_t2);
+            St(_reg[op.Dst]!);
+            SetEagerFlags(_t2, 8, _c0, _c0);
+            return;
+        }
+
+        Ld(_t0);
+        SignExtend(4);
+        Ld(_t1);
+        SignExtend(4);
+        Op(OpCodes.Mul);
+        St(_t2);
+        Ld(_t2);
+        Ld(_t2);
+        SignExtend(4);
+        Op(OpCodes.Ceq);
+        Not();
+        St(_c0);
+        Ld(_t2);
+        StReg(op.Dst, 4);
+        SetEagerFlags(_t2, 4, _c0, _c0);
+    }
+}

@@ -1,0 +1,129 @@
+// Control flow and the stack (Jcc, JMP/CALL rel, RET, PUSH/POP r64), mirroring Instructions/InterpFast.cs. Branches to
+// instructions of the unit become IL branches (with the budget/attention check when backward); other targets exit.
+// Targets on another page are checked for canonical form at run time; a non-canonical one is left to the interpreter,
+// which raises the #GP.
+using System.Reflection.Emit;
+using Ringvisor.Emulator.Decoding;
+using Ringvisor.Emulator.Instructions;
+
+namespace Ringvisor.Emulator.Translation;
+
+internal sealed partial class UnitCompiler
+{
+    private static bool InPage(long offset) => offset is >= 0 and < PageSize;
+
+    private bool EmitFlow(UnitInstruction ui, ref FastOp op)
+    {
+        switch (op.Kind)
+        {
+            case FastKind.Jcc:
+                {
+                    EmitCondition(op.Aux);
+                    var notTaken = _il.DefineLabel();
+                    _il.Emit(OpCodes.Brfalse, notTaken);
+                    EmitBranchTo(ui.BranchTarget);
+                    _il.MarkLabel(notTaken);
+                    return true;
+                }
+
+            case FastKind.Jmp:
+                EmitBranchTo(ui.BranchTarget);
+                return false;
+            case FastKind.CallRel:
+                {
+                    long target = ui.BranchTarget;
+                    if (!InPage(target))
+                    {
+                        EmitCanonicalCheck(target);
+                    }
+
+                    // sp = rsp - 8; [sp] = return address; rsp = sp.
+                    LdReg(4);
+                    LdI8(8);
+                    Op(OpCodes.Sub);
+                    St(_t0);
+                    EmitStackLinear(_t0);
+                    _il.Emit(OpCodes.Ldarg_1);
+                    LdI8((ulong)ui.NextOffset);
+                    Op(OpCodes.Add);
+                    St(_val);
+                    EmitWrite(8, _val);
+                    Ld(_t0);
+                    St(_reg[4]!);
+                    EmitStoreCheck(target, false);
+                    EmitGotoAfterCheck(target);
+                    return false;
+                }
+
+            case FastKind.Ret:
+                {
+                    LdReg(4);
+                    St(_t0);
+                    EmitStackLinear(_t0);
+                    EmitRead(8, _t1);
+                    Ld(_t1);
+                    Call(Cpu.MethodIsCanonical);
+                    _il.Emit(OpCodes.Brfalse, FallbackStub());
+                    Ld(_t0);
+                    LdI8(8);
+                    Op(OpCodes.Add);
+                    St(_reg[4]!);
+                    Ld(_t1);
+                    St(_exitRip);
+                    _il.Emit(OpCodes.Br, Stub(TranslationExit.Indirect, 0, true, AdjustAfter));
+                    return false;
+                }
+
+            case FastKind.PushR:
+                LdReg(op.Src);
+                St(_val);
+                LdReg(4);
+                LdI8(8);
+                Op(OpCodes.Sub);
+                St(_t0);
+                EmitStackLinear(_t0);
+                EmitWrite(8, _val);
+                Ld(_t0);
+                St(_reg[4]!);
+                EmitStoreCheck(ui.NextOffset, false);
+                return true;
+            case FastKind.PopR:
+                LdReg(4);
+                St(_t0);
+                EmitStackLinear(_t0);
+                EmitRead(8, _val);
+                Ld(_t0);
+                LdI8(8);
+                Op(OpCodes.Add);
+                St(_reg[4]!);
+                Ld(_val);
+                St(_reg[op.Dst]!);
+                return true;
+            default:
+                throw new InvalidOperationException($"translator: no emitter for {op.Kind}");
+        }
+    }
+
+    /// <summary>Transfers control to page offset <paramref name="target"/> (checked for canonical form when off-page).</summary>
+    private void EmitBranchTo(long target)
+    {
+        if (!InPage(target))
+        {
+            EmitCanonicalCheck(target);
+        }
+
+        EmitGotoAfterCheck(target);
+    }
+
+    private void EmitGotoAfterCheck(long target) => EmitGoto(target, TranslationExit.Branch);
+
+    /// <summary>Leaves the current instruction to the interpreter when pageBase + target is not canonical.</summary>
+    private void EmitCanonicalCheck(long target)
+    {
+        _il.Emit(OpCodes.Ldarg_1);
+        LdI8((ulong)target);
+        Op(OpCodes.Add);
+        Call(Cpu.MethodIsCanonical);
+        _il.Emit(OpCodes.Brfalse, FallbackStub());
+    }
+}

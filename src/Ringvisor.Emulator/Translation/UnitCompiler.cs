@@ -1,0 +1,502 @@
+// Compiles a unit (UnitBuilder's instructions of one 4 KiB page) into a DynamicMethod that RyuJIT turns into host
+// code. Guest registers live in IL locals (loaded at entry, stored at every exit); RIP is a page-relative constant
+// per instruction; the lazy-flag state lives in locals with what is known about it at translation time (the last
+// writer's operation and size), so Jcc/SETcc/CMOVcc after CMP/SUB/TEST compare the operands directly. Each
+// instruction is emitted as loads, compute, stores, then commit of registers and flags, so a faulting access exits
+// with the state from before that instruction (precise exceptions). Per-instruction semantics mirror
+// Instructions/InterpFast.cs, the reference; the emitters are grouped by family in the partial files beside this one.
+using System.Reflection;
+using System.Reflection.Emit;
+using Instruction = Iced.Intel.Instruction;
+using Ringvisor.Emulator.Decoding;
+using Ringvisor.Emulator.Instructions;
+
+namespace Ringvisor.Emulator.Translation;
+
+internal sealed partial class UnitCompiler
+{
+    private const int PageSize = 4096;
+
+    // Rough host code bytes per IL byte plus per-method overhead, for the cache budget (an estimate, not a measurement
+    // of the JIT's output).
+    private const int BytesPerIlByte = 4;
+    private const int MethodOverheadBytes = 512;
+
+    private readonly List<UnitInstruction> _ins;
+    private readonly Dictionary<int, int> _index = [];
+    private readonly int _entry;
+    private readonly ulong _physPage;
+    private readonly int _generation;
+    private readonly List<ExitStub> _stubs = [];
+    private readonly LocalBuilder?[] _reg = new LocalBuilder?[16];
+    private readonly bool[] _regUsed = new bool[16];
+    private readonly bool[] _regWritten = new bool[16];
+    private readonly bool[] _leader;
+    private readonly int[] _blockPos;
+    private readonly int[] _blockLen;
+    private ILGenerator _il = null!;
+    private Label[] _labels = [];
+    private Label _epilogue;
+    private LocalBuilder _icount = null!;
+    private LocalBuilder _exitRip = null!;
+    private LocalBuilder _exitReason = null!;
+    private LocalBuilder _gpr = null!;
+    private LocalBuilder _t0 = null!, _t1 = null!, _t2 = null!, _t3 = null!, _la = null!, _val = null!, _w = null!;
+    private LocalBuilder _c0 = null!;
+    private int _k;
+
+    private UnitCompiler(List<UnitInstruction> instructions, int entry, ulong physPage, int generation)
+    {
+        _ins = instructions;
+        _entry = entry;
+        _physPage = physPage;
+        _generation = generation;
+        for (int i = 0; i < _ins.Count; i++)
+        {
+            _index[_ins[i].Offset] = i;
+        }
+
+        _leader = new bool[_ins.Count];
+        _blockPos = new int[_ins.Count];
+        _blockLen = new int[_ins.Count];
+    }
+
+    /// <summary>Compiles <paramref name="instructions"/> (sorted by offset, containing <paramref name="entry"/>).</summary>
+    public static TranslatedUnit Compile(List<UnitInstruction> instructions, UnitKey key)
+    {
+        var c = new UnitCompiler(instructions, key.EntryOffset, key.PhysPage, key.Generation);
+        var method = new DynamicMethod(
+            $"bt_{key.PhysPage:x}_{key.EntryOffset:x3}",
+            typeof(int),
+            [typeof(Cpu), typeof(ulong), typeof(long)],
+            typeof(Cpu),
+            skipVisibility: true);
+        var il = method.GetILGenerator(256 + instructions.Count * 96);
+        c.Emit(il);
+        int bytes = (il.ILOffset * BytesPerIlByte) + MethodOverheadBytes;
+        var code = (UnitCode)method.CreateDelegate(typeof(UnitCode));
+        return new TranslatedUnit(key, code, instructions.Count, bytes);
+    }
+
+    private UnitInstruction Cur => _ins[_k];
+
+    private void Emit(ILGenerator il)
+    {
+        _il = il;
+        ScanRegisters();
+        ScanFlags();
+        ComputeBlocks();
+        DeclareLocals();
+        _labels = new Label[_ins.Count];
+        for (int i = 0; i < _ins.Count; i++)
+        {
+            _labels[i] = il.DefineLabel();
+        }
+
+        _epilogue = il.DefineLabel();
+        EmitPrologue();
+        il.Emit(OpCodes.Br, _labels[_index[_entry]]);
+        for (_k = 0; _k < _ins.Count; _k++)
+        {
+            il.MarkLabel(_labels[_k]);
+            if (_leader[_k])
+            {
+                _il.Emit(OpCodes.Ldloc, _icount);
+                _il.Emit(OpCodes.Ldc_I8, (long)_blockLen[_k]);
+                _il.Emit(OpCodes.Add);
+                _il.Emit(OpCodes.Stloc, _icount);
+                ForgetFlags();
+            }
+
+            if (EmitInstruction(Cur))
+            {
+                EmitFallThrough();
+            }
+        }
+
+        foreach (var s in _stubs)
+        {
+            EmitStub(s);
+        }
+
+        EmitEpilogue();
+    }
+
+    private void ScanRegisters()
+    {
+        foreach (var ui in _ins)
+        {
+            ref var op = ref ui.Op;
+            void Use(int r)
+            {
+                if (r < 16)
+                {
+                    _regUsed[r] = true;
+                }
+            }
+
+            void Write(int r)
+            {
+                if (r < 16)
+                {
+                    _regUsed[r] = true;
+                    _regWritten[r] = true;
+                }
+            }
+
+            Use(op.Base);
+            Use(op.Index);
+            switch (op.Kind)
+            {
+                case FastKind.Nop:
+                case FastKind.Jcc:
+                case FastKind.Jmp:
+                    break;
+                case FastKind.CallRel:
+                case FastKind.Ret:
+                    Write(4);
+                    break;
+                case FastKind.PushR:
+                    Use(op.Src);
+                    Write(4);
+                    break;
+                case FastKind.PopR:
+                    Write(4);
+                    Write(op.Dst);
+                    break;
+                case FastKind.MovMR:
+                case FastKind.AluMR:
+                case FastKind.TestMR:
+                case FastKind.TestRR:
+                    Use(op.Src);
+                    Use(op.Dst);
+                    break;
+                case FastKind.MovMI:
+                case FastKind.AluMI:
+                case FastKind.TestMI:
+                case FastKind.TestRI:
+                    Use(op.Dst);
+                    break;
+                default:
+                    Use(op.Src);
+                    Write(op.Dst);
+                    break;
+            }
+        }
+    }
+
+    private void ComputeBlocks()
+    {
+        int n = _ins.Count;
+        _leader[_index[_entry]] = true;
+        for (int k = 0; k < n; k++)
+        {
+            var ui = _ins[k];
+            bool falls = FallsThrough(ui);
+            bool contiguous = falls && k + 1 < n && _ins[k + 1].Offset == ui.NextOffset;
+            if (k + 1 < n && !contiguous)
+            {
+                _leader[k + 1] = true;
+            }
+
+            if (falls && !contiguous && _index.TryGetValue(ui.NextOffset, out int j))
+            {
+                _leader[j] = true;
+            }
+
+            if (HasTarget(ui) && ui.BranchTarget is >= 0 and < PageSize && _index.TryGetValue((int)ui.BranchTarget, out int t))
+            {
+                _leader[t] = true;
+            }
+        }
+
+        int start = 0;
+        for (int k = 1; k <= n; k++)
+        {
+            if (k == n || _leader[k])
+            {
+                for (int i = start; i < k; i++)
+                {
+                    _blockPos[i] = i - start;
+                    _blockLen[i] = k - start;
+                }
+
+                start = k;
+            }
+        }
+    }
+
+    private static bool FallsThrough(UnitInstruction ui) => ui.Op.Kind is not (FastKind.Jmp or FastKind.CallRel or FastKind.Ret);
+
+    private static bool HasTarget(UnitInstruction ui) => ui.Op.Kind is FastKind.Jcc or FastKind.Jmp or FastKind.CallRel;
+
+    private void DeclareLocals()
+    {
+        for (int r = 0; r < 16; r++)
+        {
+            if (_regUsed[r])
+            {
+                _reg[r] = _il.DeclareLocal(typeof(ulong));
+            }
+        }
+
+        _icount = _il.DeclareLocal(typeof(long));
+        _exitRip = _il.DeclareLocal(typeof(ulong));
+        _exitReason = _il.DeclareLocal(typeof(int));
+        _gpr = _il.DeclareLocal(typeof(ulong[]));
+        _t0 = _il.DeclareLocal(typeof(ulong));
+        _t1 = _il.DeclareLocal(typeof(ulong));
+        _t2 = _il.DeclareLocal(typeof(ulong));
+        _t3 = _il.DeclareLocal(typeof(ulong));
+        _la = _il.DeclareLocal(typeof(ulong));
+        _val = _il.DeclareLocal(typeof(ulong));
+        _w = _il.DeclareLocal(typeof(ulong));
+        _c0 = _il.DeclareLocal(typeof(int));
+        DeclareFlagLocals();
+    }
+
+    private void EmitPrologue()
+    {
+        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldfld, Cpu.FieldGpr);
+        _il.Emit(OpCodes.Stloc, _gpr);
+        for (int r = 0; r < 16; r++)
+        {
+            if (_regUsed[r])
+            {
+                _il.Emit(OpCodes.Ldloc, _gpr);
+                LdI4(r);
+                _il.Emit(OpCodes.Ldelem_I8);
+                _il.Emit(OpCodes.Stloc, _reg[r]!);
+            }
+        }
+
+        LoadFlags();
+        _il.Emit(OpCodes.Ldc_I8, 0L);
+        _il.Emit(OpCodes.Stloc, _icount);
+    }
+
+    private void EmitEpilogue()
+    {
+        _il.MarkLabel(_epilogue);
+        for (int r = 0; r < 16; r++)
+        {
+            if (_regWritten[r])
+            {
+                _il.Emit(OpCodes.Ldloc, _gpr);
+                LdI4(r);
+                _il.Emit(OpCodes.Ldloc, _reg[r]!);
+                _il.Emit(OpCodes.Stelem_I8);
+            }
+        }
+
+        StoreFlags();
+        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldloc, _exitRip);
+        _il.Emit(OpCodes.Stfld, Cpu.FieldRip);
+        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldloc, _exitRip);
+        _il.Emit(OpCodes.Stfld, Cpu.FieldNextRip);
+        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldfld, Cpu.FieldInstructions);
+        _il.Emit(OpCodes.Ldloc, _icount);
+        _il.Emit(OpCodes.Add);
+        _il.Emit(OpCodes.Stfld, Cpu.FieldInstructions);
+        _il.Emit(OpCodes.Ldloc, _exitReason);
+        _il.Emit(OpCodes.Ret);
+    }
+
+    private void EmitStub(ExitStub s)
+    {
+        _il.MarkLabel(s.Label);
+        if (s.CountAdjust != 0)
+        {
+            _il.Emit(OpCodes.Ldloc, _icount);
+            _il.Emit(OpCodes.Ldc_I8, (long)s.CountAdjust);
+            _il.Emit(OpCodes.Sub);
+            _il.Emit(OpCodes.Stloc, _icount);
+        }
+
+        if (!s.RipInLocal)
+        {
+            _il.Emit(OpCodes.Ldarg_1);
+            _il.Emit(OpCodes.Ldc_I8, s.RipOffset);
+            _il.Emit(OpCodes.Add);
+            _il.Emit(OpCodes.Stloc, _exitRip);
+        }
+
+        LdI4((int)s.Reason);
+        _il.Emit(OpCodes.Stloc, _exitReason);
+        _il.Emit(OpCodes.Br, _epilogue);
+    }
+
+    // ---- exits -----------------------------------------------------------------------------------------------------
+
+    /// <summary>Instructions of the current block not completed when exiting before the current instruction.</summary>
+    private int AdjustBefore => _blockLen[_k] - _blockPos[_k];
+
+    /// <summary>Instructions of the current block not completed when exiting after the current instruction.</summary>
+    private int AdjustAfter => _blockLen[_k] - _blockPos[_k] - 1;
+
+    private Label Stub(TranslationExit reason, long ripOffset, bool ripInLocal, int adjust)
+    {
+        var l = _il.DefineLabel();
+        _stubs.Add(new ExitStub(l, reason, ripOffset, ripInLocal, adjust));
+        return l;
+    }
+
+    /// <summary>A memory access of the current instruction faulted: the instruction counts as executed (as in Step), RIP stays at it.</summary>
+    private Label FaultStub() => Stub(TranslationExit.Fault, Cur.Offset, false, AdjustAfter);
+
+    /// <summary>Leaves the current instruction to the interpreter (it re-executes it from scratch).</summary>
+    private Label FallbackStub() => Stub(TranslationExit.Fallback, Cur.Offset, false, AdjustBefore);
+
+    /// <summary>Continues at page offset <paramref name="target"/> after the current instruction: an IL branch when the
+    /// target is in the unit (checking budget and attention on backward branches), else an exit.</summary>
+    private void EmitGoto(long target, TranslationExit reason)
+    {
+        if (target is >= 0 and < PageSize && _index.TryGetValue((int)target, out int j))
+        {
+            if (j <= _k)
+            {
+                var budget = Stub(TranslationExit.Budget, target, false, AdjustAfter);
+                _il.Emit(OpCodes.Ldloc, _icount);
+                _il.Emit(OpCodes.Ldarg_2);
+                _il.Emit(OpCodes.Bge, budget);
+                _il.Emit(OpCodes.Ldarg_0);
+                _il.Emit(OpCodes.Volatile);
+                _il.Emit(OpCodes.Ldfld, Cpu.FieldAttention);
+                _il.Emit(OpCodes.Brtrue, budget);
+            }
+
+            _il.Emit(OpCodes.Br, _labels[j]);
+            return;
+        }
+
+        _il.Emit(OpCodes.Br, Stub(reason, target, false, AdjustAfter));
+    }
+
+    private void EmitFallThrough()
+    {
+        int next = Cur.NextOffset;
+        if (_k + 1 < _ins.Count && _ins[_k + 1].Offset == next)
+        {
+            return;
+        }
+
+        EmitGoto(next, TranslationExit.End);
+    }
+
+    /// <summary>After a store: leave if it rewrote this unit's code page or raised attention (an MMIO write to the APIC).</summary>
+    private void EmitStoreCheck(long nextRipOffset, bool ripInLocal)
+    {
+        var stub = Stub(TranslationExit.Store, nextRipOffset, ripInLocal, AdjustAfter);
+        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Call, Cpu.MethodCodeTracker);
+        _il.Emit(OpCodes.Ldc_I8, (long)_physPage);
+        _il.Emit(OpCodes.Call, Cpu.MethodPageGeneration);
+        LdI4(_generation);
+        _il.Emit(OpCodes.Bne_Un, stub);
+        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Volatile);
+        _il.Emit(OpCodes.Ldfld, Cpu.FieldAttention);
+        _il.Emit(OpCodes.Brtrue, stub);
+    }
+
+    // ---- small IL helpers ------------------------------------------------------------------------------------------
+
+    private void LdI4(int v) => _il.Emit(OpCodes.Ldc_I4, v);
+
+    private void LdI8(ulong v) => _il.Emit(OpCodes.Ldc_I8, (long)v);
+
+    private void Ld(LocalBuilder l) => _il.Emit(OpCodes.Ldloc, l);
+
+    private void St(LocalBuilder l) => _il.Emit(OpCodes.Stloc, l);
+
+    private void Op(OpCode op) => _il.Emit(op);
+
+    private void Call(MethodInfo m) => _il.Emit(OpCodes.Call, m);
+
+    /// <summary>Zero-extends the low <paramref name="size"/> bytes of the ulong on the stack.</summary>
+    private void Mask(int size)
+    {
+        switch (size)
+        {
+            case 4:
+                Op(OpCodes.Conv_U4);
+                Op(OpCodes.Conv_U8);
+                break;
+            case 2:
+                Op(OpCodes.Conv_U2);
+                Op(OpCodes.Conv_U8);
+                break;
+            case 1:
+                Op(OpCodes.Conv_U1);
+                Op(OpCodes.Conv_U8);
+                break;
+        }
+    }
+
+    /// <summary>Sign-extends the low <paramref name="size"/> bytes of the value on the stack to 64 bits.</summary>
+    private void SignExtend(int size)
+    {
+        switch (size)
+        {
+            case 4:
+                Op(OpCodes.Conv_I4);
+                Op(OpCodes.Conv_I8);
+                break;
+            case 2:
+                Op(OpCodes.Conv_I2);
+                Op(OpCodes.Conv_I8);
+                break;
+            case 1:
+                Op(OpCodes.Conv_I1);
+                Op(OpCodes.Conv_I8);
+                break;
+        }
+    }
+
+    private void LdReg(int r) => Ld(_reg[r]!);
+
+    private void LdReg(int r, int size)
+    {
+        LdReg(r);
+        Mask(size);
+    }
+
+    /// <summary>Writes the ulong on the stack to a register with x86-64 partial-write rules (32-bit writes zero-extend,
+    /// 8/16-bit writes merge), like Cpu.WrGpr.</summary>
+    private void StReg(int r, int size)
+    {
+        var reg = _reg[r]!;
+        switch (size)
+        {
+            case 8:
+                St(reg);
+                break;
+            case 4:
+                Mask(4);
+                St(reg);
+                break;
+            default:
+                St(_w);
+                Ld(reg);
+                LdI8(~Cpu.SizeMask(size));
+                Op(OpCodes.And);
+                Ld(_w);
+                Mask(size);
+                Op(OpCodes.Or);
+                St(reg);
+                break;
+        }
+    }
+
+    /// <summary>Whether the compiler can translate this instruction (FastOp forms for now).</summary>
+    public static bool Supports(in Instruction ins, ref FastOp op)
+    {
+        _ = ins;
+        return op.Kind != FastKind.Generic;
+    }
+}

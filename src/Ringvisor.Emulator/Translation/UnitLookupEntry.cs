@@ -1,0 +1,15 @@
+// One slot of a vCPU's direct-mapped lookup table (linear RIP -> translated unit): the interpreter counts executions
+// of the instruction at Rip here and, once hot, the slot holds the unit and the decoded page it was entered through
+// (a different CodePage object means the page was rewritten or remapped, so the unit is not used).
+using Ringvisor.Emulator.Decoding;
+
+namespace Ringvisor.Emulator.Translation;
+
+internal struct UnitLookupEntry
+{
+    public ulong Rip;
+    public CodePage? Page;
+    public TranslatedUnit? Unit;
+    public int Heat;
+    public bool Failed;
+}
