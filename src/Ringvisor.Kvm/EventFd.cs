@@ -4,7 +4,8 @@ using Ringvisor.Kvm.Native;
 
 namespace Ringvisor.Kvm;
 
-// SAFETY (whole class): read/write get the address of an 8-byte local and a length of 8, as eventfd(2) requires.
+// SAFETY (whole class): read/write get the address of an 8-byte local and a length of 8, as eventfd(2) requires;
+// poll gets a pinned array and its exact length.
 public sealed unsafe class EventFd : IDisposable
 {
     private readonly FileDescriptorHandle _fd;
@@ -42,6 +43,51 @@ public sealed unsafe class EventFd : IDisposable
         bool ok = LibC.read(_fd.Fd, &v, sizeof(ulong)) == sizeof(ulong);
         value = ok ? v : 0;
         return ok;
+    }
+
+    /// <summary>
+    /// Waits with poll(2) until at least one of <paramref name="eventFds"/> has a non-zero counter or
+    /// <paramref name="timeoutMilliseconds"/> pass (-1: no limit). Sets <paramref name="readable"/>[i] for each ready
+    /// one and returns how many are ready: 0 on timeout or when a signal interrupted the wait.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="readable"/> is shorter than <paramref name="eventFds"/>.</exception>
+    public static int WaitAny(ReadOnlySpan<EventFd> eventFds, Span<bool> readable, int timeoutMilliseconds)
+    {
+        if (readable.Length < eventFds.Length)
+        {
+            throw new ArgumentException("one result slot per eventfd is needed", nameof(readable));
+        }
+
+        var polls = new PollFd[eventFds.Length];
+        for (int i = 0; i < polls.Length; i++)
+        {
+            polls[i] = new PollFd { Fd = eventFds[i].Fd, Events = PollFd.PollIn };
+        }
+
+        int n;
+        fixed (PollFd* p = polls)
+        {
+            n = LibC.poll(p, (nuint)polls.Length, timeoutMilliseconds);
+        }
+
+        if (n < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno == LibC.EIntr)
+            {
+                readable.Clear();
+                return 0;
+            }
+
+            throw new KvmException($"poll on {polls.Length} eventfd(s) failed: {LibC.Describe(errno)}") { Errno = errno };
+        }
+
+        for (int i = 0; i < polls.Length; i++)
+        {
+            readable[i] = (polls[i].Revents & PollFd.PollIn) != 0;
+        }
+
+        return n;
     }
 
     public void Dispose() => _fd.Dispose();

@@ -99,6 +99,30 @@ public sealed unsafe class KvmVm : IDisposable
         return state;
     }
 
+    /// <summary>KVM_SET_IRQCHIP: replaces the state of one in-kernel controller.</summary>
+    internal void SetIrqchip(in KvmIrqchip state)
+    {
+        var copy = state;
+        Check(LibC.ioctl(_fd.Fd, KvmIoctl.SetIrqchip, (nint)(&copy)), $"KVM_SET_IRQCHIP ({(KvmIrqchipId)state.ChipId})");
+    }
+
+    /// <summary>
+    /// Sets the edge/level control registers of the in-kernel 8259 pair (what firmware writes to ports 0x4D0/0x4D1;
+    /// the guest's own accesses to those ports are handled inside KVM). Bit n of <paramref name="levelIrqs"/> makes
+    /// ISA IRQ n level-triggered; KVM keeps its mask of the bits a PIIX allows (master 0xF8, slave 0xDE).
+    /// </summary>
+    public void SetPicLevelTriggered(ushort levelIrqs)
+    {
+        foreach (var (chip, bits) in new[] { (KvmIrqchipId.PicMaster, (byte)levelIrqs), (KvmIrqchipId.PicSlave, (byte)(levelIrqs >> 8)) })
+        {
+            var state = GetIrqchip(chip);
+            // SAFETY: elcr and elcr_mask lie inside the 512-byte union (kvm_pic_state is 16 bytes).
+            byte mask = state.Chip[KvmIrqchip.PicElcrOffset + 1];
+            state.Chip[KvmIrqchip.PicElcrOffset] = (byte)(bits & mask);
+            SetIrqchip(state);
+        }
+    }
+
     /// <summary>The in-kernel IOAPIC's IRR: bit n set while pin n is asserted and not yet delivered.</summary>
     internal uint GetIoApicIrr()
     {

@@ -1,4 +1,6 @@
 using Ringvisor.Devices.Legacy;
+using Ringvisor.Devices.Pci;
+using Ringvisor.Devices.Virtio;
 
 namespace Ringvisor.Machine;
 
@@ -23,6 +25,15 @@ public sealed class BuiltMachine : IDisposable
     public Serial16550 Console { get; }
 
     public EngineKind Engine { get; }
+
+    /// <summary>PCI bus 0 (host bridge and the virtio functions).</summary>
+    public required PciBus Pci { get; init; }
+
+    /// <summary>The virtio functions in slot order: disks, NICs, consoles, then the RNG.</summary>
+    public required IReadOnlyList<VirtioPciTransport> VirtioDevices { get; init; }
+
+    /// <summary>Under kvm: the ioeventfd path for queue notifications; null under bt (notifications are MMIO writes).</summary>
+    public KvmVirtioNotifier? VirtioNotifier { get; init; }
 
     /// <summary>Why this engine was chosen (for --engine auto).</summary>
     public string EngineReason { get; }

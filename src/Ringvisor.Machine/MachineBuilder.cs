@@ -28,6 +28,20 @@ public static class MachineBuilder
     private const int CmosIrq = 8;
     private const int MouseIrq = 12;
 
+    /// <summary>Firmware's ELCR set-up: bit n of <paramref name="irqs"/> makes ISA IRQ n level-triggered on the 8259s.</summary>
+    private static void SetLevelTriggered(ICpuEngine engine, IoBus pio, ushort irqs)
+    {
+        if (engine is KvmEngine kvm)
+        {
+            // KVM's in-kernel PIC owns ports 0x4D0/0x4D1; the guest's accesses never reach the PIO bus.
+            kvm.Vm.SetPicLevelTriggered(irqs);
+            return;
+        }
+
+        Span<byte> elcr = [(byte)irqs, (byte)(irqs >> 8)];
+        pio.Write(Pic8259Pair.ElcrPort, elcr);
+    }
+
     public static BuiltMachine Build(MachineConfig config, Action<ReadOnlySpan<byte>> consoleOutput)
     {
         ArgumentNullException.ThrowIfNull(config);
@@ -83,10 +97,27 @@ public static class MachineBuilder
             pio.Register(CmosRtc.DefaultPort, 2, rtc, "cmos");
             vm.Own(rtc);
 
-            var pci = new PciBus(pio, mmio, irq);
+            // PCI INTx reaches the IOAPIC (GSIs 16-19, described by the ACPI _PRT) and, through PIRQ routing as SeaBIOS
+            // sets it up, ISA IRQs 10/11 for guests that run on the 8259s alone (one vCPU, no ACPI): Linux then takes
+            // the IRQ from the interrupt line register, and the ELCR must say those IRQs are level-triggered.
+            var pci = new PciBus(pio, mmio, irq, isaIrqs: PciBus.PcIsaIrqs);
+            SetLevelTriggered(engine, pio, pci.IsaIrqMask);
             pio.Register(PciConfigMechanism1.BasePort, PciConfigMechanism1.Length, new PciConfigMechanism1(pci, new ResetControl(vm)), "pci-cf8");
             mmio.Register(MemoryLayout.PciEcamBase, MemoryLayout.PciEcamSize, new PciEcam(pci), "pci-ecam");
-            PciDevices.Add(vm, pci, memory, config);
+            var transports = PciDevices.Add(vm, pci, memory, config);
+            KvmVirtioNotifier? notifier = null;
+            if (engine is KvmEngine kvm)
+            {
+                // Owned after the transports, so it is disposed (eventfds unregistered, thread stopped) before them.
+                notifier = new KvmVirtioNotifier(kvm, pci);
+                vm.Own(notifier);
+                foreach (var t in transports)
+                {
+                    notifier.Add(t);
+                }
+
+                notifier.Start();
+            }
 
             if (config.DebugExit)
             {
@@ -94,7 +125,12 @@ public static class MachineBuilder
             }
 
             vm.AttachEngine(engine, config.VcpuCount, boot.BootCpu);
-            return new BuiltMachine(vm, uart, kind, why, boot.Format, stats);
+            return new BuiltMachine(vm, uart, kind, why, boot.Format, stats)
+            {
+                Pci = pci,
+                VirtioDevices = transports,
+                VirtioNotifier = notifier,
+            };
         }
         catch
         {

@@ -10,14 +10,17 @@ namespace Ringvisor.Machine;
 
 internal static class PciDevices
 {
-    public static void Add(VirtualMachine vm, PciBus pci, GuestMemory memory, MachineConfig config)
+    /// <summary>Creates and places the functions; returns their transports in slot order.</summary>
+    public static IReadOnlyList<VirtioPciTransport> Add(VirtualMachine vm, PciBus pci, GuestMemory memory, MachineConfig config)
     {
+        var added = new List<VirtioPciTransport>();
         for (int i = 0; i < config.Disks.Count; i++)
         {
             var d = config.Disks[i];
             var blk = VirtioPci.Block(memory, d.Path, d.ReadOnly, name: $"disk{i}");
             vm.Own(blk);
             pci.AddDevice(blk);
+            added.Add(blk);
         }
 
         for (int i = 0; i < config.Nets.Count; i++)
@@ -31,10 +34,13 @@ internal static class PciDevices
             var nic = VirtioPci.Network(memory, backend, $"{config.Name}/net{i}", n.Mac);
             vm.Own(nic);
             pci.AddDevice(nic);
+            added.Add(nic);
         }
 
         var rng = VirtioPci.Rng(memory);
         vm.Own(rng);
         pci.AddDevice(rng);
+        added.Add(rng);
+        return added;
     }
 }

@@ -2,8 +2,11 @@
 // is added) and BAR mapping on the PIO/MMIO buses, redone after every configuration write so BARs move at run time
 // when the guest reprograms them or toggles the command register's decode bits (PCI 3.0 §6.2.2, §6.2.5).
 //
-// INTx routing: INTx pin P (1..4) of device D is swizzled to GSI 16 + ((D + P - 1) mod 4), level-triggered and
-// active-high (GSIs 16..19 are the IOAPIC pins above the ISA IRQs). IrqRoutes lists the table for MP/ACPI tables.
+// INTx routing: INTx pin P (1..4) of device D is swizzled to link L = (D + P - 1) mod 4, which drives IOAPIC GSI 16 + L
+// (level-triggered; the pins above the ISA IRQs) and, when the bus is given ISA IRQs for the links (as a PIIX's
+// PIRQ route control registers do, set by firmware), also that ISA IRQ, so a guest that runs on the 8259s alone
+// (no ACPI, no MP table) gets its PCI interrupts too. The interrupt line register then holds the ISA IRQ, as
+// firmware leaves it for PIC-mode operating systems. IrqRoutes lists the table for MP/ACPI tables.
 using Ringvisor.Core.Bus;
 using Ringvisor.Core.Interrupts;
 
@@ -20,6 +23,14 @@ public sealed class PciBus
     /// <summary>Number of distinct PCI interrupt GSIs (one per INTA#..INTD# after the swizzle).</summary>
     public const int PciGsiCount = 4;
 
+    /// <summary>
+    /// The ISA IRQs SeaBIOS gives PIRQA..PIRQD on a PIIX (10, 10, 11, 11): free on a PC whose ISA devices use 0, 1,
+    /// 3, 4, 8 and 12, and never edge-only ones. The 8259's ELCR must mark them level-triggered (<see cref="IsaIrqMask"/>).
+    /// </summary>
+    public static readonly IReadOnlyList<int> PcIsaIrqs = [10, 10, 11, 11];
+
+    private readonly int[]? _isaIrqs;
+
     private readonly object _gate = new();
     private readonly IoBus _pio;
     private readonly IoBus _mmio;
@@ -29,8 +40,22 @@ public sealed class PciBus
     private readonly Dictionary<int, PciSharedIntxLine> _intxLines = [];
     private long _barConflicts;
 
-    public PciBus(IoBus pio, IoBus mmio, IInterruptController interrupts, PciBarAllocator? allocator = null)
+    /// <param name="pio">Where I/O BARs are mapped.</param>
+    /// <param name="mmio">Where memory BARs are mapped.</param>
+    /// <param name="interrupts">Receives INTx (GSIs) and MSI-X messages.</param>
+    /// <param name="allocator">BAR placement (firmware's), default the PC windows.</param>
+    /// <param name="isaIrqs">
+    /// ISA IRQ (0..15) for each of the four links, also driven by INTx; null when PCI interrupts reach only the IOAPIC.
+    /// </param>
+    /// <exception cref="ArgumentException"><paramref name="isaIrqs"/> does not hold four ISA IRQs.</exception>
+    public PciBus(IoBus pio, IoBus mmio, IInterruptController interrupts, PciBarAllocator? allocator = null, IReadOnlyList<int>? isaIrqs = null)
     {
+        if (isaIrqs is not null && (isaIrqs.Count != PciGsiCount || isaIrqs.Any(i => i is < 0 or > 15)))
+        {
+            throw new ArgumentException("the ISA IRQ table needs one IRQ in 0..15 for each of the four PCI interrupt links", nameof(isaIrqs));
+        }
+
+        _isaIrqs = isaIrqs?.ToArray();
         _pio = pio;
         _mmio = mmio;
         _interrupts = interrupts;
@@ -52,6 +77,9 @@ public sealed class PciBus
     /// <summary>Times a BAR could not be mapped because its window overlapped another device (the BAR stays unmapped).</summary>
     public long BarConflicts => Interlocked.Read(ref _barConflicts);
 
+    /// <summary>Bit n set for each ISA IRQ n that PCI INTx drives (for the ELCR: level-triggered); 0 without ISA routing.</summary>
+    public ushort IsaIrqMask => _isaIrqs is null ? (ushort)0 : (ushort)_isaIrqs.Aggregate(0, (m, irq) => m | (1 << irq));
+
     /// <summary>The INTx routes of every device that uses INTx (pin INTA# only: our functions are single-pin).</summary>
     public IReadOnlyList<PciIrqRoute> IrqRoutes
     {
@@ -64,7 +92,10 @@ public sealed class PciBus
                 {
                     if (_slots[d] is { UsesIntx: true } f)
                     {
-                        routes.Add(new PciIrqRoute((byte)d, f.Config.InterruptPin, GsiFor(d, f.Config.InterruptPin)));
+                        routes.Add(new PciIrqRoute((byte)d, f.Config.InterruptPin, GsiFor(d, f.Config.InterruptPin))
+                        {
+                            IsaIrq = IsaIrqFor(d, f.Config.InterruptPin),
+                        });
                     }
                 }
 
@@ -86,7 +117,13 @@ public sealed class PciBus
     }
 
     /// <summary>The GSI that pin <paramref name="pin"/> (1 = INTA#) of device <paramref name="device"/> is wired to.</summary>
-    public static int GsiFor(int device, int pin) => FirstPciGsi + ((device + pin - 1) % PciGsiCount);
+    public static int GsiFor(int device, int pin) => FirstPciGsi + LinkFor(device, pin);
+
+    /// <summary>The interrupt link (0 = PIRQA .. 3 = PIRQD) after the swizzle.</summary>
+    public static int LinkFor(int device, int pin) => (device + pin - 1) % PciGsiCount;
+
+    /// <summary>The ISA IRQ the pin also drives, or -1 when this bus routes INTx to the IOAPIC only.</summary>
+    public int IsaIrqFor(int device, int pin) => _isaIrqs is null ? -1 : _isaIrqs[LinkFor(device, pin)];
 
     /// <summary>
     /// Places <paramref name="function"/> at device <paramref name="slot"/> (or the first free one), assigns its BARs,
@@ -114,18 +151,12 @@ public sealed class PciBus
             IInterruptLine line = NullInterruptLine.Instance;
             if (gsi >= 0)
             {
-                if (!_intxLines.TryGetValue(gsi, out var shared))
-                {
-                    _intxLines[gsi] = shared = new PciSharedIntxLine(_interrupts, gsi);
-                }
+                int isa = IsaIrqFor(d, function.Config.InterruptPin);
+                line = isa < 0 ? SharedLine(gsi).CreateSource() : new BothLines(SharedLine(gsi).CreateSource(), SharedLine(isa).CreateSource());
 
-                line = shared.CreateSource();
-            }
-
-            if (gsi >= 0)
-            {
-                // Informational for the guest (PCI 3.0 §6.2.4); the low 8 bits of the GSI, as firmware writes.
-                function.Config.InterruptLine = (byte)gsi;
+                // Informational for the guest (PCI 3.0 §6.2.4): the IRQ a PIC-mode OS uses (Linux ignores values
+                // of 16 and above there); the low 8 bits of the GSI when there is no ISA route.
+                function.Config.InterruptLine = (byte)(isa < 0 ? gsi : isa);
             }
 
             ushort command = 0;
@@ -268,7 +299,27 @@ public sealed class PciBus
         }
     }
 
+    private PciSharedIntxLine SharedLine(int gsi)
+    {
+        if (!_intxLines.TryGetValue(gsi, out var shared))
+        {
+            _intxLines[gsi] = shared = new PciSharedIntxLine(_interrupts, gsi);
+        }
+
+        return shared;
+    }
+
     private sealed record MappedBar(PciBar Bar, ulong Start, BarWindow Window);
+
+    /// <summary>One INTx# wire reaching two controller inputs (the IOAPIC pin and the PIRQ-routed ISA IRQ).</summary>
+    private sealed class BothLines(IInterruptLine ioApic, IInterruptLine isa) : IInterruptLine
+    {
+        public void SetLevel(bool asserted)
+        {
+            ioApic.SetLevel(asserted);
+            isa.SetLevel(asserted);
+        }
+    }
 
     /// <summary>A distinct object per mapping, so unregistering one mapping can never remove another of the same region.</summary>
     private sealed class BarWindow(IBusDevice region) : IBusDevice

@@ -7,6 +7,9 @@ namespace Ringvisor.Devices.Pci;
 /// </summary>
 public readonly record struct PciIrqRoute(byte Device, byte Pin, int Gsi)
 {
+    /// <summary>The ISA IRQ the pin also drives (PIC-mode guests), or -1 when the bus routes INTx to the IOAPIC only.</summary>
+    public int IsaIrq { get; init; } = -1;
+
     /// <summary>The MP-table source bus IRQ encoding for PCI (MP spec 1.4 §D.3).</summary>
     public byte MpSourceIrq => (byte)((Device << 2) | (Pin - 1));
 }

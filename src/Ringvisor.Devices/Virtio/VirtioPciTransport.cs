@@ -69,6 +69,7 @@ public sealed class VirtioPciTransport : PciFunction, IVirtioQueueNotifier, IDis
     private int _configGeneration;
     private int _isr;
     private int _pciCfgCap;
+    private long _mmioNotifications;
 
     /// <param name="device">The device-type logic.</param>
     /// <param name="memory">Guest RAM the device reads rings and buffers from.</param>
@@ -139,6 +140,12 @@ public sealed class VirtioPciTransport : PciFunction, IVirtioQueueNotifier, IDis
         ulong? bar = GetBarAddress(VirtioBarIndex);
         return bar is null or 0 ? null : bar + NotifyOffset + ((ulong)queueIndex * NotifyOffMultiplier);
     }
+
+    /// <summary>
+    /// Notify-region writes that reached the transport as MMIO accesses (under kvm with ioeventfds registered these
+    /// stay in the kernel and are not counted here; <see cref="VirtioStatistics.Notifications"/> counts both paths).
+    /// </summary>
+    public long MmioNotifications => Interlocked.Read(ref _mmioNotifications);
 
     /// <summary>A driver notification for <paramref name="queueIndex"/> (MMIO write or ioeventfd).</summary>
     public void NotifyQueue(int queueIndex)
@@ -753,6 +760,7 @@ public sealed class VirtioPciTransport : PciFunction, IVirtioQueueNotifier, IDis
                     ulong rel = offset - NotifyOffset;
                     if (rel % NotifyOffMultiplier == 0)
                     {
+                        Interlocked.Increment(ref t._mmioNotifications);
                         t.NotifyQueue((int)(rel / NotifyOffMultiplier));
                     }
 

@@ -26,6 +26,8 @@ internal static class KvmIoctl
     public const uint CreateIrqchip = None | Kvmio | 0x60;
     public const uint IrqLine = Write | (KvmIrqLevel.Size << 16) | Kvmio | 0x61;
     public const uint GetIrqchip = ReadWrite | (KvmIrqchip.Size << 16) | Kvmio | 0x62;
+    // The header declares KVM_SET_IRQCHIP with _IOR although the kernel reads the argument.
+    public const uint SetIrqchip = Read | (KvmIrqchip.Size << 16) | Kvmio | 0x63;
     public const uint SetGsiRouting = Write | (KvmIrqRouting.Size << 16) | Kvmio | 0x6A;
     public const uint Irqfd = Write | (KvmIrqfd.Size << 16) | Kvmio | 0x76;
     public const uint CreatePit2 = Write | (KvmPitConfig.Size << 16) | Kvmio | 0x77;

@@ -15,6 +15,9 @@ internal unsafe struct KvmIrqchip
     /// <summary>Offset of kvm_ioapic_state.redirtbl[0] inside the union (after irr u32, pad u32).</summary>
     public const int IoApicRedirectionTableOffset = 24;
 
+    /// <summary>Offset of kvm_pic_state.elcr inside the union (after fourteen u8 fields, last_irr .. init4).</summary>
+    public const int PicElcrOffset = 14;
+
     public uint ChipId;
     public uint Pad;
     public fixed byte Chip[512];

@@ -1,6 +1,6 @@
 // P/Invoke surface of libc used by the kvm engine: file descriptors, ioctl, mappings, eventfd and the signal calls
 // behind IVcpu.Kick. Constants are the Linux x86-64 values (asm-generic/fcntl.h, asm-generic/mman-common.h,
-// asm-generic/errno-base.h, sys/eventfd.h).
+// asm-generic/errno-base.h, sys/eventfd.h, asm-generic/poll.h).
 using System.Runtime.InteropServices;
 
 namespace Ringvisor.Kvm.Native;
@@ -56,6 +56,10 @@ internal static unsafe partial class LibC
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial nint write(int fd, void* buffer, nuint count);
+
+    /// <returns>The number of descriptors with events, 0 on timeout, -1 with errno set.</returns>
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int poll(PollFd* fds, nuint count, int timeoutMilliseconds);
 
     [LibraryImport("libc")]
     public static partial nuint pthread_self();

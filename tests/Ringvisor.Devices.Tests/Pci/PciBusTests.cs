@@ -232,6 +232,42 @@ public sealed class PciBusTests : IDisposable
     }
 
     [Fact]
+    public void Intx_WithIsaRouting_DrivesIoApicGsiAndIsaIrqAndLineRegisterHoldsIsaIrq()
+    {
+        var pio = new Ringvisor.Core.Bus.IoBus("pio", 0x1_0000);
+        var mmio = new Ringvisor.Core.Bus.IoBus("mmio", ulong.MaxValue);
+        var pci = new PciBus(pio, mmio, _m.Interrupts, isaIrqs: PciBus.PcIsaIrqs);
+        var f1 = new TestPciFunction();
+        var f2 = new TestPciFunction();
+        pci.AddDevice(f1, 4); // link 0: GSI 16, IRQ 10
+        pci.AddDevice(f2, 1); // link 1: GSI 17, IRQ 10 as well
+        Assert.Equal(10, f1.Config.InterruptLine);
+        Assert.Equal((1 << 10) | (1 << 11), pci.IsaIrqMask);
+        Assert.Equal(10, pci.IrqRoutes.Single(r => r.Device == 1).IsaIrq);
+
+        f1.SetIntx(true);
+        f2.SetIntx(true);
+        Assert.True(_m.Interrupts.Level(16));
+        Assert.True(_m.Interrupts.Level(17));
+        Assert.True(_m.Interrupts.Level(10));
+        f1.SetIntx(false);
+        Assert.False(_m.Interrupts.Level(16));
+        Assert.True(_m.Interrupts.Level(10)); // wired-OR across the two links that share IRQ 10
+        f2.SetIntx(false);
+        Assert.False(_m.Interrupts.Level(10));
+        Assert.False(_m.Interrupts.Level(11));
+    }
+
+    [Fact]
+    public void Constructor_IsaIrqTableNotFourIsaIrqs_Throws()
+    {
+        var pio = new Ringvisor.Core.Bus.IoBus("pio", 0x1_0000);
+        var mmio = new Ringvisor.Core.Bus.IoBus("mmio", ulong.MaxValue);
+        Assert.Throws<ArgumentException>(() => new PciBus(pio, mmio, _m.Interrupts, isaIrqs: [10, 11]));
+        Assert.Throws<ArgumentException>(() => new PciBus(pio, mmio, _m.Interrupts, isaIrqs: [10, 11, 16, 5]));
+    }
+
+    [Fact]
     public void IrqRoutes_ListsDevicesUsingIntxWithMpSourceIrq()
     {
         _m.Pci.AddDevice(new TestPciFunction(), 6);
