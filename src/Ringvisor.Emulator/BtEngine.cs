@@ -45,7 +45,7 @@ public sealed class BtEngine : ICpuEngine
     }
 
     /// <summary>Drops decoded code for guest-physical [gpa, gpa+length): call after DMA or loader writes into RAM.</summary>
-    public void InvalidateCode(ulong gpa, ulong length) => Host.Code.InvalidateRange(gpa, length);
+    public void InvalidateCode(ulong gpa, ulong length) => Host.MemorySystem.InvalidateRange(gpa, length);
 
     public void Dispose()
     {

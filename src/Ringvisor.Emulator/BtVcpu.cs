@@ -57,7 +57,7 @@ public sealed class BtVcpu : IVcpu, IVcpuWakeup
     public CpuState GetState() => _cpu.GetState();
 
     /// <summary>Drops cached decoded instructions for [gpa, gpa+length) on every vCPU (DMA or loader writes).</summary>
-    public void InvalidateCode(ulong gpa, ulong length) => _host.Code.InvalidateRange(gpa, length);
+    public void InvalidateCode(ulong gpa, ulong length) => _host.MemorySystem.InvalidateRange(gpa, length);
 
     public VcpuExit Run()
     {
@@ -170,6 +170,7 @@ public sealed class BtVcpu : IVcpu, IVcpuWakeup
     {
         _trace?.Dispose();
         _trace = null;
+        _cpu.Dispose();
 
         // _wake is deliberately not disposed: device threads (timers, virtio workers, network backends) may still
         // call Wake or Kick while the machine tears down, and a SemaphoreSlim whose wait handle was never

@@ -4,7 +4,7 @@ using Ringvisor.Core.Cpu;
 using Ringvisor.Core.Interrupts;
 using Ringvisor.Core.Memory;
 using Ringvisor.Core.Vm;
-using Ringvisor.Emulator.Decoding;
+using Ringvisor.Emulator.Memory;
 
 namespace Ringvisor.Emulator;
 
@@ -18,7 +18,7 @@ public sealed class CpuHost
         Memory = memory;
         Pio = pio;
         Mmio = mmio;
-        Code = new CodeTracker(memory.End);
+        MemorySystem = new MemorySystem(memory, mmio);
     }
 
     public GuestMemory Memory { get; }
@@ -42,9 +42,15 @@ public sealed class CpuHost
 
     public IReadOnlyDictionary<(uint Leaf, uint Subleaf), (uint Eax, uint Ebx, uint Ecx, uint Edx)>? CpuidOverrides { get; init; }
 
-    /// <summary>Which guest-physical pages hold decoded code; stores to them invalidate the decode caches.</summary>
-    public CodeTracker Code { get; }
+    /// <summary>
+    /// The VM side of the software MMU: RAM, the MMIO bus, code-page tracking, the LOCK fallback lock, and the set of
+    /// vCPU MMUs (each Cpu creates its own <see cref="Mmu"/> over it).
+    /// </summary>
+    public MemorySystem MemorySystem { get; }
 
-    /// <summary>Taken by LOCK-prefixed accesses that cannot use a host atomic (page-split or MMIO).</summary>
-    internal object AtomicFallbackLock { get; } = new();
+    /// <summary>
+    /// Which guest-physical pages hold decoded code. A store to a marked page (by any vCPU, or reported DMA) bumps its
+    /// generation: <see cref="CodePageTracker.PageGeneration"/> by page number is what decoded-code caches compare.
+    /// </summary>
+    public CodePageTracker CodePages => MemorySystem.CodePages;
 }

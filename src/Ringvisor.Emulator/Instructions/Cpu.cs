@@ -4,10 +4,11 @@ using Iced.Intel;
 using Ringvisor.Core.Cpu;
 using Ringvisor.Core.Interrupts;
 using Ringvisor.Emulator.Decoding;
+using Ringvisor.Emulator.Memory;
 
 namespace Ringvisor.Emulator.Instructions;
 
-public sealed partial class Cpu
+public sealed partial class Cpu : IDisposable
 {
     // Segment register indices: the x86 encoding order, identical to Iced's ES..GS order.
     internal const int SegEs = 0, SegCs = 1, SegSs = 2, SegDs = 3, SegFs = 4, SegGs = 5;
@@ -26,8 +27,10 @@ public sealed partial class Cpu
     internal const ulong Cr4Smep = 1 << 20, Cr4Smap = 1 << 21;
     internal const ulong EferSce = 1, EferLme = 1 << 8, EferLma = 1 << 10, EferNxe = 1 << 11;
 
-    // Supported CR4 bits: what CPUID advertises (VME/PVI are not implemented, so not allowed).
-    private const ulong Cr4Supported = Cr4Tsd | Cr4De | Cr4Pse | Cr4Pae | Cr4Mce | Cr4Pge | Cr4Pce | Cr4Osfxsr | Cr4Osxmmexcpt | Cr4FsGsBase;
+    // Supported CR4 bits: what CPUID advertises (VME/PVI are not implemented, so not allowed; neither are PCIDE, PKE
+    // and LA57, which the MMU does not model).
+    private const ulong Cr4Supported = Cr4Tsd | Cr4De | Cr4Pse | Cr4Pae | Cr4Mce | Cr4Pge | Cr4Pce | Cr4Osfxsr | Cr4Osxmmexcpt | Cr4FsGsBase
+                                     | Cr4Smep | Cr4Smap;
 
     internal readonly ulong[] Gpr = new ulong[16];
     internal ulong Rip;
@@ -61,6 +64,17 @@ public sealed partial class Cpu
         _stats = host.Stats;
         _index = index;
         _apic = host.LocalApics is { } apics && index < apics.Count ? apics[index] : null;
+        _codePageTracker = host.CodePages;
+        _mmu = new Mmu(host.MemorySystem, _apic is null ? null : new LocalApicAccessHook(_apic))
+        {
+            // CPUID does not advertise 1 GiB pages (80000001H EDX[26]) but the walker has always mapped them, and
+            // flat test guests rely on it; keep that.
+            Supports1GbPages = true,
+        };
+
+        // Requests from other threads (TLB shootdown, a page that became code) make the run loop look at events,
+        // where the MMU services them, so the per-instruction path needs no extra check.
+        _mmu.RequestPosted = RequestAttention;
         _decoder16 = Decoder.Create(16, _reader, 0, DecoderOptions.None);
         _decoder32 = Decoder.Create(32, _reader, 0, DecoderOptions.None);
         _decoder64 = Decoder.Create(64, _reader, 0, DecoderOptions.None);
@@ -131,7 +145,9 @@ public sealed partial class Cpu
 
         _cpl = (Cr0 & Cr0Pe) == 0 ? 0 : Seg[SegCs].Dpl;
         UpdateMode();
-        FlushTlb(all: true);
+
+        // A complete load without architectural checks: flushes the TLB, reads the PAE PDPTEs.
+        _mmu.Load(PagingWith(Cr0, Cr4, Efer));
         _interruptShadow = false;
         _halted = false;
         // Loading state (boot, reset, snapshot restore) starts a fresh run: no shutdown or power-off pending, and no
@@ -225,6 +241,10 @@ public sealed partial class Cpu
             _cpl = 3;
         }
 
-        _fetchPageValid = false;
+        SyncPrivilege();
+        InvalidateFetchPage();
     }
+
+    /// <summary>Detaches this vCPU's MMU from the VM's memory system.</summary>
+    public void Dispose() => _mmu.Dispose();
 }

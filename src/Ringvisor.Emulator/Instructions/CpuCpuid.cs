@@ -1,5 +1,7 @@
 // CPUID (SDM Vol. 2A CPUID, Tables 3-8..3-20): one consistent model that advertises exactly what this interpreter
 // implements, plus KVM's paravirtual leaves (Documentation/virt/kvm/x86/cpuid.rst).
+using Ringvisor.Emulator.Memory;
+
 namespace Ringvisor.Emulator.Instructions;
 
 public sealed partial class Cpu
@@ -17,6 +19,10 @@ public sealed partial class Cpu
 
     // Leaf 7 subleaf 0 EDX (SDM Table 3-8): IA32_ARCH_CAPABILITIES MSR present.
     private const uint ArchCapabilities = 1U << 29;
+
+    // Leaf 7 subleaf 0 EBX (SDM Table 3-8): SMEP (bit 7) and SMAP (bit 20), both enforced by Memory/Mmu. PCID, PKU and
+    // LA57 are not: the MMU does not model them.
+    private const uint Smep = 1U << 7, Smap = 1U << 20;
 
     // Leaf 0x80000001 (SDM Table 3-20).
     private const uint LahfLm = 1 << 0, Syscall = 1 << 11, Nx = 1 << 20, Rdtscp = 1 << 27, Lm = 1 << 29;
@@ -86,13 +92,14 @@ public sealed partial class Cpu
                 // Invariant TSC (EDX bit 8): the guest TSC follows the host's monotonic clock.
                 return (0, 0, 0, 1 << 8);
             case 7 when subleaf == 0:
-                // Structured extended features: only IA32_ARCH_CAPABILITIES (EDX bit 29, SDM Vol. 2A Table 3-8).
-                // The interpreter does not speculate, so it truthfully reports itself immune to Meltdown/MDS/TAA
-                // through that MSR; Linux then skips kernel page-table isolation (two full TLB flushes per syscall).
-                return (0, 0, 0, ArchCapabilities);
+                // Structured extended features: SMEP and SMAP (EBX), and IA32_ARCH_CAPABILITIES (EDX bit 29, SDM
+                // Vol. 2A Table 3-8). The interpreter does not speculate, so it truthfully reports itself immune to
+                // Meltdown/MDS/TAA through that MSR; Linux then skips kernel page-table isolation (two full TLB
+                // flushes per syscall).
+                return (0, Smep | Smap, 0, ArchCapabilities);
             case 0x8000_0008:
-                // 40 physical, 48 linear address bits.
-                return (0x0000_3028, 0, 0, 0);
+                // 40 physical (Mmu.PhysicalAddressBits), 48 linear address bits.
+                return ((48u << 8) | Mmu.PhysicalAddressBits, 0, 0, 0);
             default:
                 return (0, 0, 0, 0);
         }

@@ -51,6 +51,9 @@ public sealed partial class Cpu
     private bool ServiceEvents()
     {
         _attention = false;
+
+        // TLB shootdowns and code-page marks requested by other threads (they raise attention when they post one).
+        _mmu.Poll();
         if (_kickRequested)
         {
             _stopBatch = true;

@@ -50,6 +50,9 @@ public sealed partial class Cpu
     {
         _flags = (value & WritableFlags) | 2;
         _flagOp = FlagOp.None;
+
+        // RFLAGS.AC decides whether supervisor accesses may reach user pages under SMAP.
+        SyncPrivilege();
     }
 
     /// <summary>Replaces only the arithmetic flags (CF PF AF ZF SF OF) with <paramref name="bits"/>.</summary>

@@ -5,6 +5,7 @@ using System.Runtime.CompilerServices;
 using Iced.Intel;
 using Ringvisor.Emulator.Decoding;
 using Ringvisor.Emulator.Exceptions;
+using Ringvisor.Emulator.Memory;
 
 namespace Ringvisor.Emulator.Instructions;
 
@@ -16,11 +17,16 @@ public sealed unsafe partial class Cpu
     private readonly Decoder _decoder64;
     private readonly Dictionary<ulong, CodePage> _codePages = [];
 
-    // Fetch cache: the linear page RIP is in, its decoded page and the TLB epoch it was translated in.
-    private bool _fetchPageValid;
+    // Fetch cache: the linear page RIP is in, its decoded page, the host address of that guest page, and the MMU
+    // epoch it was translated in (any flush, INVLPG or privilege-class change moves the epoch on; -1 = invalid).
+    private long _fetchEpoch = -1;
     private ulong _fetchLinearPage;
     private CodePage? _fetchPage;
+    private nint _fetchHostPage;
     private Instruction _crossing;
+
+    // The VM's code-page tracker (generations checked at every fetch), cached here to save an indirection.
+    private readonly CodePageTracker _codePageTracker;
 
     internal ulong _nextRip;
     private bool _faultPending;
@@ -57,6 +63,7 @@ public sealed unsafe partial class Cpu
     internal void ExecuteBatch(int count)
     {
         _stopBatch = false;
+        _mmu.Poll();
         long start = _instructions;
         for (int n = 0; n < count; n++)
         {
@@ -79,10 +86,8 @@ public sealed unsafe partial class Cpu
         if (_host.Options.CollectStats)
         {
             _stats.AddInstructions(_instructions - start);
-            _stats.AddTlb(_tlbHits, _tlbMisses);
+            ReportMmuStats();
             _stats.AddDecodes(_decodes);
-            _tlbHits = 0;
-            _tlbMisses = 0;
             _decodes = 0;
         }
     }
@@ -180,7 +185,7 @@ public sealed unsafe partial class Cpu
         ulong la = _bitness == 64 ? Rip : Linear(SegCs, Rip);
         int off = (int)(la & 0xFFF);
         var page = _fetchPage;
-        if (!_fetchPageValid || (la >> 12) != _fetchLinearPage || page!.Generation != _host.Code.Generation(page.PhysPage))
+        if (_fetchEpoch != _mmu.Epoch || (la >> 12) != _fetchLinearPage || page!.Generation != _codePageTracker.PageGeneration(page.PhysPage))
         {
             page = LookupPage(la);
             if (page is null)
@@ -203,23 +208,25 @@ public sealed unsafe partial class Cpu
 
     private CodePage? LookupPage(ulong la)
     {
-        _fetchPageValid = false;
-        if (!Translate(la, AccessExec, _cpl == 3, out ulong pa, out nint host))
+        _fetchEpoch = -1;
+        if (!_mmu.TryTranslateFetch(la, out FetchPage fetch))
         {
+            _ = MmuFault();
             return null;
         }
 
-        ulong ppage = pa >> 12;
-        if (host == 0)
+        if (!fetch.IsRam)
         {
             // Code in MMIO (or the APIC page): decode every time, never cached.
             DecodeUncached(la);
             return null;
         }
 
-        // Mark before reading the generation, so a store racing with this decode invalidates what we cache.
-        _host.Code.Mark(ppage);
-        int gen = _host.Code.Generation(ppage);
+        // Mark before reading the generation (and the bytes), so a store racing with this decode invalidates what we
+        // cache. Stores by this or any other vCPU to a marked page bump its generation (CodePageTracker).
+        _mmu.MarkCodePage(fetch.PhysicalPage);
+        ulong ppage = fetch.PhysicalPage >> 12;
+        int gen = _codePageTracker.PageGeneration(ppage);
         if (!_codePages.TryGetValue(ppage, out var page) || page.Generation != gen || page.Bitness != _bitness)
         {
             page = new CodePage(ppage, _bitness, gen);
@@ -228,28 +235,23 @@ public sealed unsafe partial class Cpu
 
         _fetchPage = page;
         _fetchLinearPage = la >> 12;
-        _fetchPageValid = true;
+        _fetchHostPage = fetch.HostPage;
+
+        // Read the epoch last: marking a code page may not move it, but nothing above may have flushed either.
+        _fetchEpoch = _mmu.Epoch;
         return page;
     }
 
     private Decoder CurrentDecoder => _bitness == 64 ? _decoder64 : _bitness == 32 ? _decoder32 : _decoder16;
 
+    /// <summary>Decodes the instruction at page offset <paramref name="off"/> of the fetch page (valid: FetchSlot just checked it).</summary>
     private int DecodeInto(CodePage page, ulong la, int off)
     {
         _decodes++;
-        if (!Translate(la, AccessExec, _cpl == 3, out ulong pa, out nint host) || host == 0)
-        {
-            if (!_faultPending)
-            {
-                DecodeUncached(la);
-            }
-
-            return -1;
-        }
-
         int avail = Math.Min(15, 0x1000 - off);
-        // SAFETY: host maps the whole page; avail bytes from off stay inside it.
-        new ReadOnlySpan<byte>((byte*)host + off, avail).CopyTo(_reader.Buffer);
+
+        // SAFETY: _fetchHostPage maps the whole 4 KiB RAM page the fetch cache holds; avail bytes from off stay inside it.
+        new ReadOnlySpan<byte>((byte*)_fetchHostPage + off, avail).CopyTo(_reader.Buffer);
         _reader.Length = avail;
         _reader.Position = 0;
         var dec = CurrentDecoder;
@@ -270,11 +272,13 @@ public sealed unsafe partial class Cpu
 
         int slot = page.Add(ins);
         page.SlotByOffset[off] = (ushort)(slot + 1);
-        _ = pa;
         return slot;
     }
 
-    /// <summary>Decodes the instruction at <paramref name="la"/> into <see cref="_crossing"/>, fetching up to 15 bytes page by page.</summary>
+    /// <summary>
+    /// Decodes the instruction at <paramref name="la"/> into <see cref="_crossing"/>, fetching up to 15 bytes page by
+    /// page (each page must be executable; only the bytes the decoder needs are fetched).
+    /// </summary>
     private void DecodeUncached(ulong la)
     {
         _decodes++;
@@ -285,19 +289,10 @@ public sealed unsafe partial class Cpu
         {
             ulong a = AddressWrap(la + (ulong)have);
             int chunk = Math.Min(15 - have, 0x1000 - (int)(a & 0xFFF));
-            if (!Translate(a, AccessExec, _cpl == 3, out ulong pa, out nint host))
+            if (!_mmu.TryFetch(a, _reader.Buffer.AsSpan(have, chunk)))
             {
+                _ = MmuFault();
                 return;
-            }
-
-            if (host != 0)
-            {
-                // SAFETY: host maps the whole page; chunk bytes from the page offset stay inside it.
-                new ReadOnlySpan<byte>((byte*)host + (int)(pa & 0xFFF), chunk).CopyTo(_reader.Buffer.AsSpan(have));
-            }
-            else
-            {
-                PhysReadDevice(pa, _reader.Buffer.AsSpan(have, chunk));
             }
 
             have += chunk;
@@ -329,6 +324,10 @@ public sealed unsafe partial class Cpu
     internal void ClearDecodeCache()
     {
         _codePages.Clear();
-        _fetchPageValid = false;
+        InvalidateFetchPage();
     }
+
+    /// <summary>Forgets the fetch page (mode or bitness changed, decode cache dropped).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void InvalidateFetchPage() => _fetchEpoch = -1;
 }

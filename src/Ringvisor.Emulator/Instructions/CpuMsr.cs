@@ -150,7 +150,14 @@ public sealed partial class Cpu
             case MsrApicBase:
                 if (_apic is not null)
                 {
-                    return _apic.TryWriteMsr(msr, v);
+                    if (!_apic.TryWriteMsr(msr, v))
+                    {
+                        return false;
+                    }
+
+                    // The xAPIC page may have moved: RAM pages cached in the TLB could now be the APIC's (and back).
+                    _mmu.FlushAll();
+                    return true;
                 }
 
                 _apicBaseFallback = v;
@@ -255,13 +262,15 @@ public sealed partial class Cpu
             return false;
         }
 
-        ulong changed = Efer ^ v;
-        Efer = (v & ~EferLma) | (Efer & EferLma);
-        if ((changed & EferNxe) != 0)
+        ulong efer = (v & ~EferLma) | (Efer & EferLma);
+
+        // The MMU flushes when NXE changed; it cannot fail here (the paging mode does not change).
+        if (!_mmu.SetPagingState(PagingWith(Cr0, Cr4, efer)))
         {
-            FlushTlb(all: true);
+            return false;
         }
 
+        Efer = efer;
         UpdateMode();
         return true;
     }
@@ -281,7 +290,7 @@ public sealed partial class Cpu
         System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(s[4..], (uint)(bootNs / 1_000_000_000));
         System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(s[8..], (uint)(bootNs % 1_000_000_000));
         _ = _host.Memory.Write(gpa, s);
-        _host.Code.InvalidateRange(gpa, 12);
+        _host.MemorySystem.InvalidateRange(gpa, 12);
     }
 
     /// <summary>
@@ -312,7 +321,7 @@ public sealed partial class Cpu
         s[28] = (byte)shift;
         s[29] = PvclockTscStableBit;
         _ = _host.Memory.Write(gpa, s);
-        _host.Code.InvalidateRange(gpa, 32);
+        _host.MemorySystem.InvalidateRange(gpa, 32);
     }
 
     /// <summary>Finds shift and mul with ns = ((tsc &lt;&lt; shift) * mul) &gt;&gt; 32 (negative shift = right shift).</summary>

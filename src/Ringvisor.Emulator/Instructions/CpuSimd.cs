@@ -55,9 +55,9 @@ public sealed partial class Cpu : ISimdOperandAccess
         return MemoryLinear(instruction);
     }
 
-    bool ISimdOperandAccess.ReadMemory(ulong linearAddress, Span<byte> destination) => ReadBytes(linearAddress, destination, _cpl == 3);
+    bool ISimdOperandAccess.ReadMemory(ulong linearAddress, Span<byte> destination) => ReadData(linearAddress, destination);
 
-    bool ISimdOperandAccess.WriteMemory(ulong linearAddress, ReadOnlySpan<byte> source) => WriteBytes(linearAddress, source, _cpl == 3);
+    bool ISimdOperandAccess.WriteMemory(ulong linearAddress, ReadOnlySpan<byte> source) => WriteData(linearAddress, source);
 
     ulong ISimdOperandAccess.ReadGpr(Register register) => ReadReg(register);
 

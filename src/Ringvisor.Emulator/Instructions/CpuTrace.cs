@@ -25,16 +25,14 @@ public sealed partial class Cpu
         _traceLine.Append(Seg[SegCs].Selector.ToString("x4")).Append(':').Append(Rip.ToString("x16")).Append("  ");
         Span<byte> bytes = stackalloc byte[16];
         int n = Math.Min(ins.Length, 15);
-        if (ReadBytes(Linear(SegCs, Rip), bytes[..n], _cpl == 3))
+        // The bytes were just fetched, so this cannot fault; if it somehow does, the trace just omits them (the MMU
+        // records nothing guest-visible).
+        if (_mmu.TryFetch(Linear(SegCs, Rip), bytes[..n]))
         {
             for (int i = 0; i < n; i++)
             {
                 _traceLine.Append(bytes[i].ToString("x2"));
             }
-        }
-        else
-        {
-            _faultPending = false;
         }
 
         _traceLine.Append(' ', Math.Max(1, 32 - 2 * n));

@@ -3,6 +3,7 @@
 // when the operand is naturally aligned, otherwise a global fallback lock.
 using System.Runtime.CompilerServices;
 using Iced.Intel;
+using Ringvisor.Emulator.Memory;
 
 namespace Ringvisor.Emulator.Instructions;
 
@@ -170,16 +171,17 @@ public sealed unsafe partial class Cpu
         old = 0;
         res = 0;
         ulong mask = SizeMask(size);
-        if (!Translate(la, AccessWrite, _cpl == 3, out ulong pa, out nint host))
+        var access = _mmu.TryGetAtomic(la, size, out nint host);
+        if (access == AtomicAccess.Fault)
         {
-            return false;
+            return MmuFault();
         }
 
-        if (host != 0 && (la & (ulong)(size - 1)) == 0)
+        if (access == AtomicAccess.Direct)
         {
-            _host.Code.NotifyWrite(pa >> 12);
-            byte* p = (byte*)host + (pa & 0xFFF);
-            // SAFETY: p is naturally aligned inside a translated RAM page, as Interlocked requires.
+            byte* p = (byte*)host;
+            // SAFETY: the MMU returns Direct only for a naturally aligned operand inside a RAM page that holds no
+            // decoded code, with write access checked, as Interlocked requires.
             while (true)
             {
                 switch (size)
@@ -246,7 +248,8 @@ public sealed unsafe partial class Cpu
             }
         }
 
-        lock (_host.AtomicFallbackLock)
+        // Misaligned, page-split, MMIO or a code page: an ordinary read and write under the VM-wide lock.
+        lock (_host.MemorySystem.AtomicFallbackLock)
         {
             if (!ReadMem(la, size, out old))
             {
@@ -262,16 +265,16 @@ public sealed unsafe partial class Cpu
     private bool AtomicCompareExchange(ulong la, int size, ulong expected, ulong desired, out ulong seen)
     {
         seen = 0;
-        if (!Translate(la, AccessWrite, _cpl == 3, out ulong pa, out nint host))
+        var access = _mmu.TryGetAtomic(la, size, out nint host);
+        if (access == AtomicAccess.Fault)
         {
-            return false;
+            return MmuFault();
         }
 
-        if (host != 0 && (la & (ulong)(size - 1)) == 0)
+        if (access == AtomicAccess.Direct)
         {
-            _host.Code.NotifyWrite(pa >> 12);
-            byte* p = (byte*)host + (pa & 0xFFF);
-            // SAFETY: p is naturally aligned inside a translated RAM page.
+            byte* p = (byte*)host;
+            // SAFETY: Direct means a naturally aligned operand inside a RAM page without decoded code (TryGetAtomic).
             seen = size switch
             {
                 1 => Interlocked.CompareExchange(ref *p, (byte)desired, (byte)expected),
@@ -282,7 +285,7 @@ public sealed unsafe partial class Cpu
             return true;
         }
 
-        lock (_host.AtomicFallbackLock)
+        lock (_host.MemorySystem.AtomicFallbackLock)
         {
             if (!ReadMem(la, size, out seen))
             {

@@ -4,6 +4,7 @@
 // REP MOVS/STOS with DF=0 copy or fill whole page-bounded chunks through host pointers.
 using System.Runtime.CompilerServices;
 using Iced.Intel;
+using Ringvisor.Emulator.Memory;
 
 namespace Ringvisor.Emulator.Instructions;
 
@@ -174,8 +175,9 @@ public sealed unsafe partial class Cpu
                     {
                         // Probe the destination first so a fault does not lose the port read.
                         ulong la = Linear(SegEs, di);
-                        if (!Translate(la, AccessWrite, _cpl == 3, out _, out _))
+                        if (!_mmu.TryTranslate(la, MemoryAccessKind.Write, out _))
                         {
+                            _ = MmuFault();
                             return;
                         }
 
@@ -259,68 +261,68 @@ public sealed unsafe partial class Cpu
             return false;
         }
 
-        bool user = _cpl == 3;
-        if (!Translate(dla, AccessWrite, user, out ulong dpa, out nint dhost) || dhost == 0)
+        // Page-bounded spans straight over guest RAM; anything else (a fault, MMIO, a store into a page holding
+        // decoded code) goes element by element, which raises the fault or reports the code-page write. The source
+        // is translated first, as the element-wise order reads before it writes.
+        int bytes = (int)(n * (ulong)size);
+        Span<byte> src = default;
+        if (isMovs && _mmu.TryGetHostSpan(sla, bytes, MemoryAccessKind.Read, out src) != HostSpanResult.Ok)
         {
-            _faultPending = false;
             return false;
         }
 
-        int bytes = (int)(n * (ulong)size);
-        byte* dp = (byte*)dhost + (dpa & 0xFFF);
+        if (_mmu.TryGetHostSpan(dla, bytes, MemoryAccessKind.Write, out var dst) != HostSpanResult.Ok)
+        {
+            return false;
+        }
+
         if (isMovs)
         {
-            if (!Translate(sla, AccessRead, user, out ulong spa, out nint shost) || shost == 0)
+            fixed (byte* dp = dst)
+            fixed (byte* sp = src)
             {
-                _faultPending = false;
-                return false;
-            }
-
-            _host.Code.NotifyWrite(dpa >> 12);
-            byte* sp = (byte*)shost + (spa & 0xFFF);
-            // SAFETY: both ranges lie inside translated RAM pages (n was bounded by both page ends).
-            if (dp > sp && dp < sp + bytes)
-            {
-                // Overlapping forward copy: element by element, each read whole before it is written, as the
-                // architectural sequential semantics require (SDM Vol. 1 §7.3.9.3: fast strings are not used when
-                // the operands overlap closely). A byte-wise copy differs when the distance is below the element size.
-                for (int i = 0; i < bytes; i += size)
+                // SAFETY: both spans lie inside RAM pages (TryGetHostSpan bounded them by the page ends).
+                if (dp > sp && dp < sp + bytes)
                 {
-                    switch (size)
+                    // Overlapping forward copy: element by element, each read whole before it is written, as the
+                    // architectural sequential semantics require (SDM Vol. 1 §7.3.9.3: fast strings are not used
+                    // when the operands overlap closely). A byte-wise copy differs when the distance is below the
+                    // element size.
+                    for (int i = 0; i < bytes; i += size)
                     {
-                        case 1: dp[i] = sp[i]; break;
-                        case 2: Unsafe.WriteUnaligned(dp + i, Unsafe.ReadUnaligned<ushort>(sp + i)); break;
-                        case 4: Unsafe.WriteUnaligned(dp + i, Unsafe.ReadUnaligned<uint>(sp + i)); break;
-                        default: Unsafe.WriteUnaligned(dp + i, Unsafe.ReadUnaligned<ulong>(sp + i)); break;
+                        switch (size)
+                        {
+                            case 1: dp[i] = sp[i]; break;
+                            case 2: Unsafe.WriteUnaligned(dp + i, Unsafe.ReadUnaligned<ushort>(sp + i)); break;
+                            case 4: Unsafe.WriteUnaligned(dp + i, Unsafe.ReadUnaligned<uint>(sp + i)); break;
+                            default: Unsafe.WriteUnaligned(dp + i, Unsafe.ReadUnaligned<ulong>(sp + i)); break;
+                        }
                     }
                 }
-            }
-            else
-            {
-                Buffer.MemoryCopy(sp, dp, bytes, bytes);
+                else
+                {
+                    Buffer.MemoryCopy(sp, dp, bytes, bytes);
+                }
             }
 
             AdvanceIndex(6, asz, bytes);
         }
         else
         {
-            _host.Code.NotifyWrite(dpa >> 12);
             ulong v = Gpr[0];
-            // SAFETY: the range lies inside a translated RAM page.
-            var span = new Span<byte>(dp, bytes);
             switch (size)
             {
                 case 1:
-                    span.Fill((byte)v);
+                    dst.Fill((byte)v);
                     break;
                 case 2:
-                    System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(span).Fill((ushort)v);
+                    System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(dst).Fill((ushort)v);
                     break;
                 case 4:
-                    System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(span).Fill((uint)v);
+                    System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(dst).Fill((uint)v);
                     break;
                 default:
-                    System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(span).Fill(v);
+                    System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(dst).Fill(v);
                     break;
             }
         }

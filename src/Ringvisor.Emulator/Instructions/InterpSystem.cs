@@ -78,6 +78,19 @@ public sealed partial class Cpu
             case Mnemonic.Sysexitq:
                 ExecSysexit(ins);
                 break;
+            case Mnemonic.Stac:
+            case Mnemonic.Clac:
+                // SDM Vol. 2B STAC/CLAC: #UD at CPL > 0 (SMAP is advertised, so that is the only #UD case; a LOCK
+                // prefix is #UD at decode).
+                if (_cpl != 0 || ins.HasLockPrefix)
+                {
+                    _ = Ud();
+                    return;
+                }
+
+                _flags = ins.Mnemonic == Mnemonic.Stac ? _flags | FlagAc : _flags & ~FlagAc;
+                SyncPrivilege();
+                break;
             case Mnemonic.Swapgs:
                 if (_bitness != 64)
                 {
@@ -143,6 +156,7 @@ public sealed partial class Cpu
 
                     bool pgOn = (v & Cr0Pg) != 0 && (Cr0 & Cr0Pg) == 0;
                     bool pgOff = (v & Cr0Pg) == 0 && (Cr0 & Cr0Pg) != 0;
+                    ulong efer = Efer;
                     if (pgOn && (Efer & EferLme) != 0)
                     {
                         if ((Cr4 & Cr4Pae) == 0)
@@ -150,7 +164,7 @@ public sealed partial class Cpu
                             return Gp(0);
                         }
 
-                        Efer |= EferLma;
+                        efer |= EferLma;
                     }
 
                     if (pgOff && _longMode)
@@ -160,16 +174,19 @@ public sealed partial class Cpu
                             return Gp(0);
                         }
 
-                        Efer &= ~EferLma;
+                        efer &= ~EferLma;
+                    }
+
+                    // The MMU flushes what the change requires (SDM Vol. 3A §4.10.4.1) and, when the result is PAE
+                    // paging, loads the PDPTEs: a reserved bit in one is #GP(0) with nothing changed (§4.4.1).
+                    if (!_mmu.SetPagingState(PagingWith(v, Cr4, efer)))
+                    {
+                        return Gp(0);
                     }
 
                     ulong changed = Cr0 ^ v;
                     Cr0 = v;
-                    if ((changed & (Cr0Pg | Cr0Wp | Cr0Pe)) != 0)
-                    {
-                        FlushTlb(all: true);
-                    }
-
+                    Efer = efer;
                     if ((changed & Cr0Pe) != 0 && (v & Cr0Pe) == 0)
                     {
                         _cpl = 0;
@@ -188,9 +205,18 @@ public sealed partial class Cpu
                     return Gp(0);
                 }
 
-                Cr3 = _longMode ? v : (uint)v;
-                FlushTlb(all: false);
-                return true;
+                {
+                    ulong cr3 = _longMode ? v : (uint)v;
+
+                    // Flushes non-global translations; under PAE paging loads the PDPTEs (bad one: #GP(0), CR3 kept).
+                    if (!_mmu.WriteCr3(cr3))
+                    {
+                        return Gp(0);
+                    }
+
+                    Cr3 = cr3;
+                    return true;
+                }
             case 4:
                 {
                     if ((v & ~Cr4Supported) != 0 || (_longMode && (v & Cr4Pae) == 0))
@@ -198,13 +224,13 @@ public sealed partial class Cpu
                         return Gp(0);
                     }
 
-                    ulong changed = Cr4 ^ v;
-                    Cr4 = v;
-                    if ((changed & (Cr4Pge | Cr4Pae | Cr4Pse | Cr4Smep | Cr4Smap)) != 0)
+                    // The MMU flushes on PGE/PAE/PSE/SMEP/SMAP changes and reloads PAE PDPTEs when required.
+                    if (!_mmu.SetPagingState(PagingWith(Cr0, v, Efer)))
                     {
-                        FlushTlb(all: true);
+                        return Gp(0);
                     }
 
+                    Cr4 = v;
                     return true;
                 }
 

@@ -56,6 +56,13 @@ public sealed class CodePageTracker
     }
 
     /// <summary>
+    /// <see cref="Generation"/> by page number (guest-physical address >> 12): what decoded-code caches keyed by page
+    /// number (the interpreter's CodePage, translated units) compare. -1 outside RAM.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int PageGeneration(ulong pageNumber) => pageNumber < _pageCount ? Volatile.Read(ref _generations[pageNumber]) : -1;
+
+    /// <summary>
     /// Reports that something other than a vCPU store (device DMA, a loader) wrote guest-physical
     /// [<paramref name="physicalAddress"/>, +<paramref name="length"/>): marked pages in it are unmarked and reported.
     /// </summary>

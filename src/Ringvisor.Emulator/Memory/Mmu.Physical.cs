@@ -75,6 +75,7 @@ public sealed unsafe partial class Mmu
             }
             else
             {
+                _deviceAccesses++;
                 _ = _mmio.Read(physical, part); // unclaimed: the bus fills all ones
             }
 
@@ -96,6 +97,7 @@ public sealed unsafe partial class Mmu
             }
             else
             {
+                _deviceAccesses++;
                 _ = _mmio.Write(physical, part); // unclaimed: the bus drops it
             }
 

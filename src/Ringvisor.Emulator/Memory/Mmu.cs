@@ -87,6 +87,7 @@ public sealed unsafe partial class Mmu : IDisposable
 
     private int _requests;
     private MmuFault _lastFault;
+    private long _epoch;
 
     private long _tlbHits;
     private long _tlbMisses;
@@ -94,6 +95,7 @@ public sealed unsafe partial class Mmu : IDisposable
     private long _pageFaults;
     private long _flushes;
     private long _pageInvalidations;
+    private long _deviceAccesses;
     private bool _disposed;
 
     /// <summary>Creates the MMU of one vCPU of the VM described by <paramref name="system"/>; paging starts disabled at CPL 0.</summary>
@@ -144,7 +146,26 @@ public sealed unsafe partial class Mmu : IDisposable
     /// <summary>Counters for --stats; may be read from any thread (values may be slightly stale).</summary>
     public MmuStatistics Statistics => new(
         Volatile.Read(ref _tlbHits), Volatile.Read(ref _tlbMisses), Volatile.Read(ref _pageWalks),
-        Volatile.Read(ref _pageFaults), Volatile.Read(ref _flushes), Volatile.Read(ref _pageInvalidations));
+        Volatile.Read(ref _pageFaults), Volatile.Read(ref _flushes), Volatile.Read(ref _pageInvalidations),
+        Volatile.Read(ref _deviceAccesses));
+
+    /// <summary>
+    /// Changes whenever a translation this vCPU may have cached outside the TLB could have become stale: any flush,
+    /// INVLPG, paging-state load, or a change of privilege class. A decoder that remembers the translation of the
+    /// page it is executing from compares this instead of translating again for every instruction.
+    /// </summary>
+    public long Epoch
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _epoch;
+    }
+
+    /// <summary>
+    /// Invoked (on the requesting thread) after another thread posted a request that <see cref="Poll"/> must service:
+    /// lets the owning vCPU poll promptly from its event check instead of on every instruction. Must be thread-safe
+    /// and cheap (e.g. set an attention flag).
+    /// </summary>
+    public Action? RequestPosted { get; set; }
 
     // ---------------------------------------------------------------- paging state
 
@@ -281,8 +302,13 @@ public sealed unsafe partial class Mmu : IDisposable
     {
         _state.Cpl = cpl;
         _state.Rflags = rflags;
-        _class = cpl == 3 ? ClassUser : (_smap && (rflags & PagingState.RflagsAc) != 0) ? ClassSupervisorAc : ClassSupervisor;
-        _currentBase = _class * TlbSets;
+        int cls = cpl == 3 ? ClassUser : (_smap && (rflags & PagingState.RflagsAc) != 0) ? ClassSupervisorAc : ClassSupervisor;
+        if (cls != _class)
+        {
+            _class = cls;
+            _currentBase = cls * TlbSets;
+            _epoch++;
+        }
     }
 
     private void Apply(in PagingState state)
@@ -297,6 +323,7 @@ public sealed unsafe partial class Mmu : IDisposable
         _nxe = (state.Efer & PagingState.EferNxe) != 0 && _mode is PagingMode.Pae or PagingMode.FourLevel;
         _pge = paging && (state.Cr4 & PagingState.Cr4Pge) != 0;
         _pse = (state.Cr4 & PagingState.Cr4Pse) != 0;
+        _class = -1; // force SetPrivilege to recompute the class (SMAP may have changed) and bump the epoch
         SetPrivilege(state.Cpl, state.Rflags);
     }
 
@@ -306,6 +333,7 @@ public sealed unsafe partial class Mmu : IDisposable
     public void FlushAll()
     {
         _flushes++;
+        _epoch++;
         InvalidateEverything();
     }
 
@@ -313,6 +341,7 @@ public sealed unsafe partial class Mmu : IDisposable
     public void FlushNonGlobal()
     {
         _flushes++;
+        _epoch++;
         if (!_anyGlobal)
         {
             InvalidateEverything();
@@ -367,6 +396,7 @@ public sealed unsafe partial class Mmu : IDisposable
     public void InvalidatePage(ulong linear)
     {
         _pageInvalidations++;
+        _epoch++;
         linear &= _linearMask;
         ulong page = linear & PageMask;
         for (int c = 0; c < ClassCount; c++)
@@ -409,9 +439,17 @@ public sealed unsafe partial class Mmu : IDisposable
     }
 
     /// <summary>From any thread: the owner flushes its whole TLB at its next <see cref="Poll"/> (TLB shootdown by the VMM, dirty-log rounds).</summary>
-    public void RequestFlush() => Interlocked.Or(ref _requests, RequestFlushAll);
+    public void RequestFlush()
+    {
+        Interlocked.Or(ref _requests, RequestFlushAll);
+        RequestPosted?.Invoke();
+    }
 
-    internal void RequestCodeWriteCheck() => Interlocked.Or(ref _requests, RequestCodeCheck);
+    internal void RequestCodeWriteCheck()
+    {
+        Interlocked.Or(ref _requests, RequestCodeCheck);
+        RequestPosted?.Invoke();
+    }
 
     /// <summary>
     /// Services requests from other threads. Call on the owner thread at instruction (or translated-block)

@@ -7,5 +7,6 @@ namespace Ringvisor.Emulator.Memory;
 /// <param name="PageFaults">Faults returned (#PF and non-canonical).</param>
 /// <param name="Flushes">Whole-TLB flushes (CR3 loads, paging-mode changes, requests).</param>
 /// <param name="PageInvalidations">INVLPG-style single-page invalidations.</param>
+/// <param name="DeviceAccesses">Accesses that went to the MMIO bus (not RAM, not the per-vCPU hook page).</param>
 public readonly record struct MmuStatistics(
-    long TlbHits, long TlbMisses, long PageWalks, long PageFaults, long Flushes, long PageInvalidations);
+    long TlbHits, long TlbMisses, long PageWalks, long PageFaults, long Flushes, long PageInvalidations, long DeviceAccesses);
