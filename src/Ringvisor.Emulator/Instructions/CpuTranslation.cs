@@ -227,7 +227,20 @@ public sealed unsafe partial class Cpu
             e.Heat = 0;
         }
 
-        if (e.Failed || ++e.Heat < _translationThreshold)
+        if (e.Failed)
+        {
+            // Not translatable while the page it was tried on keeps its contents.
+            if (e.Page is { } fp && fp.Generation == _codePageTracker.PageGeneration(fp.PhysPage))
+            {
+                return null;
+            }
+
+            e.Failed = false;
+            e.Page = null;
+            e.Heat = 0;
+        }
+
+        if (++e.Heat < _translationThreshold)
         {
             return null;
         }
@@ -243,6 +256,7 @@ public sealed unsafe partial class Cpu
         {
             // Not translatable here: stop counting. Otherwise (the page changed meanwhile) count again from zero.
             e.Failed = rejected;
+            e.Page = p;
             e.Heat = 0;
             return null;
         }

@@ -193,7 +193,8 @@ internal sealed partial class UnitCompiler
         {
             var ui = _ins[k];
             bool falls = FallsThrough(ui);
-            bool contiguous = falls && k + 1 < n && _ins[k + 1].Offset == ui.NextOffset;
+            // A block ends after a conditional branch too: its taken edge leaves the block.
+            bool contiguous = falls && ui.Op.Kind != FastKind.Jcc && k + 1 < n && _ins[k + 1].Offset == ui.NextOffset;
             if (k + 1 < n && !contiguous)
             {
                 _leader[k + 1] = true;

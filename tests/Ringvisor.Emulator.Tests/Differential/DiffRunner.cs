@@ -15,17 +15,27 @@ internal sealed class DiffRunner : IDisposable
     private DiffSide _kvm;
     private DiffSide _bt;
 
-    public DiffRunner(int patternSeed = 0x5EED)
+    private readonly bool _translate;
+
+    /// <param name="patternSeed">Seed of the data and stack patterns.</param>
+    /// <param name="translate">Run the bt side with translation forced (every unit translated on first execution).</param>
+    public DiffRunner(int patternSeed = 0x5EED, bool translate = false)
     {
+        _translate = translate;
         // A fixed pattern, so memory operands read varied but reproducible values.
         var rng = new Random(patternSeed);
         rng.NextBytes(_data);
         rng.NextBytes(_stack);
         _kvm = DiffSide.CreateKvm();
-        _bt = DiffSide.CreateBt();
+        _bt = DiffSide.CreateBt(_translate);
     }
 
     public int CasesRun { get; private set; }
+
+    /// <summary>Instructions the bt side ran as translated code (counted in translate mode only; a renewed side restarts it).</summary>
+    public long TranslatedInstructions => _translatedBefore + (_bt.Stats?.TranslatedInstructions ?? 0);
+
+    private long _translatedBefore;
 
     public int Exceptions { get; private set; }
 
@@ -77,7 +87,7 @@ internal sealed class DiffRunner : IDisposable
             sb.AppendLine(context);
         }
 
-        sb.Append(Mismatches.Count).Append(" of ").Append(CasesRun).AppendLine(" cases differ between KVM (the real CPU) and the bt interpreter:");
+        sb.Append(Mismatches.Count).Append(" of ").Append(CasesRun).AppendLine(_translate ? " cases differ between KVM (the real CPU) and the bt engine's translated code:" : " cases differ between KVM (the real CPU) and the bt interpreter:");
         foreach (string m in Mismatches.Take(show))
         {
             sb.AppendLine(m);
@@ -96,8 +106,9 @@ internal sealed class DiffRunner : IDisposable
 
         if (_bt.Broken)
         {
+            _translatedBefore += _bt.Stats?.TranslatedInstructions ?? 0;
             _bt.Dispose();
-            _bt = DiffSide.CreateBt();
+            _bt = DiffSide.CreateBt(_translate);
         }
     }
 

@@ -38,6 +38,9 @@ internal sealed class DiffSide : IDisposable
 
     public string Name { get; }
 
+    /// <summary>The bt engine's counters (null for KVM).</summary>
+    public BtStats? Stats { get; private init; }
+
     public GuestMemory Memory { get; }
 
     public IVcpu Vcpu { get; }
@@ -64,16 +67,22 @@ internal sealed class DiffSide : IDisposable
         return new DiffSide("kvm", memory, port, vcpu, engine, null);
     }
 
-    public static DiffSide CreateBt()
+    /// <summary>The bt engine: interpreter only, or (<paramref name="translate"/>) translating every unit on its first
+    /// execution, so the cases run as translated code (Translation/) wherever the translator covers them.</summary>
+    public static DiffSide CreateBt(bool translate = false)
     {
         var memory = GuestMemory.Create(MemorySize);
         DiffEnvironment.Build(memory);
         var port = new DiffExitPort();
         var pio = new IoBus("pio", 0x1_0000);
         pio.Register(FirstPort, PortCount, port, "diff-exit");
-        var host = new CpuHost(memory, pio, new IoBus("mmio", 1UL << 52)) { Control = port };
+        var host = new CpuHost(memory, pio, new IoBus("mmio", 1UL << 52))
+        {
+            Control = port,
+            Options = new BtOptions { Translation = translate, TranslationThreshold = 1, CollectStats = translate },
+        };
         var vcpu = new BtVcpu(host, 0);
-        return new DiffSide("bt", memory, port, vcpu, null, vcpu);
+        return new DiffSide("bt", memory, port, vcpu, null, vcpu) { Stats = host.Stats };
     }
 
     /// <summary>Runs <paramref name="code"/> (already assembled at <see cref="CodeBase"/>) from the case's start state.</summary>

@@ -1,0 +1,328 @@
+// Directed tests of the translator (Translation/) through the run loop: every program runs twice, interpreted and with
+// every unit translated on its first execution, and must end in the same architectural state (the interpreter is the
+// reference); the counters show that translated code actually ran and which exits it took.
+using Iced.Intel;
+using Ringvisor.Core.Cpu;
+using Ringvisor.Emulator.Tests.Interpreter;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace Ringvisor.Emulator.Tests.Translation;
+
+public sealed class TranslationTests
+{
+    private const ulong DataA = 0x60_0000;   // 2 MiB page 3
+    private const ulong DataB = 0x80_0000;   // 2 MiB page 4
+    private const ulong Unmapped = 0x4000_0000; // beyond the harness's 16 MiB identity map: #PF
+
+    private static GuestHarness NewHarness(bool translate, long budget = 32L << 20, FakeLocalApic? apic = null) =>
+        new(apic is null ? null : [apic], new BtOptions
+        {
+            CollectStats = true,
+            Translation = translate,
+            TranslationThreshold = 1,
+            TranslationBudgetBytes = budget,
+        });
+
+    /// <summary>Runs the program on both tiers to its final HLT (IF = 0) and returns the translated side's harness stats.</summary>
+    private static BtStats RunBoth(Action<Assembler> program, Action<GuestHarness>? setup = null, long budget = 32L << 20, ulong[]? compareAt = null)
+    {
+        using var interp = NewHarness(translate: false);
+        using var trans = NewHarness(translate: true, budget);
+        var states = new List<CpuState>();
+        foreach (var g in new[] { interp, trans })
+        {
+            g.SetupLongMode();
+            g.Code64(GuestHarness.CodeBase, program);
+            setup?.Invoke(g);
+            var exit = g.Run();
+            Assert.Equal(VcpuExitReason.Halted, exit.Reason);
+            states.Add(g.State);
+        }
+
+        AssertSameState(states[0], states[1]);
+        foreach (ulong a in compareAt ?? [])
+        {
+            Assert.Equal(interp.Read64(a), trans.Read64(a));
+        }
+
+        Assert.True(trans.Host.Stats.TranslatedInstructions > 0, "no instruction ran translated");
+        Assert.Equal(interp.Vcpu.InstructionsExecuted, trans.Vcpu.InstructionsExecuted);
+        return trans.Host.Stats;
+    }
+
+    private static void AssertSameState(CpuState expected, CpuState actual)
+    {
+        var e = expected.Registers;
+        var a = actual.Registers;
+        Assert.Equal(
+            new[] { e.Rax, e.Rcx, e.Rdx, e.Rbx, e.Rsp, e.Rbp, e.Rsi, e.Rdi, e.R8, e.R9, e.R10, e.R11, e.R12, e.R13, e.R14, e.R15 },
+            new[] { a.Rax, a.Rcx, a.Rdx, a.Rbx, a.Rsp, a.Rbp, a.Rsi, a.Rdi, a.R8, a.R9, a.R10, a.R11, a.R12, a.R13, a.R14, a.R15 });
+        Assert.Equal(e.Rip, a.Rip);
+        Assert.Equal(e.Rflags, a.Rflags);
+        Assert.Equal(expected.System.Cr2, actual.System.Cr2);
+    }
+
+    [Fact]
+    public void MixedIntegerLoop_Translated_MatchesInterpreter()
+    {
+        var stats = RunBoth(a =>
+        {
+            var loop = a.CreateLabel();
+            var skip = a.CreateLabel();
+            a.mov(rcx, 200);
+            a.mov(rax, 0x0123_4567_89AB_CDEFUL);
+            a.xor(ebx, ebx);
+            a.mov(rsi, DataA);
+            a.Label(ref loop);
+            a.add(rbx, rax);
+            a.adc(bx, cx);
+            a.rol(rax, 7);          // not translated: splits the loop into units
+            a.sub(al, 3);
+            a.sbb(edx, ebx);
+            a.imul(rdx, rbx, 0x1234);
+            a.movzx(edi, dl);
+            a.movsx(r8, di);
+            a.lea(r9, __[rbx + rcx * 4 + 0x10]);
+            a.mov(__[rsi + rcx * 8], r9);
+            a.add(__dword_ptr[rsi], 5);
+            a.test(r9b, 1);
+            a.setne(r10b);
+            a.cmovs(r11, r8);
+            a.shr(r9, 3);
+            a.sar(r8d, 5);
+            a.inc(r12);
+            a.cmp(r9, rbx);
+            a.jb(skip);
+            a.dec(r13d);
+            a.push(r13);
+            a.pop(r14);
+            a.Label(ref skip);
+            a.dec(rcx);
+            a.jnz(loop);
+            a.hlt();
+        }, compareAt: [DataA, DataA + 8, DataA + 800]);
+        Assert.True(stats.UnitsTranslated > 0);
+    }
+
+    [Fact]
+    public void SelfModifyingLoop_PatchesOwnImmediate_MatchesInterpreter()
+    {
+        // The loop adds an immediate to RBX and then increments that immediate in the code: each iteration must see
+        // the previous iteration's patch.
+        var stats = RunBoth(a =>
+        {
+            var patch = a.CreateLabel();
+            a.mov(rcx, 50);
+            a.xor(ebx, ebx);
+            a.lea(rdi, __[patch]);
+            a.Label(ref patch);
+            a.mov(eax, 0x1000);     // B8 imm32: the immediate is at patch + 1
+            a.add(rbx, rax);
+            a.add(__dword_ptr[rdi + 1], 1);
+            a.dec(rcx);
+            a.jnz(patch);
+            a.hlt();
+        });
+        Assert.True(stats.TranslationExits(5) > 0, "the patching store did not end its unit");
+    }
+
+    [Fact]
+    public void StoreIntoUnitPage_DataBesideCode_MatchesInterpreter()
+    {
+        var stats = RunBoth(a =>
+        {
+            var loop = a.CreateLabel();
+            var data = a.CreateLabel();
+            a.mov(rcx, 100);
+            a.Label(ref loop);
+            a.add(__qword_ptr[data], rcx);
+            a.mov(rax, __qword_ptr[data]);
+            a.dec(rcx);
+            a.jnz(loop);
+            a.hlt();
+            a.Label(ref data);
+            a.dq(0);
+        });
+        Assert.True(stats.TranslatedInstructions > 0);
+    }
+
+    [Fact]
+    public void PageFaultOnThirdInstruction_RegistersFlagsRipCr2_MatchInterpreter()
+    {
+        const ulong handler = GuestHarness.CodeBase + 0x800;
+        RunBoth(
+            a =>
+            {
+                a.mov(rax, 5);
+                a.add(rbx, rax);                 // flags from the second instruction must survive the fault
+                a.mov(rcx, __qword_ptr[Unmapped]); // #PF here
+                a.mov(rdx, 7);
+                a.hlt();
+            },
+            g =>
+            {
+                g.Code64(handler, a =>
+                {
+                    a.mov(r15, __qword_ptr[rsp + 8]);   // faulting RIP from the frame
+                    a.mov(r14, __qword_ptr[rsp + 24]);  // RFLAGS from the frame
+                    a.mov(r13, __qword_ptr[rsp]);       // error code
+                    a.hlt();
+                });
+                g.SetGate64(14, handler);
+            });
+    }
+
+    [Fact]
+    public void FaultInsideUnit_ResumesAfterHandler_MatchesInterpreter()
+    {
+        // A load faults inside a loop; the handler maps the page (PD entry) and IRETQs, and the loop finishes.
+        const ulong handler = GuestHarness.CodeBase + 0x800;
+        RunBoth(
+            a =>
+            {
+                var loop = a.CreateLabel();
+                a.mov(rcx, 20);
+                a.Label(ref loop);
+                a.add(rbx, rcx);
+                a.add(rbx, __qword_ptr[Unmapped + 0x10]);
+                a.dec(rcx);
+                a.jnz(loop);
+                a.hlt();
+            },
+            g =>
+            {
+                g.Code64(handler, a =>
+                {
+                    // Map 1 GiB .. 1 GiB + 2 MiB to DataB through a second PD (PDPT entry 1).
+                    a.mov(rax, GuestHarness.Pd + 0x1000UL | 0x7);
+                    a.mov(__qword_ptr[GuestHarness.Pdpt + 8], rax);
+                    a.mov(rax, DataB | 0x87);
+                    a.mov(__qword_ptr[GuestHarness.Pd + 0x1000], rax);
+                    a.inc(r12);
+                    a.add(rsp, 8);
+                    a.iretq();
+                });
+                g.SetGate64(14, handler);
+                g.Write64(DataB + 0x10, 1000);
+            });
+    }
+
+    [Fact]
+    public void PageTableChange_InvlpgAndCr3Reload_UnitSeesNewMapping()
+    {
+        // The same translated function sums a value through one linear address before and after its page is remapped.
+        var stats = RunBoth(
+            a =>
+            {
+                var sum = a.CreateLabel();
+                var loop = a.CreateLabel();
+                a.xor(ebx, ebx);
+                a.call(sum);
+                a.mov(rax, DataB | 0x87);
+                a.mov(__qword_ptr[GuestHarness.Pd + 3 * 8], rax);   // linear 6 MiB -> physical 8 MiB
+                a.invlpg(__[DataA]);
+                a.call(sum);
+                a.mov(rax, 0xA0_0000UL | 0x87);
+                a.mov(__qword_ptr[GuestHarness.Pd + 3 * 8], rax);   // linear 6 MiB -> physical 10 MiB
+                a.mov(rax, cr3);
+                a.mov(cr3, rax);
+                a.call(sum);
+                a.hlt();
+                a.Label(ref sum);
+                a.mov(ecx, 100);
+                a.Label(ref loop);
+                a.add(rbx, __qword_ptr[DataA]);
+                a.dec(ecx);
+                a.jnz(loop);
+                a.ret();
+            },
+            g =>
+            {
+                g.Write64(DataA, 1);
+                g.Write64(DataB, 1000);
+                g.Write64(0xA0_0000, 1_000_000);
+            });
+        Assert.True(stats.TranslatedInstructions > 0);
+    }
+
+    [Fact]
+    public void TinyCacheBudget_FlushesEveryUnit_StillMatchesInterpreter()
+    {
+        var stats = RunBoth(
+            a =>
+            {
+                var f1 = a.CreateLabel();
+                var f2 = a.CreateLabel();
+                var outer = a.CreateLabel();
+                a.mov(r8, 30);
+                a.Label(ref outer);
+                a.call(f1);
+                a.call(f2);
+                a.dec(r8);
+                a.jnz(outer);
+                a.hlt();
+                a.Label(ref f1);
+                a.add(rbx, r8);
+                a.ret();
+                a.Label(ref f2);
+                a.imul(rbx, rbx, 3);
+                a.ret();
+            },
+            budget: 1);
+        Assert.True(stats.TranslationCacheFlushes > 1, "the tiny budget did not flush the cache");
+    }
+
+    [Fact]
+    public void LongTranslatedLoop_Kick_ReturnsPromptly()
+    {
+        using var g = NewHarness(translate: true);
+        g.SetupLongMode();
+        g.Code64(GuestHarness.CodeBase, a =>
+        {
+            var loop = a.CreateLabel();
+            a.Label(ref loop);
+            a.inc(rax);
+            a.jmp(loop);
+        });
+        using var kicker = new Timer(_ => g.Vcpu.Kick(), null, 200, Timeout.Infinite);
+        var exit = g.Run();
+        Assert.Equal(VcpuExitReason.Kicked, exit.Reason);
+        Assert.True(g.Host.Stats.TranslatedInstructions > 0);
+        Assert.True(g.Host.Stats.TranslationExits(3) > 0, "the loop never left through a budget/attention check");
+        Assert.Equal((ulong)g.Vcpu.InstructionsExecuted / 2, g.State.Registers.Rax);
+    }
+
+    [Fact]
+    public void InterruptDuringTranslatedLoop_IsDeliveredInsideTheLoop()
+    {
+        const ulong handler = GuestHarness.CodeBase + 0x800;
+        var apic = new FakeLocalApic();
+        using var g = NewHarness(translate: true, apic: apic);
+        g.SetupLongMode();
+        ulong loopStart = 0;
+        g.Code64(GuestHarness.CodeBase, a =>
+        {
+            var loop = a.CreateLabel();
+            a.sti();
+            a.nop();
+            a.Label(ref loop);
+            a.inc(rax);
+            a.add(rbx, rax);
+            a.jmp(loop);
+        });
+        g.Code64(handler, a =>
+        {
+            a.mov(r15, __qword_ptr[rsp]);  // interrupted RIP
+            a.hlt();                       // IF = 0 in an interrupt gate: Run returns Halted
+        });
+        g.SetGate64(0x40, handler);
+        loopStart = GuestHarness.CodeBase + 2;
+        using var raiser = new Timer(_ => apic.Raise(0x40), null, 200, Timeout.Infinite);
+        var exit = g.Run();
+        Assert.Equal(VcpuExitReason.Halted, exit.Reason);
+        var s = g.State.Registers;
+        Assert.InRange(s.R15, loopStart, loopStart + 16);
+        Assert.True(g.Host.Stats.TranslatedInstructions > 1000);
+        Assert.Equal(1, apic.Acknowledged);
+    }
+}
