@@ -1,6 +1,7 @@
 using Ringvisor.Devices.Legacy;
 using Ringvisor.Devices.Pci;
 using Ringvisor.Devices.Virtio;
+using Ringvisor.Machine.ConsolePorts;
 
 namespace Ringvisor.Machine;
 
@@ -31,6 +32,9 @@ public sealed class BuiltMachine : IDisposable
 
     /// <summary>The virtio functions in slot order: disks, NICs, consoles, then the RNG.</summary>
     public required IReadOnlyList<VirtioPciTransport> VirtioDevices { get; init; }
+
+    /// <summary>The --virtio-console unix=PATH ports, in order.</summary>
+    public IReadOnlyList<UnixSocketConsolePort> SocketConsolePorts { get; init; } = [];
 
     /// <summary>Under kvm: the ioeventfd path for queue notifications; null under bt (notifications are MMIO writes).</summary>
     public KvmVirtioNotifier? VirtioNotifier { get; init; }

@@ -3,7 +3,7 @@
 // on, before any vCPU runs.
 //
 // Port map (both engines): 0x20/0xA0 PIC, 0x40-0x43 PIT, 0x60/0x64 i8042, 0x61 port B, 0x70-0x71 CMOS RTC,
-// 0xF4 isa-debug-exit (optional), 0x3F8 COM1 (IRQ 4), 0x4D0-0x4D1 ELCR, 0xCF8-0xCFF PCI configuration
+// 0xF4 isa-debug-exit (optional), 0x3F8 COM1 (IRQ 4), 0x4D0-0x4D1 ELCR, 0x600-0x605 ACPI PM1a event/control, 0xCF8-0xCFF PCI configuration
 // mechanism #1 with the reset control register at 0xCF9; PCI ECAM and BARs on the MMIO bus (docs/virtio.md). Under kvm the PIC, PIT, IOAPIC and LAPICs
 // are KVM's in-kernel ones; under bt they are Devices/Platform models.
 using Ringvisor.Core.Bus;
@@ -104,7 +104,7 @@ public static class MachineBuilder
             SetLevelTriggered(engine, pio, pci.IsaIrqMask);
             pio.Register(PciConfigMechanism1.BasePort, PciConfigMechanism1.Length, new PciConfigMechanism1(pci, new ResetControl(vm)), "pci-cf8");
             mmio.Register(MemoryLayout.PciEcamBase, MemoryLayout.PciEcamSize, new PciEcam(pci), "pci-ecam");
-            var transports = PciDevices.Add(vm, pci, memory, config);
+            var (transports, socketPorts) = PciDevices.Add(vm, pci, memory, config);
             KvmVirtioNotifier? notifier = null;
             if (engine is KvmEngine kvm)
             {
@@ -119,6 +119,9 @@ public static class MachineBuilder
                 notifier.Start();
             }
 
+            // The FADT's PM1a blocks (written with the ACPI tables for 2+ vCPUs; unused ports otherwise).
+            pio.Register(AcpiTables.PmBase, AcpiPmRegisters.WindowLength, new AcpiPmRegisters(vm, Dsdt.SoftOffSleepType), "acpi-pm");
+
             if (config.DebugExit)
             {
                 pio.Register(DebugExit.DefaultPort, 4, new DebugExit(vm), "isa-debug-exit");
@@ -130,6 +133,7 @@ public static class MachineBuilder
                 Pci = pci,
                 VirtioDevices = transports,
                 VirtioNotifier = notifier,
+                SocketConsolePorts = socketPorts,
             };
         }
         catch

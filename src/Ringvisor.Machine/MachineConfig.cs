@@ -32,6 +32,9 @@ public sealed record MachineConfig
     /// <summary>virtio-net NICs, in PCI slot order (the first is eth0).</summary>
     public IReadOnlyList<NetConfig> Nets { get; init; } = [];
 
+    /// <summary>virtio-console ports, in PCI slot order after the NICs (the first is /dev/hvc0).</summary>
+    public IReadOnlyList<ConsoleConfig> Consoles { get; init; } = [];
+
     /// <summary>Name used to derive stable MAC addresses for NICs without an explicit one.</summary>
     public string Name { get; init; } = "vm";
 

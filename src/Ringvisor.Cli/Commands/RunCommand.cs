@@ -25,11 +25,12 @@ internal static class RunCommand
         var stats = new Option<bool>("--stats") { Description = "Print engine statistics at exit." };
         var disk = new Option<string[]>("--disk") { Description = "virtio-blk disk from a raw image: PATH[,readonly]; repeat for more (vda, vdb, ...)." };
         var net = new Option<string[]>("--net") { Description = "virtio-net NIC: switch=NAME[,mac=..] (a `ringvisor switch NAME`) or tap=IFNAME[,mac=..]; repeat for more." };
+        var virtioConsole = new Option<string[]>("--virtio-console") { Description = "Extra console port (virtio-console, /dev/hvc0, hvc1, ...): unix=PATH (listen on a UNIX socket; one client at a time) or file=PATH (append guest output); repeat for more." };
         var name = new Option<string>("--name") { Description = "VM name (stable default MAC addresses derive from it).", DefaultValueFactory = _ => "vm" };
 
         var cmd = new Command("run", "Boot a guest with its serial console on this terminal (Ctrl-A X quits).")
         {
-            kernel, initrd, append, memory, cpus, engine, debugExit, trace, stats, disk, net, name,
+            kernel, initrd, append, memory, cpus, engine, debugExit, trace, stats, disk, net, virtioConsole, name,
         };
         cmd.SetAction(pr =>
         {
@@ -83,10 +84,22 @@ internal static class RunCommand
                 nets.Add(nc);
             }
 
+            var consoles = new List<ConsoleConfig>();
+            foreach (var c in pr.GetValue(virtioConsole) ?? [])
+            {
+                if (ConsoleConfig.Parse(c, out string? err) is not { } cc)
+                {
+                    return CliApp.Fail(err!);
+                }
+
+                consoles.Add(cc);
+            }
+
             var config = new MachineConfig
             {
                 Disks = disks,
                 Nets = nets,
+                Consoles = consoles,
                 Name = pr.GetValue(name)!,
                 KernelPath = kernelPath,
                 InitrdPaths = initrds,

@@ -26,7 +26,8 @@ internal sealed class LinuxSession : IDisposable
 
     /// <summary>Boots the default guest under <paramref name="engine"/> and waits for its shell prompt.</summary>
     public static LinuxSession Boot(EngineKind engine, int cpus = 1, string extraCommandLine = "",
-        IReadOnlyList<DiskConfig>? disks = null, IReadOnlyList<NetConfig>? nets = null, string name = "vm")
+        IReadOnlyList<DiskConfig>? disks = null, IReadOnlyList<NetConfig>? nets = null, string name = "vm",
+        IReadOnlyList<ConsoleConfig>? consoles = null)
     {
         var image = DefaultGuestImage.EnsureBuilt(null);
         var console = new GuestConsole();
@@ -40,6 +41,7 @@ internal sealed class LinuxSession : IDisposable
             Engine = engine,
             Disks = disks ?? [],
             Nets = nets ?? [],
+            Consoles = consoles ?? [],
             Name = name,
         };
         var m = MachineBuilder.Build(cfg, console.Write);
