@@ -1,7 +1,7 @@
 // The integer case families again, with the bt engine translating every unit on its first execution (Translation/),
 // so each case body runs as translated code as far as the translator covers it and the interpreter takes the rest.
-// Same seeds as the interpreter tests (a case that differs only here points at the translator); smaller counts to
-// bound the JIT time (every case is a new code page generation, so a new unit). Not here: BT*/BSF/BSR/POPCNT and
+// Same seeds and counts as the interpreter tests (a case that differs only here points at the translator); every case
+// is a new code page generation, so a new unit (about 9,000 units, a few seconds of emit + JIT). Not here: BT*/BSF/BSR/POPCNT and
 // string instructions (the translator has no emitters for them yet, so those cases would only test the interpreter),
 // SSE and x87 (never translated).
 using Ringvisor.TestSupport;
@@ -14,13 +14,13 @@ public sealed class TranslatedDifferentialTests
     public void Alu_DirectedEdgePairs_Translated_MatchRealCpu() => Run(AluCases.Directed());
 
     [KvmFact]
-    public void Alu_RandomFixedSeed_Translated_MatchRealCpu() => Run(AluCases.Random(seed: 1, count: 800));
+    public void Alu_RandomFixedSeed_Translated_MatchRealCpu() => Run(AluCases.Random(seed: 1, count: 1500));
 
     [KvmFact]
-    public void Shifts_RandomFixedSeed_Translated_MatchRealCpu() => Run(ShiftCases.Random(seed: 2, count: 600));
+    public void Shifts_RandomFixedSeed_Translated_MatchRealCpu() => Run(ShiftCases.Random(seed: 2, count: 1500));
 
     [KvmFact]
-    public void MulDiv_RandomFixedSeed_Translated_MatchRealCpu() => Run(MulDivCases.Random(seed: 3, count: 400));
+    public void MulDiv_RandomFixedSeed_Translated_MatchRealCpu() => Run(MulDivCases.Random(seed: 3, count: 800));
 
     [KvmFact]
     public void Conditionals_RandomFixedSeed_Translated_MatchRealCpu() => Run(CondCases.Random(seed: 5, count: 800));
@@ -29,7 +29,7 @@ public sealed class TranslatedDifferentialTests
     public void Loops_DirectedCounts_Translated_MatchRealCpu() => Run(CondCases.DirectedLoops());
 
     [KvmFact]
-    public void DataMovement_RandomFixedSeed_Translated_MatchRealCpu() => Run(DataMoveCases.Random(seed: 6, count: 600));
+    public void DataMovement_RandomFixedSeed_Translated_MatchRealCpu() => Run(DataMoveCases.Random(seed: 6, count: 1000));
 
     [KvmFact]
     public void Exceptions_Directed_Translated_MatchRealCpu() => Run(ExceptionCases.Directed());
@@ -38,7 +38,7 @@ public sealed class TranslatedDifferentialTests
     public void Sequences_RandomFixedSeed_Translated_MatchRealCpu() => Run(SequenceCases.Random(seed: 10, count: 1000));
 
     [KvmFact]
-    public void Misc_RandomFixedSeed_Translated_MatchRealCpu() => Run(MiscCases.Random(seed: 11, count: 300));
+    public void Misc_RandomFixedSeed_Translated_MatchRealCpu() => Run(MiscCases.Random(seed: 11, count: 400));
 
     private static void Run(IEnumerable<DiffCase> cases)
     {
