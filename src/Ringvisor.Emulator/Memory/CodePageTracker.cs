@@ -1,6 +1,7 @@
 // Which guest-physical pages hold decoded instructions, so stores to them can invalidate the decoder cache
 // (self-modifying and cross-modifying code, module loading, DMA into code pages).
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Ringvisor.Core.Memory;
 
 namespace Ringvisor.Emulator.Memory;
@@ -60,7 +61,14 @@ public sealed class CodePageTracker
     /// number (the interpreter's CodePage, translated units) compare. -1 outside RAM.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public int PageGeneration(ulong pageNumber) => pageNumber < _pageCount ? Volatile.Read(ref _generations[pageNumber]) : -1;
+    public int PageGeneration(ulong pageNumber)
+    {
+        // The interpreter calls this for every instruction: skip the second (array) bounds check, since
+        // _generations has exactly _pageCount elements and pageNumber was just checked against it.
+        return pageNumber < _pageCount
+            ? Volatile.Read(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_generations), (nint)pageNumber))
+            : -1;
+    }
 
     /// <summary>
     /// Reports that something other than a vCPU store (device DMA, a loader) wrote guest-physical

@@ -12,7 +12,13 @@ internal sealed class FakeLocalApic : ILocalInterruptController
     private int _init;
     private int _sipi = -1;
 
-    public ulong? MmioBase => null;
+    private ulong? _mmioBase;
+
+    /// <summary>The xAPIC page: none until the guest writes IA32_APIC_BASE with the enable bit (tests of the page's routing).</summary>
+    public ulong? MmioBase => _mmioBase;
+
+    /// <summary>The byte every register read returns.</summary>
+    public byte ReadFill { get; set; }
 
     public bool HasInterrupt => !_pending.IsEmpty;
 
@@ -64,7 +70,7 @@ internal sealed class FakeLocalApic : ILocalInterruptController
         return v >= 0;
     }
 
-    public void Read(ulong offset, Span<byte> data) => data.Clear();
+    public void Read(ulong offset, Span<byte> data) => data.Fill(ReadFill);
 
     public void Write(ulong offset, ReadOnlySpan<byte> data)
     {
@@ -76,7 +82,17 @@ internal sealed class FakeLocalApic : ILocalInterruptController
         return false;
     }
 
-    public bool TryWriteMsr(uint msr, ulong value) => false;
+    public bool TryWriteMsr(uint msr, ulong value)
+    {
+        // IA32_APIC_BASE (SDM Vol. 3A §10.4.4): bit 11 enables the xAPIC, bits 12+ hold the page.
+        if (msr != 0x1B)
+        {
+            return false;
+        }
+
+        _mmioBase = (value & (1UL << 11)) != 0 ? value & ~0xFFFUL : null;
+        return true;
+    }
 
     public void AttachWakeup(IVcpuWakeup wakeup) => _wakeup = wakeup;
 }
