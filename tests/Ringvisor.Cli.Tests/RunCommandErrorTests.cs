@@ -60,10 +60,47 @@ public sealed class RunCommandErrorTests
     [InlineData("--cpus", "0", "cpus")]
     [InlineData("--cpus", "1000", "cpus")]
     [InlineData("--engine", "vmware", "vmware")]
+    [InlineData("--virtio-console", "tcp=1234", "--virtio-console")]
+    [InlineData("--virtio-console", "unix=", "missing path")]
     public void Run_BadOption_NonZeroWithMessage(string option, string value, string mentioned)
     {
         var r = CliProcess.Run(["run", "--kernel", "/nonexistent", option, value]);
         Assert.NotEqual(0, r.ExitCode);
         Assert.Contains(mentioned, r.Stderr, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public void Run_VirtioConsoleSocketPathIsADirectory_OneLineNamingIt()
+    {
+        string kernel = Path.Combine(Path.GetTempPath(), $"rv-k-{Guid.NewGuid():N}");
+        File.WriteAllBytes(kernel, TestKernelBytes());
+        string dir = Path.Combine(Path.GetTempPath(), $"rv-dir-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            var r = CliProcess.Run(["run", "--kernel", kernel, "--engine", "bt", "--virtio-console", $"unix={dir}"]);
+            AssertOneLineError(r, dir);
+        }
+        finally
+        {
+            File.Delete(kernel);
+            Directory.Delete(dir);
+        }
+    }
+
+    /// <summary>A multiboot v1 header (magic, flags 0, checksum) followed by HLT: enough for the loader to accept.</summary>
+    private static byte[] TestKernelBytes()
+    {
+        var k = new byte[8192];
+        BitConverter.GetBytes(0x1BADB002u).CopyTo(k, 0);
+        BitConverter.GetBytes(0x0001_0000u).CopyTo(k, 4); // a.out kludge: addresses follow
+        BitConverter.GetBytes(unchecked(0u - 0x1BADB002u - 0x0001_0000u)).CopyTo(k, 8);
+        BitConverter.GetBytes(0x10_0000u).CopyTo(k, 12);   // header_addr
+        BitConverter.GetBytes(0x10_0000u).CopyTo(k, 16);   // load_addr
+        BitConverter.GetBytes(0u).CopyTo(k, 20);           // load_end_addr: whole file
+        BitConverter.GetBytes(0u).CopyTo(k, 24);           // bss_end_addr: none
+        BitConverter.GetBytes(0x10_0020u).CopyTo(k, 28);   // entry_addr
+        k[32] = 0xF4;
+        return k;
     }
 }

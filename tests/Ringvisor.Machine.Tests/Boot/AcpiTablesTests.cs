@@ -95,7 +95,7 @@ public sealed class AcpiTablesTests : IDisposable
         AcpiTables.Write(_memory, 2);
         var entries = Entries(ReadMadt());
 
-        var over = entries.Single(e => e[0] == 2);
+        var over = entries.Single(e => e[0] == 2 && e[3] == 0);
         Assert.Equal(0, over[2]); // ISA
         Assert.Equal(0, over[3]); // IRQ 0
         Assert.Equal(2U, BinaryPrimitives.ReadUInt32LittleEndian(over.AsSpan(4)));
@@ -104,6 +104,67 @@ public sealed class AcpiTablesTests : IDisposable
         Assert.Equal(0xFF, nmi[2]);
         Assert.Equal(1, nmi[5]);
     }
+
+    [Fact]
+    public void Write_Always_SciOnIrq9LevelActiveHigh()
+    {
+        AcpiTables.Write(_memory, 2);
+        var sci = Entries(ReadMadt()).Single(e => e[0] == 2 && e[3] == AcpiTables.SciIrq);
+        Assert.Equal(0, sci[2]);
+        Assert.Equal(9U, BinaryPrimitives.ReadUInt32LittleEndian(sci.AsSpan(4)));
+        Assert.Equal(0xD, BinaryPrimitives.ReadUInt16LittleEndian(sci.AsSpan(8)));
+    }
+
+    [Fact]
+    public void Write_Always_FadtPointsAtFacsDsdtAndPmBlocks()
+    {
+        AcpiTables.Write(_memory, 2);
+        ulong rsdp = ScanRsdp();
+        byte[] xsdt = ReadTable(_memory.U64(rsdp + 24), "XSDT");
+        var tables = Enumerable.Range(0, (xsdt.Length - 36) / 8)
+            .Select(i => BinaryPrimitives.ReadUInt64LittleEndian(xsdt.AsSpan(36 + (8 * i))))
+            .ToList();
+        ulong fadtAddress = tables.Single(a => Encoding.ASCII.GetString(_memory.Bytes(a, 4)) == "FACP");
+        byte[] fadt = ReadTable(fadtAddress, "FACP");
+
+        Assert.Equal(AcpiTables.FadtSize, fadt.Length);
+        uint facs = BinaryPrimitives.ReadUInt32LittleEndian(fadt.AsSpan(36));
+        Assert.Equal(0U, facs % 64);
+        Assert.Equal("FACS", Encoding.ASCII.GetString(_memory.Bytes(facs, 4)));
+        Assert.Equal((uint)AcpiTables.FacsSize, _memory.U32(facs + 4));
+        byte[] dsdt = ReadTable(BinaryPrimitives.ReadUInt32LittleEndian(fadt.AsSpan(40)), "DSDT");
+        Assert.True(dsdt.Length > 36);
+        Assert.Equal(AcpiTables.SciIrq, BinaryPrimitives.ReadUInt16LittleEndian(fadt.AsSpan(46)));
+        Assert.Equal(0U, BinaryPrimitives.ReadUInt32LittleEndian(fadt.AsSpan(48))); // no SMI_CMD: always in ACPI mode
+        Assert.Equal(AcpiTables.PmBase, BinaryPrimitives.ReadUInt32LittleEndian(fadt.AsSpan(56)));
+        Assert.Equal(AcpiTables.PmBase + 4U, BinaryPrimitives.ReadUInt32LittleEndian(fadt.AsSpan(64)));
+        Assert.Equal(4, fadt[88]);
+        Assert.Equal(2, fadt[89]);
+        Assert.Equal(0b11, BinaryPrimitives.ReadUInt16LittleEndian(fadt.AsSpan(109)) & 0b11); // legacy devices, 8042
+    }
+
+    [Fact]
+    public void Write_Always_DsdtRoutesEverySlotPinToItsPciGsi()
+    {
+        AcpiTables.Write(_memory, 2);
+        uint length = _memory.U32(AcpiTables.DsdtPhysicalAddress + 4);
+        byte[] dsdt = ReadTable(AcpiTables.DsdtPhysicalAddress, "DSDT");
+        Assert.Equal((int)length, dsdt.Length);
+
+        // The host bridge: Name(_HID, EisaId("PNP0A03")).
+        Assert.True(IndexOf(dsdt, [0x08, (byte)'_', (byte)'H', (byte)'I', (byte)'D', 0x0C, 0x41, 0xD0, 0x0A, 0x03]) > 0);
+
+        // Package(4) { 0x0001FFFF, 0 (INTA#), 0, 17 }: device 1's INTA# on GSI 16 + 1.
+        Assert.True(IndexOf(dsdt, [0x12, 0x0B, 0x04, 0x0C, 0xFF, 0xFF, 0x01, 0x00, 0x00, 0x00, 0x0A, 17]) > 0);
+
+        // Device 3's INTD# (pin 3) wraps to GSI 16 + ((3 + 4 - 1) mod 4) = 18.
+        Assert.True(IndexOf(dsdt, [0x12, 0x0C, 0x04, 0x0C, 0xFF, 0xFF, 0x03, 0x00, 0x0A, 0x03, 0x00, 0x0A, 18]) > 0);
+
+        // Name(\_S5, Package(4) { 5, 5, 0, 0 }).
+        Assert.True(IndexOf(dsdt, [0x08, (byte)'\\', (byte)'_', (byte)'S', (byte)'5', (byte)'_', 0x12, 0x08, 0x04, 0x0A, 5, 0x0A, 5, 0x00, 0x00]) > 0);
+    }
+
+    private static int IndexOf(byte[] haystack, byte[] needle) => haystack.AsSpan().IndexOf(needle);
 
     [Fact]
     public void Write_BadVcpuCount_Throws()

@@ -3,6 +3,7 @@
 // /dev/hvc1 appended to a file.
 using System.Net.Sockets;
 using System.Text;
+using Ringvisor.Machine.ConsolePorts;
 
 namespace Ringvisor.Machine.Tests.Integration;
 
@@ -46,6 +47,7 @@ public sealed class VirtioConsoleLinuxTests
             }
 
             // The first client left; the port serves the next one.
+            Assert.True(SpinWait.SpinUntil(() => !ClientHeld(s), TimeSpan.FromSeconds(10)));
             using (var again = Connect(socketPath))
             {
                 var reader2 = new SocketLines();
@@ -67,7 +69,7 @@ public sealed class VirtioConsoleLinuxTests
 
     private static bool ClientHeld(LinuxSession s) => PortOf(s).ClientConnected;
 
-    private static ConsolePorts.UnixSocketConsolePort PortOf(LinuxSession s) =>
+    private static UnixSocketConsolePort PortOf(LinuxSession s) =>
         s.Machine.SocketConsolePorts.Single();
 
     private static Socket Connect(string path)
