@@ -34,6 +34,7 @@ public class KvmInteropLayoutTests
         Assert.Equal(8, Unsafe.SizeOf<KvmIrqRouting>());
         Assert.Equal(520, Unsafe.SizeOf<KvmIrqchip>());
         Assert.Equal(152, Unsafe.SizeOf<SigAction>());
+        Assert.Equal(8, Unsafe.SizeOf<PollFd>());
     }
 
     [Fact]
@@ -129,6 +130,7 @@ public class KvmInteropLayoutTests
     [InlineData(KvmIoctl.CreateIrqchip, 0xAE60u)]
     [InlineData(KvmIoctl.IrqLine, 0x4008AE61u)]
     [InlineData(KvmIoctl.GetIrqchip, 0xC208AE62u)]
+    [InlineData(KvmIoctl.SetIrqchip, 0x8208AE63u)]
     [InlineData(KvmIoctl.SetGsiRouting, 0x4008AE6Au)]
     [InlineData(KvmIoctl.Irqfd, 0x4020AE76u)]
     [InlineData(KvmIoctl.CreatePit2, 0x4040AE77u)]
