@@ -11,8 +11,6 @@ namespace Ringvisor.Emulator.Instructions;
 
 public sealed unsafe partial class Cpu
 {
-    internal const int AccessRead = 0, AccessWrite = 1, AccessExec = 2;
-
     private readonly Mmu _mmu;
 
     // MMU counters already added to BtStats (the MMU's are cumulative).
@@ -78,10 +76,6 @@ public sealed unsafe partial class Cpu
     internal bool WriteLinear(ulong la, int size, bool user, ulong value) =>
         user ? WriteMem(la, size, value) : WriteSys(la, size, value);
 
-    /// <summary>Writes bytes as a user (current privilege) or implicit supervisor; all pages are translated before anything is stored.</summary>
-    internal bool WriteBytes(ulong la, ReadOnlySpan<byte> data, bool user) =>
-        (user ? _mmu.TryWriteBytes(la, data) : _mmu.TryWriteSystemBytes(la, data)) || MmuFault();
-
     /// <summary>Writes any number of bytes with the current privilege; a fault leaves memory unchanged.</summary>
     internal bool WriteData(ulong la, ReadOnlySpan<byte> data) => _mmu.TryWriteBytes(la, data) || MmuFault();
 
@@ -89,30 +83,7 @@ public sealed unsafe partial class Cpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ulong AddressWrap(ulong la) => _longMode ? la : (uint)la;
 
-    // ---- translation -------------------------------------------------------------------------------------------
-
-    /// <summary>
-    /// Translates a linear address for one access kind (AccessRead/Write/Exec) with the current privilege, or as an
-    /// implicit supervisor access when <paramref name="user"/> is false at CPL 3, setting A/D as a real access
-    /// would: a probe (INS checks its destination before reading the port). Raises #PF/#GP/#SS as a value on failure.
-    /// <paramref name="pageHost"/> is the host pointer of the physical page when it is plain RAM, else 0; it is for
-    /// reading only: stores must go through <see cref="WriteMem"/> so that code-page tracking sees them.
-    /// </summary>
-    internal bool Translate(ulong la, int kind, bool user, out ulong pa, out nint pageHost)
-    {
-        pageHost = 0;
-        if (!_mmu.TryTranslate(la, (MemoryAccessKind)kind, out pa, implicitSupervisor: !user && _cpl == 3))
-        {
-            return MmuFault();
-        }
-
-        if (_mmu.PhysicalHook is not { } hook || !hook.Claims(pa))
-        {
-            pageHost = _host.Memory.GetHostPointer(pa & ~0xFFFUL, 0x1000);
-        }
-
-        return true;
-    }
+    // ---- faults and paging state ----------------------------------------------------------------------------
 
     /// <summary>Turns the MMU's last fault into the guest exception; always false (for `return x || MmuFault()`).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
