@@ -29,6 +29,9 @@ public sealed class BtStats
 
     public ConcurrentDictionary<string, long> UndefinedMnemonics { get; } = new();
 
+    /// <summary>Mnemonics of interpreted 64-bit instructions, sampled 1 in 64 (what the translator should cover next).</summary>
+    public ConcurrentDictionary<string, long> InterpretedMnemonics { get; } = new();
+
     public long Instructions => Interlocked.Read(ref _instructions);
 
     public long PioExits => Interlocked.Read(ref _pioExits);
@@ -140,6 +143,15 @@ public sealed class BtStats
             if (n != 0)
             {
                 sb.AppendLine($"exception/interrupt vector {v}: {n}");
+            }
+        }
+
+        if (!InterpretedMnemonics.IsEmpty)
+        {
+            sb.AppendLine("interpreted 64-bit instructions (1 in 64 sampled):");
+            foreach (var kv in InterpretedMnemonics.OrderByDescending(k => k.Value).Take(25))
+            {
+                sb.AppendLine($"  {kv.Key}: {kv.Value}");
             }
         }
 

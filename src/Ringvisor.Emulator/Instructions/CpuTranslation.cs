@@ -15,7 +15,10 @@ namespace Ringvisor.Emulator.Instructions;
 
 public sealed unsafe partial class Cpu
 {
-    private const int UnitTableSize = 4096;
+    // Direct-mapped per-vCPU table of hot RIPs (a reused slot restarts counting; ProbeHeat finds units already in the
+    // shared cache long before the translation threshold).
+    private const int UnitTableSize = 1 << 15;
+    private const int ProbeHeat = 4;
     private const BindingFlags AnyInstance = BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public;
     private const BindingFlags AnyStatic = BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.Public;
 
@@ -39,6 +42,7 @@ public sealed unsafe partial class Cpu
     internal static readonly MethodInfo MethodCondition = typeof(Cpu).GetMethod(nameof(Condition), AnyInstance)!;
     internal static readonly MethodInfo MethodGetCf = typeof(Cpu).GetMethod(nameof(GetCf), AnyInstance)!;
     internal static readonly MethodInfo MethodIsCanonical = typeof(Cpu).GetMethod(nameof(IsCanonical), AnyStatic)!;
+    internal static readonly MethodInfo MethodPatchCfOf = typeof(Cpu).GetMethod(nameof(PatchCfOf), AnyInstance)!;
     internal static readonly MethodInfo MethodEagerArithBits = typeof(Cpu).GetMethod(nameof(EagerArithBits), AnyStatic)!;
     internal static readonly MethodInfo MethodCodeTracker = typeof(Cpu).GetMethod(nameof(TranslatedCodeTracker), AnyInstance)!;
     internal static readonly MethodInfo MethodPageGeneration = typeof(CodePageTracker).GetMethod(nameof(CodePageTracker.PageGeneration))!;
@@ -51,6 +55,7 @@ public sealed unsafe partial class Cpu
     private TranslationCache? _translationCache;
     private readonly byte[] _translationPage = new byte[4096];
     private readonly long[] _translationExitCounts = new long[8];
+    private int _interpretedSample;
 
     /// <summary>Whether this vCPU runs translated code (decided on first use from the options and the environment).</summary>
     internal bool TranslationEnabled => _translationMode > 0;
@@ -92,11 +97,24 @@ public sealed unsafe partial class Cpu
         return f;
     }
 
+    /// <summary>Materialises the flags and replaces CF and OF (what rotates do, InterpShift.ExecShift).</summary>
+    internal void PatchCfOf(bool cf, bool of)
+    {
+        ulong f = MaterializeFlags() & ~(FlagCf | FlagOf);
+        _flags = f | (cf ? FlagCf : 0) | (of ? FlagOf : 0);
+    }
+
     private void InitTranslation()
     {
         var o = _host.Options;
         bool on = o.Translation && Environment.GetEnvironmentVariable("RINGVISOR_BT_TRANSLATE") != "0";
         _translationThreshold = Math.Max(1, o.TranslationThreshold);
+        if (int.TryParse(Environment.GetEnvironmentVariable("RINGVISOR_BT_THRESHOLD"), out int t) && t > 0)
+        {
+            // Tuning aid for the benchmarks.
+            _translationThreshold = t;
+        }
+
         if (on)
         {
             _unitTable = new UnitLookupEntry[UnitTableSize];
@@ -169,6 +187,11 @@ public sealed unsafe partial class Cpu
 
         if (!ran)
         {
+            if (_host.Options.CollectStats && _bitness == 64 && (++_interpretedSample & 63) == 0)
+            {
+                SampleInterpreted();
+            }
+
             return false;
         }
 
@@ -183,11 +206,27 @@ public sealed unsafe partial class Cpu
         return true;
     }
 
+    private void SampleInterpreted()
+    {
+        var page = FetchSlot(out int slot);
+        if (page is not null && !_faultPending)
+        {
+            var ins = page.Instructions[slot];
+            string key = ins.Mnemonic.ToString();
+            if (page.Ops[slot].Kind == FastKind.Generic && ins.OpCount > 0)
+            {
+                key += " " + ins.GetOpKind(0) + (ins.OpCount > 1 ? "," + ins.GetOpKind(1) : string.Empty);
+            }
+
+            _stats.InterpretedMnemonics.AddOrUpdate(key, 1, (_, v) => v + 1);
+        }
+    }
+
     /// <summary>The unit to run at RIP now, or null (counting the execution towards the threshold).</summary>
     private TranslatedUnit? FindUnit()
     {
         ulong rip = Rip;
-        ref var e = ref _unitTable[(int)((rip ^ (rip >> 12)) & (UnitTableSize - 1))];
+        ref var e = ref _unitTable[(int)((rip ^ (rip >> 14)) & (UnitTableSize - 1))];
         if (e.Rip != rip)
         {
             e.Rip = rip;
@@ -200,20 +239,24 @@ public sealed unsafe partial class Cpu
         if (e.Unit is { } unit)
         {
             // The unit is valid while RIP's linear page still leads to the decoded page it was built from (a store to
-            // the page or a remap gives another CodePage) and the cache has not evicted it.
-            var page = _fetchPage;
-            if (_fetchEpoch != _mmu.Epoch || (rip >> 12) != _fetchLinearPage || page != e.Page || page!.Generation != _codePageTracker.PageGeneration(page.PhysPage))
+            // the page or a remap gives another CodePage) and the cache has not evicted it. As for the interpreter's
+            // fetch cache, an unchanged MMU epoch means the linear-to-physical translation checked then still holds.
+            var ep = e.Page!;
+            if (e.Epoch == _mmu.Epoch && ep.Generation == _codePageTracker.PageGeneration(ep.PhysPage) && !unit.Evicted)
             {
-                page = LookupPage(rip);
-                if (page is null)
-                {
-                    // A fetch fault (now pending) or MMIO code: the interpreter takes it from here.
-                    return null;
-                }
+                return unit;
             }
 
-            if (page == e.Page && !unit.Evicted)
+            var page = LookupPage(rip);
+            if (page is null)
             {
+                // A fetch fault (now pending) or MMIO code: the interpreter takes it from here.
+                return null;
+            }
+
+            if (page == ep && !unit.Evicted)
+            {
+                e.Epoch = _mmu.Epoch;
                 return unit;
             }
 
@@ -240,8 +283,15 @@ public sealed unsafe partial class Cpu
             e.Heat = 0;
         }
 
-        if (++e.Heat < _translationThreshold)
+        int heat = ++e.Heat;
+        if (heat < _translationThreshold)
         {
+            if (heat == ProbeHeat)
+            {
+                // Warm: another vCPU, or this one before its table slot was reused, may have translated it already.
+                return ProbeCache(ref e);
+            }
+
             return null;
         }
 
@@ -263,6 +313,27 @@ public sealed unsafe partial class Cpu
 
         e.Unit = u;
         e.Page = p;
+        e.Epoch = _mmu.Epoch;
+        return u;
+    }
+
+    private TranslatedUnit? ProbeCache(ref UnitLookupEntry e)
+    {
+        var p = FetchSlot(out _);
+        if (p is null || p.Bitness != 64)
+        {
+            return null;
+        }
+
+        var key = new UnitKey(p.PhysPage, p.Generation, p.Bitness, (int)(e.Rip & 0xFFF));
+        if (!_translationCache!.TryGet(key, out var u) || u!.Evicted)
+        {
+            return null;
+        }
+
+        e.Unit = u;
+        e.Page = p;
+        e.Epoch = _mmu.Epoch;
         return u;
     }
 

@@ -42,13 +42,13 @@ internal static class UnitBuilder
             }
 
             var op = FastOpBuilder.Build(ins);
-            if (!UnitCompiler.Supports(ins, ref op))
+            if (!UnitCompiler.Supports(ins, ref op, out var extra))
             {
                 rejected.Add(off);
                 continue;
             }
 
-            var ui = new UnitInstruction(off, ins, op);
+            var ui = new UnitInstruction(off, ins, op, extra);
             found.Add(off, ui);
             switch (op.Kind)
             {

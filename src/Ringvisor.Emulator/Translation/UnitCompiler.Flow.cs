@@ -100,7 +100,7 @@ internal sealed partial class UnitCompiler
                 St(_reg[op.Dst]!);
                 return true;
             default:
-                throw new InvalidOperationException($"translator: no emitter for {op.Kind}");
+                return EmitExtra(ui);
         }
     }
 

@@ -7,7 +7,9 @@
 // Instructions/InterpFast.cs, the reference; the emitters are grouped by family in the partial files beside this one.
 using System.Reflection;
 using System.Reflection.Emit;
+using Iced.Intel;
 using Instruction = Iced.Intel.Instruction;
+using Label = System.Reflection.Emit.Label;
 using Ringvisor.Emulator.Decoding;
 using Ringvisor.Emulator.Instructions;
 
@@ -142,6 +144,12 @@ internal sealed partial class UnitCompiler
                     _regUsed[r] = true;
                     _regWritten[r] = true;
                 }
+            }
+
+            if (ui.Extra != UnitExtra.None)
+            {
+                ScanExtra(ui, Use, Write);
+                continue;
             }
 
             Use(op.Base);
@@ -494,10 +502,17 @@ internal sealed partial class UnitCompiler
         }
     }
 
-    /// <summary>Whether the compiler can translate this instruction (FastOp forms for now).</summary>
-    public static bool Supports(in Instruction ins, ref FastOp op)
+    /// <summary>Whether the compiler can translate this instruction: a FastOp form, or one of <see cref="UnitExtra"/>
+    /// (classified here, operands stored in <paramref name="op"/>).</summary>
+    public static bool Supports(in Instruction ins, ref FastOp op, out UnitExtra extra)
     {
-        _ = ins;
-        return op.Kind != FastKind.Generic;
+        extra = UnitExtra.None;
+        if (op.Kind != FastKind.Generic)
+        {
+            return true;
+        }
+
+        extra = ClassifyExtra(ins, ref op);
+        return extra != UnitExtra.None;
     }
 }

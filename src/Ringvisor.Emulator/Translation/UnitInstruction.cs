@@ -6,12 +6,16 @@ namespace Ringvisor.Emulator.Translation;
 
 internal sealed class UnitInstruction
 {
-    public UnitInstruction(int offset, in Instruction instruction, in FastOp op)
+    public UnitInstruction(int offset, in Instruction instruction, in FastOp op, UnitExtra extra)
     {
         Offset = offset;
         Instruction = instruction;
         Op = op;
+        Extra = extra;
     }
+
+    /// <summary>The translator's own form when <see cref="Op"/> is Generic.</summary>
+    public UnitExtra Extra { get; }
 
     public int Offset { get; }
 

@@ -11,5 +11,8 @@ internal struct UnitLookupEntry
     public CodePage? Page;
     public TranslatedUnit? Unit;
     public int Heat;
+
+    /// <summary>The MMU epoch in which RIP's linear page was last seen to lead to <see cref="Page"/>.</summary>
+    public long Epoch;
     public bool Failed;
 }

@@ -284,8 +284,14 @@ public sealed class TranslationTests
             a.inc(rax);
             a.jmp(loop);
         });
-        using var kicker = new Timer(_ => g.Vcpu.Kick(), null, 200, Timeout.Infinite);
+        var kicker = new Thread(() =>
+        {
+            SpinWait.SpinUntil(() => g.Host.Stats.TranslatedInstructions > 100_000, 30_000);
+            g.Vcpu.Kick();
+        });
+        kicker.Start();
         var exit = g.Run();
+        kicker.Join();
         Assert.Equal(VcpuExitReason.Kicked, exit.Reason);
         Assert.True(g.Host.Stats.TranslatedInstructions > 0);
         Assert.True(g.Host.Stats.TranslationExits(3) > 0, "the loop never left through a budget/attention check");
@@ -317,12 +323,19 @@ public sealed class TranslationTests
         });
         g.SetGate64(0x40, handler);
         loopStart = GuestHarness.CodeBase + 2;
-        using var raiser = new Timer(_ => apic.Raise(0x40), null, 200, Timeout.Infinite);
+        // Raise the interrupt once the loop runs translated (polling the counters, not the clock).
+        var raiser = new Thread(() =>
+        {
+            SpinWait.SpinUntil(() => g.Host.Stats.TranslatedInstructions > 100_000, 30_000);
+            apic.Raise(0x40);
+        });
+        raiser.Start();
         var exit = g.Run();
+        raiser.Join();
         Assert.Equal(VcpuExitReason.Halted, exit.Reason);
         var s = g.State.Registers;
         Assert.InRange(s.R15, loopStart, loopStart + 16);
-        Assert.True(g.Host.Stats.TranslatedInstructions > 1000);
+        Assert.True(g.Host.Stats.TranslatedInstructions > 100_000, g.Host.Stats.Format());
         Assert.Equal(1, apic.Acknowledged);
     }
 }

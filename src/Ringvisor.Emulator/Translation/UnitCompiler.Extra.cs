@@ -1,0 +1,370 @@
+// The translator's forms beyond FastKind (UnitExtra): rotates by an immediate, NOT/NEG, shifts by CL, XCHG r,r,
+// CWDE/CDQE/CDQ/CQO and PUSH imm, mirroring Instructions/InterpShift.cs, InterpAlu.cs, InterpData.cs and
+// InterpStack.cs (the reference).
+using System.Reflection.Emit;
+using Iced.Intel;
+using Ringvisor.Emulator.Decoding;
+using Ringvisor.Emulator.Instructions;
+
+namespace Ringvisor.Emulator.Translation;
+
+internal sealed partial class UnitCompiler
+{
+    private static bool ExtraGpr(Register r, out byte index, out byte size)
+    {
+        index = 0;
+        size = 0;
+        if (r == Register.None || !r.IsGPR() || r is >= Register.AH and <= Register.BH)
+        {
+            return false;
+        }
+
+        index = (byte)(r.GetFullRegister() - Register.RAX);
+        size = (byte)r.GetSize();
+        return true;
+    }
+
+    private static UnitExtra ClassifyExtra(in Instruction ins, ref FastOp op)
+    {
+        if (ins.HasLockPrefix || ins.HasRepPrefix || ins.HasRepnePrefix)
+        {
+            return UnitExtra.None;
+        }
+
+        int n = ins.OpCount;
+        var k0 = n > 0 ? ins.GetOpKind(0) : OpKind.Register;
+        var k1 = n > 1 ? ins.GetOpKind(1) : OpKind.Register;
+        switch (ins.Mnemonic)
+        {
+            case Mnemonic.Rol:
+            case Mnemonic.Ror:
+                if (n != 2 || k0 != OpKind.Register || k1 != OpKind.Immediate8 || !ExtraGpr(ins.Op0Register, out op.Dst, out op.Size))
+                {
+                    return UnitExtra.None;
+                }
+
+                op.Imm = ins.Immediate8;
+                op.Aux = (byte)(ins.Mnemonic == Mnemonic.Rol ? 0 : 1);
+                return UnitExtra.RotateRI;
+            case Mnemonic.Not:
+            case Mnemonic.Neg:
+                if (n != 1 || k0 != OpKind.Register || !ExtraGpr(ins.Op0Register, out op.Dst, out op.Size))
+                {
+                    return UnitExtra.None;
+                }
+
+                return ins.Mnemonic == Mnemonic.Not ? UnitExtra.NotR : UnitExtra.NegR;
+            case Mnemonic.Shl:
+            case Mnemonic.Sal:
+            case Mnemonic.Shr:
+            case Mnemonic.Sar:
+                if (n != 2 || k0 != OpKind.Register || k1 != OpKind.Register || ins.Op1Register != Register.CL ||
+                    !ExtraGpr(ins.Op0Register, out op.Dst, out op.Size))
+                {
+                    return UnitExtra.None;
+                }
+
+                op.Aux = (byte)(ins.Mnemonic is Mnemonic.Shl or Mnemonic.Sal ? 0 : ins.Mnemonic == Mnemonic.Shr ? 1 : 2);
+                return UnitExtra.ShiftRCl;
+            case Mnemonic.Xchg:
+                if (n != 2 || k0 != OpKind.Register || k1 != OpKind.Register ||
+                    !ExtraGpr(ins.Op0Register, out op.Dst, out op.Size) || !ExtraGpr(ins.Op1Register, out op.Src, out _))
+                {
+                    return UnitExtra.None;
+                }
+
+                return UnitExtra.XchgRR;
+            case Mnemonic.Cwde:
+                op.Aux = 0;
+                return UnitExtra.SignExtendAcc;
+            case Mnemonic.Cdqe:
+                op.Aux = 1;
+                return UnitExtra.SignExtendAcc;
+            case Mnemonic.Cdq:
+                op.Aux = 2;
+                return UnitExtra.SignExtendAcc;
+            case Mnemonic.Cqo:
+                op.Aux = 3;
+                return UnitExtra.SignExtendAcc;
+            case Mnemonic.Push:
+                if (ins.Code is not (Code.Pushq_imm32 or Code.Pushq_imm8))
+                {
+                    return UnitExtra.None;
+                }
+
+                op.Imm = ins.GetImmediate(0);
+                return UnitExtra.PushI;
+            default:
+                return UnitExtra.None;
+        }
+    }
+
+    private static bool ExtraWritesFlags(UnitExtra x) => x is UnitExtra.RotateRI or UnitExtra.NegR or UnitExtra.ShiftRCl;
+
+    /// <summary>Registers an extra form reads (use) and writes.</summary>
+    private void ScanExtra(UnitInstruction ui, Action<int> use, Action<int> write)
+    {
+        ref var op = ref ui.Op;
+        switch (ui.Extra)
+        {
+            case UnitExtra.ShiftRCl:
+                use(1);
+                write(op.Dst);
+                break;
+            case UnitExtra.XchgRR:
+                write(op.Dst);
+                write(op.Src);
+                break;
+            case UnitExtra.SignExtendAcc:
+                write(0);
+                write(2);
+                break;
+            case UnitExtra.PushI:
+                write(4);
+                break;
+            default:
+                write(op.Dst);
+                break;
+        }
+    }
+
+    private bool EmitExtra(UnitInstruction ui)
+    {
+        ref var op = ref ui.Op;
+        int size = op.Size;
+        switch (ui.Extra)
+        {
+            case UnitExtra.RotateRI:
+                EmitRotate(ref op);
+                return true;
+            case UnitExtra.NotR:
+                LdReg(op.Dst, size);
+                LdI8(ulong.MaxValue);
+                Op(OpCodes.Xor);
+                StReg(op.Dst, size);
+                return true;
+            case UnitExtra.NegR:
+                LdReg(op.Dst, size);
+                St(_t0);
+                LdI8(0);
+                Ld(_t0);
+                Op(OpCodes.Sub);
+                Mask(size);
+                St(_t2);
+                Ld(_t2);
+                StReg(op.Dst, size);
+                SetFlags(FlagOp.Neg, null, _t0, _t2, size);
+                return true;
+            case UnitExtra.ShiftRCl:
+                EmitShiftCl(ref op);
+                return true;
+            case UnitExtra.XchgRR:
+                LdReg(op.Dst, size);
+                St(_t0);
+                LdReg(op.Src, size);
+                St(_t1);
+                Ld(_t1);
+                StReg(op.Dst, size);
+                Ld(_t0);
+                StReg(op.Src, size);
+                return true;
+            case UnitExtra.SignExtendAcc:
+                EmitSignExtendAcc(op.Aux);
+                return true;
+            case UnitExtra.PushI:
+                LdI8(op.Imm);
+                St(_val);
+                LdReg(4);
+                LdI8(8);
+                Op(OpCodes.Sub);
+                St(_t0);
+                EmitStackLinear(_t0);
+                EmitWrite(8, _val);
+                Ld(_t0);
+                St(_reg[4]!);
+                EmitStoreCheck(ui.NextOffset, false);
+                return true;
+            default:
+                throw new InvalidOperationException($"translator: no emitter for {ui.Extra}");
+        }
+    }
+
+    private void EmitRotate(ref FastOp op)
+    {
+        int size = op.Size;
+        int bits = size * 8;
+        int count = (int)op.Imm & (size == 8 ? 0x3F : 0x1F);
+        if (count == 0)
+        {
+            // No flags change; a 32-bit destination is still written (zero-extended).
+            if (size == 4)
+            {
+                LdReg(op.Dst, 4);
+                StReg(op.Dst, 4);
+            }
+
+            return;
+        }
+
+        int c = count % bits;
+        LdReg(op.Dst, size);
+        St(_t0);
+        Ld(_t0);
+        if (c != 0)
+        {
+            bool left = op.Aux == 0;
+            LdI4(left ? c : bits - c);
+            Op(OpCodes.Shl);
+            Ld(_t0);
+            LdI4(left ? bits - c : c);
+            Op(OpCodes.Shr_Un);
+            Op(OpCodes.Or);
+            Mask(size);
+        }
+
+        St(_t2);
+        Ld(_t2);
+        StReg(op.Dst, size);
+
+        ulong sign = Cpu.SignBit(size);
+        if (op.Aux == 0)
+        {
+            // ROL: CF = bit 0 of the result, OF = MSB ^ CF.
+            Ld(_t2);
+            LdI8(1);
+            Op(OpCodes.And);
+            Op(OpCodes.Conv_I4);
+            St(_c0);
+            LdMsb(_t2, sign);
+            Ld(_c0);
+            Op(OpCodes.Xor);
+        }
+        else
+        {
+            // ROR: CF = MSB of the result, OF = MSB ^ (MSB - 1).
+            LdMsb(_t2, sign);
+            St(_c0);
+            Ld(_c0);
+            LdMsb(_t2, sign >> 1);
+            Op(OpCodes.Xor);
+        }
+
+        St(_val);
+        StoreFlags();
+        _il.Emit(OpCodes.Ldarg_0);
+        Ld(_c0);
+        Ld(_val);
+        Op(OpCodes.Conv_I4);
+        Call(Cpu.MethodPatchCfOf);
+        LdI4((int)FlagOp.None);
+        St(_fOp);
+        _known = FlagOp.None;
+    }
+
+    /// <summary>Pushes int32 1 when (<paramref name="l"/> &amp; <paramref name="bit"/>) != 0.</summary>
+    private void LdMsb(LocalBuilder l, ulong bit)
+    {
+        Ld(l);
+        LdI8(bit);
+        Op(OpCodes.And);
+        LdI8(0);
+        Op(OpCodes.Cgt_Un);
+    }
+
+    private void EmitShiftCl(ref FastOp op)
+    {
+        int size = op.Size;
+        var nonzero = _il.DefineLabel();
+        var done = _il.DefineLabel();
+        LdReg(1);
+        Op(OpCodes.Conv_I4);
+        LdI4(size == 8 ? 0x3F : 0x1F);
+        Op(OpCodes.And);
+        St(_c0);
+        LdReg(op.Dst, size);
+        St(_t0);
+        Ld(_c0);
+        _il.Emit(OpCodes.Brtrue, nonzero);
+        if (size == 4)
+        {
+            Ld(_t0);
+            StReg(op.Dst, 4);
+        }
+
+        _il.Emit(OpCodes.Br, done);
+        _il.MarkLabel(nonzero);
+        Ld(_c0);
+        Op(OpCodes.Conv_U8);
+        St(_t3);
+        switch (op.Aux)
+        {
+            case 0:
+                Ld(_t0);
+                Ld(_c0);
+                Op(OpCodes.Shl);
+                Mask(size);
+                St(_t2);
+                Ld(_t2);
+                StReg(op.Dst, size);
+                SetFlags(FlagOp.Shl, _t0, _t3, _t2, size);
+                break;
+            case 1:
+                Ld(_t0);
+                Ld(_c0);
+                Op(OpCodes.Shr_Un);
+                St(_t2);
+                Ld(_t2);
+                StReg(op.Dst, size);
+                SetFlags(FlagOp.Shr, _t0, _t3, _t2, size);
+                break;
+            default:
+                Ld(_t0);
+                SignExtend(size);
+                St(_t1);
+                Ld(_t1);
+                Ld(_c0);
+                Op(OpCodes.Shr);
+                Mask(size);
+                St(_t2);
+                Ld(_t2);
+                StReg(op.Dst, size);
+                SetFlags(FlagOp.Sar, _t1, _t3, _t2, size);
+                break;
+        }
+
+        _il.MarkLabel(done);
+
+        // Two paths meet here (flags changed or not).
+        ForgetFlags();
+    }
+
+    private void EmitSignExtendAcc(int which)
+    {
+        switch (which)
+        {
+            case 0:
+                LdReg(0);
+                SignExtend(2);
+                StReg(0, 4);
+                break;
+            case 1:
+                LdReg(0);
+                SignExtend(4);
+                StReg(0, 8);
+                break;
+            case 2:
+                LdReg(0);
+                SignExtend(4);
+                LdI4(31);
+                Op(OpCodes.Shr);
+                StReg(2, 4);
+                break;
+            default:
+                LdReg(0);
+                LdI4(63);
+                Op(OpCodes.Shr);
+                StReg(2, 8);
+                break;
+        }
+    }
+}

@@ -1,0 +1,29 @@
+// Forms the translator covers beyond the interpreter's FastKind set (those stay FastKind.Generic in the decode cache).
+// Operands are kept in the FastOp fields: Dst/Src registers, Size, Imm (count or immediate), Aux (sub-operation).
+namespace Ringvisor.Emulator.Translation;
+
+internal enum UnitExtra : byte
+{
+    None,
+
+    /// <summary>ROL/ROR r, imm8 (Aux 0 = ROL, 1 = ROR).</summary>
+    RotateRI,
+
+    /// <summary>NOT r.</summary>
+    NotR,
+
+    /// <summary>NEG r.</summary>
+    NegR,
+
+    /// <summary>SHL/SHR/SAR r, CL (Aux 0 = SHL, 1 = SHR, 2 = SAR).</summary>
+    ShiftRCl,
+
+    /// <summary>XCHG r, r (the memory form is locked and stays with the interpreter).</summary>
+    XchgRR,
+
+    /// <summary>CWDE/CDQE/CDQ/CQO (Aux: 0 CWDE, 1 CDQE, 2 CDQ, 3 CQO).</summary>
+    SignExtendAcc,
+
+    /// <summary>PUSH imm8/imm32 in 64-bit mode (sign-extended, 8 bytes).</summary>
+    PushI,
+}
