@@ -195,6 +195,9 @@ public sealed partial class Cpu
 
             rsp &= ~0xFUL;
             bool user = newCpl == 3;
+
+            // The frame is a stack reference: a non-canonical RSP makes the push #SS(0), not #GP(0).
+            _stackSegment = true;
             ulong sp = rsp;
             Span<ulong> frame = [Seg[SegSs].Selector, Gpr[4], oldFlags, Seg[SegCs].Selector, returnRip, error];
             int n = hasError ? 6 : 5;
@@ -269,6 +272,7 @@ public sealed partial class Cpu
 
         bool ssBig = newSs.DefaultBig;
         bool userAcc = newCpl == 3;
+        _stackSegment = true;
         ulong spv = newSp;
         Span<ulong> items = [Seg[SegSs].Selector, Gpr[4], oldFlags, Seg[SegCs].Selector, returnRip, error];
         int start = stackSwitch ? 0 : 2;

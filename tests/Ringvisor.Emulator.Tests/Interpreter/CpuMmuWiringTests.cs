@@ -320,6 +320,32 @@ public sealed class CpuMmuWiringTests
     }
 
     [Fact]
+    public void InterruptDelivery_NonCanonicalStack_RaisesStackFault()
+    {
+        using var g = new GuestHarness();
+        g.SetupLongMode();
+        const ulong h3 = Handler, h12 = Handler + 0x100, h13 = Handler + 0x200;
+        g.SetGate64(3, h3);
+        g.SetGate64(12, h12, ist: 1);
+        g.SetGate64(13, h13, ist: 1);
+        g.Write64(GuestHarness.TssBase + 0x24, 0x7_0000); // IST1
+        g.Code64(h3, a => { a.mov(__qword_ptr[FaultInfo], 3); a.hlt(); });
+        g.Code64(h12, a => { a.mov(__qword_ptr[FaultInfo], 12); a.hlt(); });
+        g.Code64(h13, a => { a.mov(__qword_ptr[FaultInfo], 13); a.hlt(); });
+        g.Code64(GuestHarness.CodeBase, a =>
+        {
+            a.mov(rsp, 0x8000_0000_0010UL);
+            a.int3();
+        });
+
+        Assert.Equal(VcpuExitReason.Halted, g.Run().Reason);
+
+        // SDM Vol. 3A §6.15, interrupt 12: a non-canonical stack address in 64-bit mode is #SS(0), also for the
+        // pushes of event delivery.
+        Assert.Equal(12UL, g.Read64(FaultInfo));
+    }
+
+    [Fact]
     public void Stats_TlbFigures_ComeFromTheMmu()
     {
         using var g = new GuestHarness();
