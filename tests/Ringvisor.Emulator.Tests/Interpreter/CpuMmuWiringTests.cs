@@ -346,6 +346,46 @@ public sealed class CpuMmuWiringTests
     }
 
     [Fact]
+    public void InvalidateCode_AfterDmaRewritesDecodedPage_NextFetchSeesNewCode()
+    {
+        using var g = new GuestHarness();
+        g.SetupLongMode();
+        const ulong loop = 0x3_0000;
+        g.Code64(loop, a =>
+        {
+            var top = a.CreateLabel();
+            a.Label(ref top);
+            a.mov(eax, 1);                             // the immediate the "DMA" rewrites
+            a.@out(0xF0, eax);
+            a.jmp(top);
+        });
+
+        // A device that, on the first report, rewrites the immediate behind the vCPU's back (as virtio DMA does,
+        // through GuestMemory) and reports it the way the machine's WriteObserver does; on the second it stops the run.
+        var seen = new List<uint>();
+        var port = new PortProbe(value =>
+        {
+            seen.Add(value);
+            if (seen.Count == 1)
+            {
+                g.Write(loop + 1, BitConverter.GetBytes(2u));
+                g.Vcpu.InvalidateCode(loop + 1, 4);
+            }
+            else
+            {
+                g.Vcpu.Kick();
+            }
+        });
+        g.Pio.Register(0xF0, 4, port, "probe");
+        var s = g.State;
+        s.Registers.Rip = loop;
+        g.Vcpu.SetState(s);
+
+        Assert.Equal(VcpuExitReason.Kicked, g.Run().Reason);
+        Assert.Equal([1u, 2u], seen);
+    }
+
+    [Fact]
     public void Stats_TlbFigures_ComeFromTheMmu()
     {
         using var g = new GuestHarness();
@@ -368,6 +408,13 @@ public sealed class CpuMmuWiringTests
         Assert.True(stats.TlbMisses >= 1, $"misses {stats.TlbMisses}");
         Assert.Equal(stats.TlbHits, g.Host.Stats.TlbHits);
         Assert.Equal(stats.TlbMisses, g.Host.Stats.TlbMisses);
+    }
+
+    private sealed class PortProbe(Action<uint> written) : Ringvisor.Core.Bus.IBusDevice
+    {
+        public void Read(ulong offset, Span<byte> data) => data.Clear();
+
+        public void Write(ulong offset, ReadOnlySpan<byte> data) => written(BitConverter.ToUInt32(data));
     }
 
     /// <summary>
