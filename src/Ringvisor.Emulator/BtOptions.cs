@@ -25,6 +25,10 @@ public sealed class BtOptions
     /// translate on first execution, as the differential tests do).</summary>
     public int TranslationThreshold { get; init; } = 50;
 
+    /// <summary>Translate on a worker thread while the vCPU keeps interpreting (off: translate synchronously when an entry
+    /// gets hot, as the tests do to run translated code deterministically).</summary>
+    public bool BackgroundTranslation { get; init; } = true;
+
     /// <summary>Estimated size of translated code kept per VM; the cache is flushed when a new unit would exceed it.</summary>
     public long TranslationBudgetBytes { get; init; } = 32L << 20;
 }

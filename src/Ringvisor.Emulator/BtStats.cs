@@ -65,7 +65,7 @@ public sealed class BtStats
 
     public long TranslationCacheFlushes => Interlocked.Read(ref _cacheFlushes);
 
-    /// <summary>Time spent building and emitting units (the JIT compiles each on its first run, not counted here).</summary>
+    /// <summary>Time spent building, emitting and JIT-compiling units.</summary>
     public TimeSpan TranslationTime => TimeSpan.FromTicks(Interlocked.Read(ref _translationTicks) * TimeSpan.TicksPerSecond / System.Diagnostics.Stopwatch.Frequency);
 
     /// <summary>Unit exits by reason (Translation.TranslationExit order).</summary>
@@ -133,7 +133,7 @@ public sealed class BtStats
         sb.AppendLine($"TLB hits/misses:       {TlbHits}/{TlbMisses}");
         long translated = TranslatedInstructions;
         sb.AppendLine($"translated tier:       {translated} instructions ({(Instructions > 0 ? 100.0 * translated / Instructions : 0):F1}%), interpreted {Instructions - translated}");
-        sb.AppendLine($"units:                 {UnitsTranslated} translated ({Interlocked.Read(ref _unitInstructions)} instructions, {TranslationTime.TotalMilliseconds:F0} ms to emit), {TranslationRejected} rejected, {UnitsInvalidated} invalidated");
+        sb.AppendLine($"units:                 {UnitsTranslated} translated ({Interlocked.Read(ref _unitInstructions)} instructions, {TranslationTime.TotalMilliseconds:F0} ms to build, emit and JIT), {TranslationRejected} rejected, {UnitsInvalidated} invalidated");
         sb.AppendLine($"translation cache:     {TranslationCacheBytes / 1024} KiB estimated, {TranslationCacheFlushes} flushes");
         sb.AppendLine($"unit exits:            end {TranslationExits(0)}, branch {TranslationExits(1)}, indirect {TranslationExits(2)}, budget {TranslationExits(3)}, fault {TranslationExits(4)}, store {TranslationExits(5)}, fallback {TranslationExits(6)}");
         sb.AppendLine($"exits: PIO {PioExits}, MMIO {MmioExits}, HLT {HaltExits}, hypercall {Hypercalls}");

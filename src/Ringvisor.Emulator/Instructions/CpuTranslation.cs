@@ -119,6 +119,13 @@ public sealed unsafe partial class Cpu
         {
             _unitTable = new UnitLookupEntry[UnitTableSize];
             _translationCache = TranslationCaches.For(_host);
+            if (o.BackgroundTranslation && Environment.GetEnvironmentVariable("RINGVISOR_BT_BACKGROUND") != "0")
+            {
+                lock (_translationCache)
+                {
+                    _translationCache.Background ??= new BackgroundTranslator(_translationCache, _stats, o.CollectStats);
+                }
+            }
         }
 
         _translationMode = on ? 1 : -1;
@@ -234,6 +241,7 @@ public sealed unsafe partial class Cpu
             e.Page = null;
             e.Heat = 0;
             e.Failed = false;
+            e.Pending = false;
         }
 
         if (e.Unit is { } unit)
@@ -284,6 +292,11 @@ public sealed unsafe partial class Cpu
         }
 
         int heat = ++e.Heat;
+        if (e.Pending)
+        {
+            return (heat & 15) == 0 ? PollPending(ref e) : null;
+        }
+
         if (heat < _translationThreshold)
         {
             if (heat == ProbeHeat)
@@ -301,6 +314,11 @@ public sealed unsafe partial class Cpu
             return null;
         }
 
+        if (_translationCache!.Background is { } background)
+        {
+            return RequestBackground(ref e, p, background);
+        }
+
         var u = GetOrTranslate(p, (int)(rip & 0xFFF), out bool rejected);
         if (u is null)
         {
@@ -315,6 +333,87 @@ public sealed unsafe partial class Cpu
         e.Page = p;
         e.Epoch = _mmu.Epoch;
         return u;
+    }
+
+    private TranslatedUnit? RequestBackground(ref UnitLookupEntry e, CodePage p, BackgroundTranslator background)
+    {
+        var cache = _translationCache!;
+        var key = new UnitKey(p.PhysPage, p.Generation, p.Bitness, (int)(e.Rip & 0xFFF));
+        e.Page = p;
+        if (cache.TryGet(key, out var u) && !u!.Evicted)
+        {
+            e.Unit = u;
+            e.Epoch = _mmu.Epoch;
+            return u;
+        }
+
+        if (cache.IsRejected(key))
+        {
+            e.Failed = true;
+            return null;
+        }
+
+        nint host = _host.Memory.GetHostPointer(p.PhysPage << 12, 0x1000);
+        if (host == 0)
+        {
+            e.Failed = true;
+            return null;
+        }
+
+        var copy = new byte[0x1000];
+        // SAFETY: host maps the whole 4 KiB RAM page (GetHostPointer checked the range).
+        new ReadOnlySpan<byte>((byte*)host, 0x1000).CopyTo(copy);
+        if (_codePageTracker.PageGeneration(p.PhysPage) != p.Generation)
+        {
+            // Rewritten since it was decoded: the bytes may not be what the key says. Count again.
+            e.Page = null;
+            e.Heat = 0;
+            return null;
+        }
+
+        background.Request(key, copy);
+        e.Pending = true;
+        return null;
+    }
+
+    /// <summary>Looks whether the background translator finished (or rejected) a pending entry.</summary>
+    private TranslatedUnit? PollPending(ref UnitLookupEntry e)
+    {
+        var p = e.Page!;
+        if (p.Generation != _codePageTracker.PageGeneration(p.PhysPage))
+        {
+            e.Pending = false;
+            e.Page = null;
+            e.Heat = 0;
+            return null;
+        }
+
+        var cache = _translationCache!;
+        var key = new UnitKey(p.PhysPage, p.Generation, p.Bitness, (int)(e.Rip & 0xFFF));
+        if (cache.TryGet(key, out var u) && !u!.Evicted)
+        {
+            // Validated against the current mapping on the next lookup (epoch -1 never matches).
+            e.Pending = false;
+            e.Unit = u;
+            e.Epoch = -1;
+            return null;
+        }
+
+        if (cache.IsRejected(key))
+        {
+            e.Pending = false;
+            e.Failed = true;
+            return null;
+        }
+
+        if (!cache.Background!.IsPending(key))
+        {
+            // Dropped (queue full) or evicted right after translation: count again.
+            e.Pending = false;
+            e.Heat = 0;
+        }
+
+        return null;
     }
 
     private TranslatedUnit? ProbeCache(ref UnitLookupEntry e)

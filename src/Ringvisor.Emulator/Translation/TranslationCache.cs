@@ -8,7 +8,10 @@ namespace Ringvisor.Emulator.Translation;
 
 internal sealed class TranslationCache
 {
+    private const int MaxRejected = 1 << 16;
+
     private readonly ConcurrentDictionary<UnitKey, TranslatedUnit> _units = new();
+    private readonly ConcurrentDictionary<UnitKey, bool> _rejected = new();
     private readonly long _budgetBytes;
     private readonly object _flushLock = new();
     private long _bytes;
@@ -26,6 +29,22 @@ internal sealed class TranslationCache
     public int Count => _units.Count;
 
     public bool TryGet(UnitKey key, out TranslatedUnit? unit) => _units.TryGetValue(key, out unit);
+
+    /// <summary>Entries where no unit can be built (the first instruction is not translatable).</summary>
+    public bool IsRejected(UnitKey key) => _rejected.ContainsKey(key);
+
+    public void Reject(UnitKey key)
+    {
+        if (_rejected.Count >= MaxRejected)
+        {
+            _rejected.Clear();
+        }
+
+        _rejected.TryAdd(key, true);
+    }
+
+    /// <summary>The VM's background translator (created on first use).</summary>
+    public BackgroundTranslator? Background { get; set; }
 
     /// <summary>Adds a unit (or returns the one another vCPU added first), flushing everything when over budget.</summary>
     public TranslatedUnit Add(TranslatedUnit unit)

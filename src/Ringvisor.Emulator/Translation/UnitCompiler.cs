@@ -21,7 +21,7 @@ internal sealed partial class UnitCompiler
 
     // Rough host code bytes per IL byte plus per-method overhead, for the cache budget (an estimate, not a measurement
     // of the JIT's output).
-    private const int BytesPerIlByte = 4;
+    private const int BytesPerIlByte = 2;
     private const int MethodOverheadBytes = 512;
 
     private readonly List<UnitInstruction> _ins;
@@ -63,7 +63,8 @@ internal sealed partial class UnitCompiler
         _blockLen = new int[_ins.Count];
     }
 
-    /// <summary>Compiles <paramref name="instructions"/> (sorted by offset, containing <paramref name="entry"/>).</summary>
+    /// <summary>Compiles <paramref name="instructions"/> (sorted by offset, containing the entry) to IL and lets the JIT
+    /// compile it (through a dry run), so the first real run costs nothing extra.</summary>
     public static TranslatedUnit Compile(List<UnitInstruction> instructions, UnitKey key)
     {
         var c = new UnitCompiler(instructions, key.EntryOffset, key.PhysPage, key.Generation);
@@ -77,6 +78,7 @@ internal sealed partial class UnitCompiler
         c.Emit(il);
         int bytes = (il.ILOffset * BytesPerIlByte) + MethodOverheadBytes;
         var code = (UnitCode)method.CreateDelegate(typeof(UnitCode));
+        _ = code(null!, 0, -1);
         return new TranslatedUnit(key, code, instructions.Count, bytes);
     }
 
@@ -96,6 +98,16 @@ internal sealed partial class UnitCompiler
         }
 
         _epilogue = il.DefineLabel();
+
+        // A negative budget is a dry run that returns at once: it makes the JIT compile the method (on the translating
+        // thread) without touching a vCPU.
+        var run = il.DefineLabel();
+        il.Emit(OpCodes.Ldarg_2);
+        il.Emit(OpCodes.Ldc_I8, 0L);
+        il.Emit(OpCodes.Bge, run);
+        il.Emit(OpCodes.Ldc_I4_M1);
+        il.Emit(OpCodes.Ret);
+        il.MarkLabel(run);
         EmitPrologue();
         il.Emit(OpCodes.Br, _labels[_index[_entry]]);
         for (_k = 0; _k < _ins.Count; _k++)

@@ -15,4 +15,7 @@ internal struct UnitLookupEntry
     /// <summary>The MMU epoch in which RIP's linear page was last seen to lead to <see cref="Page"/>.</summary>
     public long Epoch;
     public bool Failed;
+
+    /// <summary>Queued for the background translator; <see cref="Page"/> is the page it was requested from.</summary>
+    public bool Pending;
 }

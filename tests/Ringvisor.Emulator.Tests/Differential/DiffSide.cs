@@ -79,7 +79,7 @@ internal sealed class DiffSide : IDisposable
         var host = new CpuHost(memory, pio, new IoBus("mmio", 1UL << 52))
         {
             Control = port,
-            Options = new BtOptions { Translation = translate, TranslationThreshold = 1, CollectStats = translate },
+            Options = new BtOptions { Translation = translate, TranslationThreshold = 1, BackgroundTranslation = false, CollectStats = translate },
         };
         var vcpu = new BtVcpu(host, 0);
         return new DiffSide("bt", memory, port, vcpu, null, vcpu) { Stats = host.Stats };

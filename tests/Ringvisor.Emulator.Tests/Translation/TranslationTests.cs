@@ -20,6 +20,7 @@ public sealed class TranslationTests
             CollectStats = true,
             Translation = translate,
             TranslationThreshold = 1,
+            BackgroundTranslation = false,
             TranslationBudgetBytes = budget,
         });
 
@@ -296,6 +297,35 @@ public sealed class TranslationTests
         Assert.True(g.Host.Stats.TranslatedInstructions > 0);
         Assert.True(g.Host.Stats.TranslationExits(3) > 0, "the loop never left through a budget/attention check");
         Assert.Equal((ulong)g.Vcpu.InstructionsExecuted / 2, g.State.Registers.Rax);
+    }
+
+    [Fact]
+    public void BackgroundTranslation_HotLoop_RunsTranslatedWithConsistentState()
+    {
+        // The worker thread translates while the vCPU interprets; once the unit is in the cache the vCPU switches to it.
+        using var g = new GuestHarness(null, new BtOptions { CollectStats = true, TranslationThreshold = 50, BackgroundTranslation = true });
+        g.SetupLongMode();
+        g.Code64(GuestHarness.CodeBase, a =>
+        {
+            var loop = a.CreateLabel();
+            a.Label(ref loop);
+            a.inc(rax);
+            a.add(rbx, 3);
+            a.jmp(loop);
+        });
+        var kicker = new Thread(() =>
+        {
+            SpinWait.SpinUntil(() => g.Host.Stats.TranslatedInstructions > 100_000, 30_000);
+            g.Vcpu.Kick();
+        });
+        kicker.Start();
+        var exit = g.Run();
+        kicker.Join();
+        Assert.Equal(VcpuExitReason.Kicked, exit.Reason);
+        Assert.True(g.Host.Stats.TranslatedInstructions > 100_000, g.Host.Stats.Format());
+        var r = g.State.Registers;
+        Assert.Equal(r.Rax * 3, r.Rbx);
+        Assert.Equal((ulong)g.Vcpu.InstructionsExecuted, r.Rax * 3 - (r.Rip == GuestHarness.CodeBase ? 0UL : r.Rip == GuestHarness.CodeBase + 3 ? 2UL : 1UL));
     }
 
     [Fact]

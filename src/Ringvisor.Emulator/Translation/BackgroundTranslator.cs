@@ -1,0 +1,96 @@
+// Translates units on a worker thread so a vCPU keeps interpreting instead of waiting for the emitter and the JIT
+// (QEMU's TCG translates synchronously; here a unit costs far more to compile, see design.md). One per VM, started on
+// demand; the thread exits after a few idle seconds, so a finished VM leaves no thread behind for long. The vCPU
+// finds finished units by probing the shared cache.
+using System.Collections.Concurrent;
+using System.Diagnostics;
+
+namespace Ringvisor.Emulator.Translation;
+
+internal sealed class BackgroundTranslator
+{
+    private const int IdleExitMilliseconds = 3000;
+
+    // Requests beyond this many queued are dropped (the vCPU asks again later): bounds memory after a burst.
+    private const int MaxQueued = 4096;
+
+    private readonly TranslationCache _cache;
+    private readonly BtStats _stats;
+    private readonly bool _collectStats;
+    private readonly ConcurrentQueue<(UnitKey Key, byte[] Page)> _queue = new();
+    private readonly ConcurrentDictionary<UnitKey, bool> _pending = new();
+    private readonly SemaphoreSlim _signal = new(0, int.MaxValue);
+    private int _running;
+
+    public BackgroundTranslator(TranslationCache cache, BtStats stats, bool collectStats)
+    {
+        _cache = cache;
+        _stats = stats;
+        _collectStats = collectStats;
+    }
+
+    /// <summary>Queues a unit for translation from <paramref name="page"/> (a private copy of the page's bytes).</summary>
+    public void Request(UnitKey key, byte[] page)
+    {
+        if (_pending.Count >= MaxQueued || !_pending.TryAdd(key, true))
+        {
+            return;
+        }
+
+        _queue.Enqueue((key, page));
+        _signal.Release();
+        if (Interlocked.CompareExchange(ref _running, 1, 0) == 0)
+        {
+            var t = new Thread(Work) { IsBackground = true, Name = "bt-translator" };
+            t.Start();
+        }
+    }
+
+    public bool IsPending(UnitKey key) => _pending.ContainsKey(key);
+
+    private void Work()
+    {
+        while (true)
+        {
+            while (_signal.Wait(IdleExitMilliseconds))
+            {
+                if (_queue.TryDequeue(out var r))
+                {
+                    Translate(r.Key, r.Page);
+                    _pending.TryRemove(r.Key, out _);
+                }
+            }
+
+            Volatile.Write(ref _running, 0);
+
+            // A request queued between the timeout and the flag reset must not be stranded.
+            if (_queue.IsEmpty || Interlocked.CompareExchange(ref _running, 1, 0) != 0)
+            {
+                return;
+            }
+        }
+    }
+
+    private void Translate(UnitKey key, byte[] page)
+    {
+        long t0 = Stopwatch.GetTimestamp();
+        var instructions = UnitBuilder.Build(page, key.EntryOffset);
+        if (instructions.Count == 0)
+        {
+            _cache.Reject(key);
+            if (_collectStats)
+            {
+                _stats.TranslationRejectedOnce();
+            }
+
+            return;
+        }
+
+        var unit = _cache.Add(UnitCompiler.Compile(instructions, key));
+        _ = unit;
+        if (_collectStats)
+        {
+            _stats.UnitTranslated(instructions.Count, Stopwatch.GetTimestamp() - t0, _cache.Bytes, _cache.Flushes);
+        }
+    }
+}
