@@ -1,6 +1,7 @@
-// Memory operands in translated code: effective addresses (Cpu.FastLinear), and loads/stores through the Cpu's own
-// accessors (ReadMem/WriteMem check the current CPL, translate through the TLB/MMU and record faults), with a branch
-// to the instruction's fault exit when they return false.
+// Memory operands in translated code: effective addresses (Cpu.FastLinear), and loads/stores through out-of-line,
+// size-specialised wrappers of the Cpu's own accessors (ReadMem/WriteMem check the current CPL, translate through the
+// MMU and record faults), with a branch to the instruction's fault exit when they return false. Out of line because
+// inlining the MMU fast path at every access multiplied the JIT time per unit.
 using System.Reflection.Emit;
 using Ringvisor.Core.Cpu;
 using Ringvisor.Emulator.Decoding;
@@ -76,9 +77,8 @@ internal sealed partial class UnitCompiler
     {
         _il.Emit(OpCodes.Ldarg_0);
         Ld(_la);
-        LdI4(size);
         _il.Emit(OpCodes.Ldloca, into);
-        Call(Cpu.MethodReadMem);
+        Call(Cpu.TranslatedReadMethod(size));
         _il.Emit(OpCodes.Brfalse, FaultStub());
     }
 
@@ -87,9 +87,8 @@ internal sealed partial class UnitCompiler
     {
         _il.Emit(OpCodes.Ldarg_0);
         Ld(_la);
-        LdI4(size);
         Ld(value);
-        Call(Cpu.MethodWriteMem);
+        Call(Cpu.TranslatedWriteMethod(size));
         _il.Emit(OpCodes.Brfalse, FaultStub());
     }
 
