@@ -23,11 +23,12 @@ public sealed class BtOptions
 
     /// <summary>Executions of an instruction by the interpreter before a unit is translated starting there (0 or 1:
     /// translate on first execution, as the differential tests do).</summary>
-    public int TranslationThreshold { get; init; } = 50;
+    public int TranslationThreshold { get; init; } = 2000;
 
-    /// <summary>Translate on a worker thread while the vCPU keeps interpreting (off: translate synchronously when an entry
-    /// gets hot, as the tests do to run translated code deterministically).</summary>
-    public bool BackgroundTranslation { get; init; } = true;
+    /// <summary>Compile units on a worker thread while the vCPU keeps interpreting (experimental, off by default: on the
+    /// loaded 2-core development host the worker fell behind and the Linux boot got slower, see Translation/README.md).
+    /// RINGVISOR_BT_BACKGROUND=1/0 overrides this.</summary>
+    public bool BackgroundTranslation { get; init; }
 
     /// <summary>Estimated size of translated code kept per VM; the cache is flushed when a new unit would exceed it.</summary>
     public long TranslationBudgetBytes { get; init; } = 32L << 20;

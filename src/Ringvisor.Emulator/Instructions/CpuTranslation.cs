@@ -71,6 +71,12 @@ public sealed unsafe partial class Cpu
     private readonly byte[] _translationPage = new byte[4096];
     private readonly long[] _translationExitCounts = new long[8];
     private int _interpretedSample;
+    private ulong _executedPageBase;
+    private Func<int, bool>? _executedInPageCache;
+
+    // With a threshold of 1 (translate on first execution, the tests) nothing after the entry has run yet: take the
+    // whole reachable region then.
+    private Func<int, bool>? _executedInPage => _translationThreshold <= 1 ? null : _executedInPageCache ??= ExecutedInPage;
 
     /// <summary>Whether this vCPU runs translated code (decided on first use from the options and the environment).</summary>
     internal bool TranslationEnabled => _translationMode > 0;
@@ -170,7 +176,8 @@ public sealed unsafe partial class Cpu
         {
             _unitTable = new UnitLookupEntry[UnitTableSize];
             _translationCache = TranslationCaches.For(_host);
-            if (o.BackgroundTranslation && Environment.GetEnvironmentVariable("RINGVISOR_BT_BACKGROUND") != "0")
+            string? bg = Environment.GetEnvironmentVariable("RINGVISOR_BT_BACKGROUND");
+            if (bg == "1" || (o.BackgroundTranslation && bg != "0"))
             {
                 lock (_translationCache)
                 {
@@ -422,7 +429,22 @@ public sealed unsafe partial class Cpu
             return null;
         }
 
-        background.Request(key, copy);
+        // The region is chosen here (it needs this vCPU's execution counts); only emit + JIT go to the worker.
+        _executedPageBase = e.Rip & ~0xFFFUL;
+        var instructions = UnitBuilder.Build(copy, key.EntryOffset, _executedInPage);
+        if (instructions.Count == 0)
+        {
+            cache.Reject(key);
+            e.Failed = true;
+            if (_host.Options.CollectStats)
+            {
+                _stats.TranslationRejectedOnce();
+            }
+
+            return null;
+        }
+
+        background.Request(key, instructions);
         e.Pending = true;
         return null;
     }
@@ -487,8 +509,18 @@ public sealed unsafe partial class Cpu
         return u;
     }
 
+    /// <summary>Whether the interpreter has run the instruction at page offset <paramref name="offset"/> of the page
+    /// being translated (its lookup-table slot has counted it).</summary>
+    private bool ExecutedInPage(int offset)
+    {
+        ulong rip = _executedPageBase + (ulong)offset;
+        ref var e = ref _unitTable[(int)((rip ^ (rip >> 14)) & (UnitTableSize - 1))];
+        return e.Rip == rip && (e.Heat > 0 || e.Unit is not null || e.Pending);
+    }
+
     private TranslatedUnit? GetOrTranslate(CodePage page, int offset, out bool rejected)
     {
+        _executedPageBase = Rip & ~0xFFFUL;
         rejected = false;
         var cache = _translationCache!;
         var key = new UnitKey(page.PhysPage, page.Generation, page.Bitness, offset);
@@ -513,7 +545,7 @@ public sealed unsafe partial class Cpu
             return null;
         }
 
-        var instructions = UnitBuilder.Build(_translationPage, offset);
+        var instructions = UnitBuilder.Build(_translationPage, offset, _executedInPage);
         if (instructions.Count == 0)
         {
             rejected = true;

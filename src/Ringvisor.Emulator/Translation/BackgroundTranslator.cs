@@ -17,7 +17,7 @@ internal sealed class BackgroundTranslator
     private readonly TranslationCache _cache;
     private readonly BtStats _stats;
     private readonly bool _collectStats;
-    private readonly ConcurrentQueue<(UnitKey Key, byte[] Page)> _queue = new();
+    private readonly ConcurrentQueue<(UnitKey Key, List<UnitInstruction> Instructions)> _queue = new();
     private readonly ConcurrentDictionary<UnitKey, bool> _pending = new();
     private readonly SemaphoreSlim _signal = new(0, int.MaxValue);
     private int _running;
@@ -29,15 +29,15 @@ internal sealed class BackgroundTranslator
         _collectStats = collectStats;
     }
 
-    /// <summary>Queues a unit for translation from <paramref name="page"/> (a private copy of the page's bytes).</summary>
-    public void Request(UnitKey key, byte[] page)
+    /// <summary>Queues a unit (its instructions, chosen by the vCPU) for compilation.</summary>
+    public void Request(UnitKey key, List<UnitInstruction> instructions)
     {
         if (_pending.Count >= MaxQueued || !_pending.TryAdd(key, true))
         {
             return;
         }
 
-        _queue.Enqueue((key, page));
+        _queue.Enqueue((key, instructions));
         _signal.Release();
         if (Interlocked.CompareExchange(ref _running, 1, 0) == 0)
         {
@@ -56,7 +56,7 @@ internal sealed class BackgroundTranslator
             {
                 if (_queue.TryDequeue(out var r))
                 {
-                    Translate(r.Key, r.Page);
+                    Translate(r.Key, r.Instructions);
                     _pending.TryRemove(r.Key, out _);
                 }
             }
@@ -71,23 +71,10 @@ internal sealed class BackgroundTranslator
         }
     }
 
-    private void Translate(UnitKey key, byte[] page)
+    private void Translate(UnitKey key, List<UnitInstruction> instructions)
     {
         long t0 = Stopwatch.GetTimestamp();
-        var instructions = UnitBuilder.Build(page, key.EntryOffset);
-        if (instructions.Count == 0)
-        {
-            _cache.Reject(key);
-            if (_collectStats)
-            {
-                _stats.TranslationRejectedOnce();
-            }
-
-            return;
-        }
-
-        var unit = _cache.Add(UnitCompiler.Compile(instructions, key));
-        _ = unit;
+        _ = _cache.Add(UnitCompiler.Compile(instructions, key));
         if (_collectStats)
         {
             _stats.UnitTranslated(instructions.Count, Stopwatch.GetTimestamp() - t0, _cache.Bytes, _cache.Flushes);

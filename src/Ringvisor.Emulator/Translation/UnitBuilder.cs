@@ -14,8 +14,13 @@ internal static class UnitBuilder
 
     private const int PageSize = 4096;
 
-    /// <summary>Returns the unit's instructions sorted by offset (empty when the entry itself is unsupported).</summary>
-    public static List<UnitInstruction> Build(byte[] page, int entry)
+    /// <summary>
+    /// Returns the unit's instructions sorted by offset (empty when the entry itself is unsupported). With
+    /// <paramref name="executed"/>, instructions other than the entry are included only where it says the interpreter
+    /// has run them: the region follows the paths actually taken (JIT time is spent on what runs, not on cold error
+    /// paths), and the rest exits to the interpreter.
+    /// </summary>
+    public static List<UnitInstruction> Build(byte[] page, int entry, Func<int, bool>? executed = null)
     {
         var reader = new ByteArrayCodeReader(page);
         var decoder = Decoder.Create(64, reader, 0, DecoderOptions.None);
@@ -27,6 +32,11 @@ internal static class UnitBuilder
         {
             int off = work.Pop();
             if (off < 0 || off >= PageSize || found.ContainsKey(off) || rejected.Contains(off))
+            {
+                continue;
+            }
+
+            if (off != entry && executed is not null && !executed(off))
             {
                 continue;
             }

@@ -37,6 +37,9 @@ internal sealed partial class UnitCompiler
                         EmitCanonicalCheck(target);
                     }
 
+                    // Faults and the store check after the push continue from the call's target.
+                    EnsureCurrent(target);
+
                     // sp = rsp - 8; [sp] = return address; rsp = sp.
                     LdReg(4);
                     LdI8(8);

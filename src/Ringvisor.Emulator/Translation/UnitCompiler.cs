@@ -46,6 +46,12 @@ internal sealed partial class UnitCompiler
     private LocalBuilder _t0 = null!, _t1 = null!, _t2 = null!, _t3 = null!, _la = null!, _val = null!, _w = null!;
     private LocalBuilder _c0 = null!;
     private int _k;
+    private int _currentSet = -1;
+    private LocalBuilder _curOff = null!, _curNext = null!, _curAdj = null!;
+    private Label _faultExit;
+    private Label _storeExit;
+    private bool _faultExitUsed;
+    private bool _storeExitUsed;
 
     private UnitCompiler(List<UnitInstruction> instructions, int entry, ulong physPage, int generation)
     {
@@ -98,6 +104,8 @@ internal sealed partial class UnitCompiler
         }
 
         _epilogue = il.DefineLabel();
+        _faultExit = il.DefineLabel();
+        _storeExit = il.DefineLabel();
 
         // A negative budget is a dry run that returns at once: it makes the JIT compile the method (on the translating
         // thread) without touching a vCPU.
@@ -132,6 +140,8 @@ internal sealed partial class UnitCompiler
         {
             EmitStub(s);
         }
+
+        EmitSharedExits();
 
         EmitEpilogue();
     }
@@ -273,6 +283,9 @@ internal sealed partial class UnitCompiler
         _val = _il.DeclareLocal(typeof(ulong));
         _w = _il.DeclareLocal(typeof(ulong));
         _c0 = _il.DeclareLocal(typeof(int));
+        _curOff = _il.DeclareLocal(typeof(ulong));
+        _curNext = _il.DeclareLocal(typeof(ulong));
+        _curAdj = _il.DeclareLocal(typeof(long));
         DeclareFlagLocals();
     }
 
@@ -367,8 +380,63 @@ internal sealed partial class UnitCompiler
         return l;
     }
 
+    /// <summary>
+    /// Records, once per instruction, what the shared fault and store exits need: the instruction's offset, where
+    /// execution continues after it (<paramref name="nextOffset"/>) and its count adjustment. One shared exit per kind
+    /// instead of a stub per access keeps the method small, which is what the JIT's time depends on.
+    /// </summary>
+    private void EnsureCurrent(long nextOffset)
+    {
+        if (_currentSet == _k)
+        {
+            return;
+        }
+
+        _currentSet = _k;
+        LdI8((ulong)Cur.Offset);
+        St(_curOff);
+        LdI8((ulong)nextOffset);
+        St(_curNext);
+        LdI8((ulong)AdjustAfter);
+        St(_curAdj);
+    }
+
     /// <summary>A memory access of the current instruction faulted: the instruction counts as executed (as in Step), RIP stays at it.</summary>
-    private Label FaultStub() => Stub(TranslationExit.Fault, Cur.Offset, false, AdjustAfter);
+    private Label FaultStub()
+    {
+        EnsureCurrent(Cur.NextOffset);
+        _faultExitUsed = true;
+        return _faultExit;
+    }
+
+    private void EmitSharedExits()
+    {
+        if (_faultExitUsed)
+        {
+            EmitSharedExit(_faultExit, _curOff, TranslationExit.Fault);
+        }
+
+        if (_storeExitUsed)
+        {
+            EmitSharedExit(_storeExit, _curNext, TranslationExit.Store);
+        }
+    }
+
+    private void EmitSharedExit(Label label, LocalBuilder rip, TranslationExit reason)
+    {
+        _il.MarkLabel(label);
+        Ld(_icount);
+        Ld(_curAdj);
+        Op(OpCodes.Sub);
+        St(_icount);
+        _il.Emit(OpCodes.Ldarg_1);
+        Ld(rip);
+        Op(OpCodes.Add);
+        St(_exitRip);
+        LdI4((int)reason);
+        St(_exitReason);
+        _il.Emit(OpCodes.Br, _epilogue);
+    }
 
     /// <summary>Leaves the current instruction to the interpreter (it re-executes it from scratch).</summary>
     private Label FallbackStub() => Stub(TranslationExit.Fallback, Cur.Offset, false, AdjustBefore);
@@ -412,7 +480,10 @@ internal sealed partial class UnitCompiler
     /// <summary>After a store: leave if it rewrote this unit's code page or raised attention (an MMIO write to the APIC).</summary>
     private void EmitStoreCheck(long nextRipOffset, bool ripInLocal)
     {
-        var stub = Stub(TranslationExit.Store, nextRipOffset, ripInLocal, AdjustAfter);
+        _ = ripInLocal;
+        EnsureCurrent(nextRipOffset);
+        _storeExitUsed = true;
+        var stub = _storeExit;
         _il.Emit(OpCodes.Ldarg_0);
         _il.Emit(OpCodes.Call, Cpu.MethodCodeTracker);
         _il.Emit(OpCodes.Ldc_I8, (long)_physPage);
