@@ -834,16 +834,20 @@ public static partial class SimdExecutor
         }
 
         flags = SoftFloat.DenormalPrecedence(flags, x, y);
-        if (!Raise(s, flags))
+        if (Raise(s, flags))
         {
-            if ((flags & FpExceptions.Precision) == 0)
-            {
-                s.Fsw = (ushort)(s.Fsw & ~FpuState.FswC1);
-            }
-
-            WriteSt(s, dst, result, flags);
+            // An unmasked invalid-operand, denormal or divide-by-zero exception leaves the destination and the stack
+            // unchanged: the P forms do not pop (SDM Vol. 1 §8.5.1-8.5.3, "If the exception is not masked ... the
+            // destination operand and the stack are not modified"; the real CPU agrees, see the differential suite).
+            return SimdOutcome.Ok;
         }
 
+        if ((flags & FpExceptions.Precision) == 0)
+        {
+            s.Fsw = (ushort)(s.Fsw & ~FpuState.FswC1);
+        }
+
+        WriteSt(s, dst, result, flags);
         if (m is Mnemonic.Faddp or Mnemonic.Fsubp or Mnemonic.Fsubrp or Mnemonic.Fmulp or Mnemonic.Fdivp
             or Mnemonic.Fdivrp)
         {

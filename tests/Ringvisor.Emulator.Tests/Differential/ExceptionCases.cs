@@ -74,26 +74,7 @@ internal static class ExceptionCases
             a.movd(xmm0, eax);
             a.divss(xmm0, xmm1);
         });
-    }
-
-    /// <summary>
-    /// Cases where the interpreter is known to differ from the real CPU (reported, not yet fixed): an unmasked x87 #Z
-    /// leaves FDIVP's pop done (the real CPU leaves the stack unchanged and reports the exception on the next FWAIT).
-    /// The non-canonical stack access that used to be here (#GP instead of #SS(0)) is fixed and runs in Directed().
-    /// </summary>
-    public static IEnumerable<DiffCase> KnownMismatches()
-    {
-        var rng = new Random(8);
-        DiffCase C(string name, Action<Assembler> body)
-        {
-            var c = DiffCase.Randomized(rng);
-            c.Name = name;
-            c.Body = body;
-            c.Gpr[3] = DiffLayout.Data + 0x100;
-            return c;
-        }
-
-        yield return C("unmasked x87 exception (#MF on the next FPU instruction)", a =>
+        yield return C("unmasked x87 #Z: FDIVP leaves the stack, #MF on the next WAIT", a =>
         {
             a.mov(__word_ptr[rbx], 0x037F & ~0x4); // zero-divide unmasked
             a.fldcw(__word_ptr[rbx]);

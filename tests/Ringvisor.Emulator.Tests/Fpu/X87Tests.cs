@@ -162,9 +162,10 @@ public class X87Tests
         s.Fcw = 0x037B; // zero-divide unmasked
         Ok(s, a, asm => asm.fld1());
         Ok(s, a, asm => asm.fldz());
-        Ok(s, a, asm => asm.fdivp(st1, st0)); // 1/0: ZE, destination not written, ES set
+        Ok(s, a, asm => asm.fdivp(st1, st0)); // 1/0: ZE unmasked, ES set; destination and stack unchanged (no pop)
         Assert.NotEqual(0, s.Fsw & FpuState.FswEs);
-        Assert.Equal(Float80.One, s.St(0)); // ST(1) kept its 1.0 (not written), ST(0) popped
+        Assert.Equal(Float80.Zero, s.St(0));
+        Assert.Equal(Float80.One, s.St(1));
         Assert.Equal(SimdOutcome.FloatingPointError, Run(s, a, asm => asm.fld1()));
         Assert.Equal(SimdOutcome.FloatingPointError, Run(s, a, asm => asm.wait()));
         Ok(s, a, asm => asm.fnstsw(ax)); // non-waiting
