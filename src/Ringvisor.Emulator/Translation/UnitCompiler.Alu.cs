@@ -384,8 +384,10 @@ internal sealed partial class UnitCompiler
         {
             Ld(_t0);
             Ld(_t1);
-            _il.Emit(OpCodes.Ldloca, _t2);
+            _il.Emit(OpCodes.Ldloca, _rv);
             Call(Cpu.MethodBigMul);
+            Ld(_rv);
+            St(_t2);
             // hi != lo >> 63 (arithmetic)
             Ld(_t2);
             LdI4(63);

@@ -75,21 +75,30 @@ internal sealed partial class UnitCompiler
     /// <summary>Reads <paramref name="size"/> bytes at _la into <paramref name="into"/>; exits with the fault on failure.</summary>
     private void EmitRead(int size, LocalBuilder into)
     {
+        // Only _rv has its address taken (address-exposed locals are kept in memory by the JIT).
         _il.Emit(OpCodes.Ldarg_0);
         Ld(_la);
-        _il.Emit(OpCodes.Ldloca, into);
+        _il.Emit(OpCodes.Ldloca, _rv);
         Call(Cpu.TranslatedReadMethod(size));
         _il.Emit(OpCodes.Brfalse, FaultStub());
+        Ld(_rv);
+        St(into);
     }
 
-    /// <summary>Writes <paramref name="value"/> at _la; exits with the fault on failure.</summary>
+    /// <summary>Writes <paramref name="value"/> at _la; exits with the fault on failure. Leaves in _status whether the
+    /// unit must exit after the instruction (checked by EmitStoreCheck once the instruction has committed).</summary>
     private void EmitWrite(int size, LocalBuilder value)
     {
         _il.Emit(OpCodes.Ldarg_0);
         Ld(_la);
         Ld(value);
+        LdI8(_physPage);
+        LdI4(_generation);
         Call(Cpu.TranslatedWriteMethod(size));
-        _il.Emit(OpCodes.Brfalse, FaultStub());
+        St(_status);
+        Ld(_status);
+        LdI4(1);
+        _il.Emit(OpCodes.Beq, FaultStub());
     }
 
     /// <summary>_la = RSP-relative stack address (SS has base 0 in 64-bit mode; Cpu.Linear marks the access as SS).</summary>

@@ -47,7 +47,7 @@ internal sealed partial class UnitCompiler
     private LocalBuilder _c0 = null!;
     private int _k;
     private int _currentSet = -1;
-    private LocalBuilder _curOff = null!, _curNext = null!, _curAdj = null!;
+    private LocalBuilder _curOff = null!, _curNext = null!, _curAdj = null!, _status = null!, _rv = null!;
     private Label _faultExit;
     private Label _storeExit;
     private bool _faultExitUsed;
@@ -286,6 +286,8 @@ internal sealed partial class UnitCompiler
         _curOff = _il.DeclareLocal(typeof(ulong));
         _curNext = _il.DeclareLocal(typeof(ulong));
         _curAdj = _il.DeclareLocal(typeof(long));
+        _status = _il.DeclareLocal(typeof(int));
+        _rv = _il.DeclareLocal(typeof(ulong));
         DeclareFlagLocals();
     }
 
@@ -294,7 +296,9 @@ internal sealed partial class UnitCompiler
         _il.Emit(OpCodes.Ldarg_0);
         _il.Emit(OpCodes.Ldfld, Cpu.FieldGpr);
         _il.Emit(OpCodes.Stloc, _gpr);
-        for (int r = 0; r < 16; r++)
+
+        // Highest index first: its bounds check covers the others, which the JIT then drops.
+        for (int r = 15; r >= 0; r--)
         {
             if (_regUsed[r])
             {
@@ -313,7 +317,7 @@ internal sealed partial class UnitCompiler
     private void EmitEpilogue()
     {
         _il.MarkLabel(_epilogue);
-        for (int r = 0; r < 16; r++)
+        for (int r = 15; r >= 0; r--)
         {
             if (_regWritten[r])
             {
@@ -477,23 +481,15 @@ internal sealed partial class UnitCompiler
         EmitGoto(next, TranslationExit.End);
     }
 
-    /// <summary>After a store: leave if it rewrote this unit's code page or raised attention (an MMIO write to the APIC).</summary>
+    /// <summary>After a store (and the instruction's commit): leave if the store rewrote this unit's code page or raised
+    /// attention (the write wrapper's status, see Cpu.TranslatedWriteMethod).</summary>
     private void EmitStoreCheck(long nextRipOffset, bool ripInLocal)
     {
         _ = ripInLocal;
         EnsureCurrent(nextRipOffset);
         _storeExitUsed = true;
-        var stub = _storeExit;
-        _il.Emit(OpCodes.Ldarg_0);
-        _il.Emit(OpCodes.Call, Cpu.MethodCodeTracker);
-        _il.Emit(OpCodes.Ldc_I8, (long)_physPage);
-        _il.Emit(OpCodes.Call, Cpu.MethodPageGeneration);
-        LdI4(_generation);
-        _il.Emit(OpCodes.Bne_Un, stub);
-        _il.Emit(OpCodes.Ldarg_0);
-        _il.Emit(OpCodes.Volatile);
-        _il.Emit(OpCodes.Ldfld, Cpu.FieldAttention);
-        _il.Emit(OpCodes.Brtrue, stub);
+        Ld(_status);
+        _il.Emit(OpCodes.Brtrue, _storeExit);
     }
 
     // ---- small IL helpers ------------------------------------------------------------------------------------------
