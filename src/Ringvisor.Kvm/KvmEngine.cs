@@ -18,11 +18,20 @@ public sealed class KvmEngine : ICpuEngine
     /// <summary>KVM_SET_IDENTITY_MAP_ADDR: one page for the EPT identity map, just below the TSS pages.</summary>
     public const ulong IdentityMapAddress = 0xFFFB_C000;
 
+    /// <summary>
+    /// Guest-physical pages KVM itself uses (the identity-map page and the three TSS pages, contiguous): not RAM, and
+    /// the memory map must mark them reserved so the guest does not hand the range to a PCI BAR (QEMU reserves its
+    /// 0xFEFFC000-0xFEFFFFFF the same way).
+    /// </summary>
+    public static IReadOnlyList<(ulong Address, ulong Size)> ReservedGuestPhysicalRanges { get; } =
+        [(IdentityMapAddress, TssAddress + (3 * 0x1000) - IdentityMapAddress)];
+
     private readonly EngineContext _context;
     private readonly KvmSystem _system;
     private readonly KvmVm _vm;
     private readonly KvmIrqChip _irqChip;
     private readonly KvmCpuidEntry2[] _supportedCpuid;
+    private readonly bool _tscDeadlineTimer;
     private readonly KvmVcpu?[] _vcpus;
     private readonly object _gate = new();
     private bool _disposed;
@@ -70,6 +79,7 @@ public sealed class KvmEngine : ICpuEngine
             _vm.CreatePit2(KvmPitConfig.FlagSpeakerDummy);
             _irqChip = new KvmIrqChip(_vm);
             _supportedCpuid = _system.GetSupportedCpuid();
+            _tscDeadlineTimer = _system.CheckExtension(KvmCapability.TscDeadlineTimer) > 0;
             _vcpus = new KvmVcpu?[context.VcpuCount];
         }
         catch
@@ -106,7 +116,7 @@ public sealed class KvmEngine : ICpuEngine
                 throw new InvalidOperationException($"vCPU {index} was already created");
             }
 
-            var vcpu = new KvmVcpu(_vm, index, _context.Pio, _context.Mmio, _supportedCpuid, _context.CpuidOverrides);
+            var vcpu = new KvmVcpu(_vm, index, _context.Pio, _context.Mmio, _supportedCpuid, _context.CpuidOverrides, _tscDeadlineTimer);
             _vcpus[index] = vcpu;
             return vcpu;
         }

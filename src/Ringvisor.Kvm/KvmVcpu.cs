@@ -3,6 +3,13 @@
 // Documentation/virt/kvm/api.rst §4 (KVM_RUN, KVM_GET/SET_REGS, KVM_GET/SET_SREGS, KVM_SET_FPU, KVM_SET_MSRS,
 // KVM_SET_CPUID2, KVM_GET/SET_MP_STATE) and §5 (struct kvm_run).
 //
+// What a PC BIOS leaves behind, set when the vCPU is created (the Linux 64-bit boot protocol enters the kernel with
+// no firmware having run): CPUID (KvmCpuid), IA32_MISC_ENABLE with fast strings, the power-up PAT, MTRRs enabled with
+// write-back as the default type and the 32-bit PCI hole uncachable (as SeaBIOS programs them; with MTRRs left
+// disabled Linux 6.1 also turns PAT off), and on the boot vCPU the local APIC's LINT0 as ExtINT (the 8259's INTR in
+// virtual-wire mode) and LINT1 as NMI (MP Spec 1.4 §3.6.2.2 / §5.3, matching the MP table's and MADT's local
+// interrupt entries). SetState resets the FPU and XCR0.
+//
 // Application processors (index > 0) are left in the state KVM gives them with an in-kernel irqchip:
 // KVM_MP_STATE_UNINITIALIZED (wait-for-SIPI); the in-kernel LAPIC handles INIT/SIPI from the BSP.
 // With the in-kernel LAPIC, HLT is handled inside the kernel and never exits, so Run reports Halted when a kick
@@ -24,6 +31,41 @@ public sealed class KvmVcpu : IVcpu
     public const uint MsrPat = 0x277;
     public const ulong PatPowerUp = 0x0007_0406_0007_0406;
 
+    /// <summary>IA32_MTRR_DEF_TYPE (Intel SDM Vol. 3A §12.11.2.1): bits 7:0 default type, bit 10 FE, bit 11 E.</summary>
+    public const uint MsrMtrrDefType = 0x2FF;
+
+    /// <summary>IA32_MTRR_PHYSBASE0 / IA32_MTRR_PHYSMASK0 (Intel SDM Vol. 3A §12.11.2.3).</summary>
+    public const uint MsrMtrrPhysBase0 = 0x200;
+    public const uint MsrMtrrPhysMask0 = 0x201;
+
+    /// <summary>IA32_MTRR_DEF_TYPE.E: MTRRs enabled (fixed ranges stay disabled: FE = 0).</summary>
+    public const ulong MtrrEnable = 1UL << 11;
+
+    /// <summary>IA32_MTRR_PHYSMASKn bit 11: the variable range is valid.</summary>
+    public const ulong MtrrMaskValid = 1UL << 11;
+
+    /// <summary>Memory types (Intel SDM Vol. 3A Table 12-8): uncachable and write-back.</summary>
+    public const ulong MemoryTypeUncachable = 0;
+    public const ulong MemoryTypeWriteBack = 6;
+
+    /// <summary>Local APIC LVT registers for LINT0/LINT1 (Intel SDM Vol. 3A Table 10-1).</summary>
+    public const int LapicLvtLint0 = 0x350;
+    public const int LapicLvtLint1 = 0x360;
+
+    /// <summary>LVT delivery modes in bits 10:8 (Intel SDM Vol. 3A §10.5.1): NMI = 100b, ExtINT = 111b; bit 16 = masked.</summary>
+    public const uint LvtDeliveryNmi = 0b100 << 8;
+    public const uint LvtDeliveryExtInt = 0b111 << 8;
+    public const uint LvtMasked = 1u << 16;
+
+    /// <summary>XCR0 bits x87 | SSE | AVX (Intel SDM Vol. 1 §13.3): what SetState enables when the state has CR4.OSXSAVE.</summary>
+    public const ulong Xcr0X87SseAvx = 0b111;
+
+    /// <summary>XCR0 after RESET: x87 only (Intel SDM Vol. 1 §13.3).</summary>
+    public const ulong Xcr0Reset = 1;
+
+    /// <summary>CR4.OSXSAVE (Intel SDM Vol. 3A §2.5): XSETBV/XGETBV usable, XCR0 meaningful.</summary>
+    private const ulong Cr4Osxsave = 1UL << 18;
+
     /// <summary>RFLAGS.IF (Intel SDM Vol. 1 §3.4.3.2).</summary>
     private const ulong RflagsIf = 1UL << 9;
 
@@ -34,7 +76,7 @@ public sealed class KvmVcpu : IVcpu
     /// </summary>
     private static readonly uint[] s_stateMsrs =
     [
-        0x174, 0x175, 0x176, MsrMiscEnable, MsrPat,
+        0x174, 0x175, 0x176, MsrMiscEnable, MsrPat, MsrMtrrDefType, MsrMtrrPhysBase0, MsrMtrrPhysMask0,
         0xC000_0081, 0xC000_0082, 0xC000_0083, 0xC000_0084, 0xC000_0102, 0xC000_0103,
     ];
 
@@ -44,6 +86,8 @@ public sealed class KvmVcpu : IVcpu
     private readonly int _runMapSize;
     private readonly IoBus _pio;
     private readonly IoBus _mmio;
+    private readonly KvmCpuidEntry2[] _cpuid;
+    private readonly bool _hasXcrs;
 
     // Guards _runThread and _disposed between Run (vCPU thread), Kick (any thread) and Dispose.
     private readonly object _gate = new();
@@ -51,7 +95,8 @@ public sealed class KvmVcpu : IVcpu
     private bool _disposed;
 
     internal KvmVcpu(KvmVm vm, int index, IoBus pio, IoBus mmio, ReadOnlySpan<KvmCpuidEntry2> supportedCpuid,
-        IReadOnlyDictionary<(uint Leaf, uint Subleaf), (uint Eax, uint Ebx, uint Ecx, uint Edx)>? cpuidOverrides)
+        IReadOnlyDictionary<(uint Leaf, uint Subleaf), (uint Eax, uint Ebx, uint Ecx, uint Edx)>? cpuidOverrides,
+        bool tscDeadlineTimer = false)
     {
         VcpuKickSignal.EnsureInstalled();
         Index = index;
@@ -68,10 +113,17 @@ public sealed class KvmVcpu : IVcpu
             throw new KvmException($"mmap of kvm_run for vCPU {index} failed: {LibC.Describe(errno)}") { Errno = errno };
         }
 
+        _cpuid = KvmCpuid.Build(supportedCpuid, index, cpuidOverrides, tscDeadlineTimer);
+        _hasXcrs = vm.System.CheckExtension(KvmCapability.Xcrs) > 0;
         try
         {
-            SetCpuid(KvmCpuid.Build(supportedCpuid, index, cpuidOverrides));
-            SetMsrs([(MsrMiscEnable, MiscEnableFastStrings), (MsrPat, PatPowerUp)]);
+            // CPUID first: KVM checks MSR writes (and later CR4 bits) against the guest's CPUID.
+            SetCpuid(_cpuid);
+            SetMsrs(FirmwareMsrs(_cpuid));
+            if (index == 0)
+            {
+                SetLocalInterruptPins();
+            }
         }
         catch
         {
@@ -116,6 +168,64 @@ public sealed class KvmVcpu : IVcpu
         return *(uint*)(lapic.Regs + offset);
     }
 
+    /// <summary>
+    /// XCR0 (KVM_GET_XCRS / KVM_SET_XCRS). Only while the vCPU is not running.
+    /// </summary>
+    /// <exception cref="KvmException">The host KVM has no KVM_CAP_XCRS, or refused the value.</exception>
+    public unsafe ulong Xcr0
+    {
+        get
+        {
+            RequireXcrs();
+            KvmXcrs xcrs;
+            Ioctl(KvmIoctl.GetXcrs, &xcrs, "KVM_GET_XCRS");
+            for (int i = 0; i < Math.Min((int)xcrs.NrXcrs, KvmXcrs.MaxXcrs); i++)
+            {
+                if (xcrs.XcrIndex(i) == 0)
+                {
+                    return xcrs.XcrValue(i);
+                }
+            }
+
+            return Xcr0Reset;
+        }
+
+        set
+        {
+            RequireXcrs();
+            var xcrs = new KvmXcrs { NrXcrs = 1 };
+            xcrs.SetXcr(0, 0, value);
+            Ioctl(KvmIoctl.SetXcrs, &xcrs, "KVM_SET_XCRS");
+        }
+    }
+
+    /// <summary>The CPUID table this vCPU was given (KVM_SET_CPUID2).</summary>
+    internal ReadOnlySpan<KvmCpuidEntry2> Cpuid => _cpuid;
+
+    /// <summary>
+    /// The MSRs a BIOS leaves programmed: fast strings, the power-up PAT and, when CPUID advertises MTRRs, MTRRs
+    /// enabled with write-back default and the 32-bit PCI hole [0xC0000000, 4 GiB) uncachable through variable
+    /// range 0 (the SeaBIOS layout; Linux 6.1 disables PAT when it finds MTRRs disabled). Fixed-range MTRRs stay
+    /// off (FE = 0), so the first MiB follows the default type. Every vCPU gets the same values: Linux checks that
+    /// the MTRRs of all CPUs agree.
+    /// </summary>
+    internal static List<(uint Index, ulong Value)> FirmwareMsrs(ReadOnlySpan<KvmCpuidEntry2> cpuid)
+    {
+        var msrs = new List<(uint, ulong)> { (MsrMiscEnable, MiscEnableFastStrings), (MsrPat, PatPowerUp) };
+        if (KvmCpuid.HasMtrr(cpuid))
+        {
+            const ulong holeStart = Ringvisor.Core.Memory.MemoryLayout.PciHoleStart;
+            const ulong holeSize = Ringvisor.Core.Memory.MemoryLayout.HighMemoryStart - holeStart;
+            int bits = KvmCpuid.PhysicalAddressBits(cpuid);
+            ulong addressMask = bits >= 64 ? ulong.MaxValue : (1UL << bits) - 1;
+            msrs.Add((MsrMtrrPhysBase0, holeStart | MemoryTypeUncachable));
+            msrs.Add((MsrMtrrPhysMask0, (~(holeSize - 1) & addressMask) | MtrrMaskValid));
+            msrs.Add((MsrMtrrDefType, MtrrEnable | MemoryTypeWriteBack));
+        }
+
+        return msrs;
+    }
+
     private unsafe Span<byte> RunPage
     {
         get
@@ -141,6 +251,14 @@ public sealed class KvmVcpu : IVcpu
 
         var fpu = KvmStateMapper.ResetFpu();
         Ioctl(KvmIoctl.SetFpu, &fpu, "KVM_SET_FPU");
+
+        // CpuState carries no XCR0: RESET's x87-only value, or x87|SSE|AVX (as far as KVM allows) for a state that
+        // already has CR4.OSXSAVE, as an OS that enabled XSAVE would have left it. Linux sets XCR0 itself.
+        if (_hasXcrs)
+        {
+            bool osxsave = (state.System.Cr4 & Cr4Osxsave) != 0;
+            Xcr0 = osxsave ? (KvmCpuid.SupportedXcr0(_cpuid) & Xcr0X87SseAvx) | Xcr0Reset : Xcr0Reset;
+        }
 
         if (state.Msrs.Count > 0)
         {
@@ -337,6 +455,25 @@ public sealed class KvmVcpu : IVcpu
         }
 
         return exit with { Detail = $"{exit.Detail} (vCPU {Index} at cs:rip {sregs.Cs.Selector:X4}:{regs.Rip:X}, cr0 0x{sregs.Cr0:X})" };
+    }
+
+    /// <summary>LINT0 = ExtINT and LINT1 = NMI, both unmasked and edge-triggered, through KVM_GET/SET_LAPIC.</summary>
+    private unsafe void SetLocalInterruptPins()
+    {
+        KvmLapicState lapic;
+        Ioctl(KvmIoctl.GetLapic, &lapic, "KVM_GET_LAPIC");
+        // SAFETY: both offsets are 16-byte aligned registers inside the 1 KiB image.
+        *(uint*)(lapic.Regs + LapicLvtLint0) = LvtDeliveryExtInt;
+        *(uint*)(lapic.Regs + LapicLvtLint1) = LvtDeliveryNmi;
+        Ioctl(KvmIoctl.SetLapic, &lapic, "KVM_SET_LAPIC");
+    }
+
+    private void RequireXcrs()
+    {
+        if (!_hasXcrs)
+        {
+            throw new KvmException($"vCPU {Index}: the host KVM lacks KVM_CAP_XCRS, so XCR0 cannot be read or set");
+        }
     }
 
     private unsafe void SetCpuid(KvmCpuidEntry2[] entries)

@@ -15,7 +15,9 @@ public enum KvmCapability
     Pit2 = 33,
     Ioeventfd = 36,
     SetIdentityMapAddr = 37,
+    Xcrs = 56,
     MaxVcpus = 66,
+    TscDeadlineTimer = 72,
     SignalMsi = 77,
     ImmediateExit = 136,
 }

@@ -49,4 +49,6 @@ internal static class KvmIoctl
     public const uint SetCpuid2 = Write | (KvmCpuid2.Size << 16) | Kvmio | 0x90;
     public const uint GetMpState = Read | (KvmMpState.Size << 16) | Kvmio | 0x98;
     public const uint SetMpState = Write | (KvmMpState.Size << 16) | Kvmio | 0x99;
+    public const uint GetXcrs = Read | (KvmXcrs.Size << 16) | Kvmio | 0xA6;
+    public const uint SetXcrs = Write | (KvmXcrs.Size << 16) | Kvmio | 0xA7;
 }
