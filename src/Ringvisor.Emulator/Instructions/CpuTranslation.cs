@@ -215,6 +215,7 @@ public sealed unsafe partial class Cpu
         }
 
         long start = _instructions;
+        long interpreted = 0;
         bool ran = false;
         while (true)
         {
@@ -226,7 +227,22 @@ public sealed unsafe partial class Cpu
             var unit = FindUnit();
             if (unit is null)
             {
-                break;
+                if (!ran)
+                {
+                    break;
+                }
+
+                // Between units (typically an instruction the translator does not cover): interpret it here rather
+                // than returning through the batch loop, then look for a unit again.
+                long before = _instructions;
+                Step();
+                interpreted += _instructions - before;
+                if (_attention || _halted || _stopBatch || n + (_instructions - start) >= count)
+                {
+                    break;
+                }
+
+                continue;
             }
 
             ran = true;
@@ -244,7 +260,9 @@ public sealed unsafe partial class Cpu
 
             if (exit == TranslationExit.Fallback)
             {
+                long before = _instructions;
                 Step();
+                interpreted += _instructions - before;
                 break;
             }
 
@@ -267,7 +285,7 @@ public sealed unsafe partial class Cpu
         long executed = _instructions - start;
         if (_host.Options.CollectStats)
         {
-            _stats.AddTranslated(executed, _translationExitCounts);
+            _stats.AddTranslated(executed - interpreted, _translationExitCounts);
             Array.Clear(_translationExitCounts);
         }
 
@@ -405,7 +423,7 @@ public sealed unsafe partial class Cpu
         var cache = _translationCache!;
         var key = new UnitKey(p.PhysPage, p.Generation, p.Bitness, (int)(e.Rip & 0xFFF));
         e.Page = p;
-        if (cache.TryGet(key, out var u) && !u!.Evicted)
+        if (cache.TryGet(key, out var u) && !u!.Evicted && UnitMatchesMemory(u))
         {
             e.Unit = u;
             e.Epoch = _mmu.Epoch;
@@ -451,7 +469,7 @@ public sealed unsafe partial class Cpu
             return null;
         }
 
-        background.Request(key, instructions);
+        background.Request(key, instructions, copy);
         e.Pending = true;
         return null;
     }
@@ -470,7 +488,7 @@ public sealed unsafe partial class Cpu
 
         var cache = _translationCache!;
         var key = new UnitKey(p.PhysPage, p.Generation, p.Bitness, (int)(e.Rip & 0xFFF));
-        if (cache.TryGet(key, out var u) && !u!.Evicted)
+        if (cache.TryGet(key, out var u) && !u!.Evicted && UnitMatchesMemory(u))
         {
             // Validated against the current mapping on the next lookup (epoch -1 never matches).
             e.Pending = false;
@@ -505,7 +523,7 @@ public sealed unsafe partial class Cpu
         }
 
         var key = new UnitKey(p.PhysPage, p.Generation, p.Bitness, (int)(e.Rip & 0xFFF));
-        if (!_translationCache!.TryGet(key, out var u) || u!.Evicted)
+        if (!_translationCache!.TryGet(key, out var u) || u!.Evicted || !UnitMatchesMemory(u))
         {
             return null;
         }
@@ -514,6 +532,14 @@ public sealed unsafe partial class Cpu
         e.Page = p;
         e.Epoch = _mmu.Epoch;
         return u;
+    }
+
+    /// <summary>Whether guest memory still holds the bytes <paramref name="unit"/> was translated from.</summary>
+    private bool UnitMatchesMemory(TranslatedUnit unit)
+    {
+        nint host = _host.Memory.GetHostPointer(unit.Key.PhysPage << 12, 0x1000);
+        // SAFETY: host maps the whole 4 KiB page; SourceStart + Source.Length <= 4096 (instructions end inside it).
+        return host != 0 && new ReadOnlySpan<byte>((byte*)host + unit.SourceStart, unit.Source.Length).SequenceEqual(unit.Source);
     }
 
     /// <summary>Whether the interpreter has run the instruction at page offset <paramref name="offset"/> of the page
@@ -531,7 +557,7 @@ public sealed unsafe partial class Cpu
         rejected = false;
         var cache = _translationCache!;
         var key = new UnitKey(page.PhysPage, page.Generation, page.Bitness, offset);
-        if (cache.TryGet(key, out var existing) && !existing!.Evicted)
+        if (cache.TryGet(key, out var existing) && !existing!.Evicted && UnitMatchesMemory(existing))
         {
             return existing;
         }
@@ -564,7 +590,7 @@ public sealed unsafe partial class Cpu
             return null;
         }
 
-        var unit = UnitCompiler.Compile(instructions, key);
+        var unit = UnitCompiler.Compile(instructions, key, _translationPage);
         if (_codePageTracker.PageGeneration(page.PhysPage) != page.Generation)
         {
             return null;

@@ -17,7 +17,7 @@ internal sealed class BackgroundTranslator
     private readonly TranslationCache _cache;
     private readonly BtStats _stats;
     private readonly bool _collectStats;
-    private readonly ConcurrentQueue<(UnitKey Key, List<UnitInstruction> Instructions)> _queue = new();
+    private readonly ConcurrentQueue<(UnitKey Key, List<UnitInstruction> Instructions, byte[] Page)> _queue = new();
     private readonly ConcurrentDictionary<UnitKey, bool> _pending = new();
     private readonly SemaphoreSlim _signal = new(0, int.MaxValue);
     private int _running;
@@ -30,14 +30,14 @@ internal sealed class BackgroundTranslator
     }
 
     /// <summary>Queues a unit (its instructions, chosen by the vCPU) for compilation.</summary>
-    public void Request(UnitKey key, List<UnitInstruction> instructions)
+    public void Request(UnitKey key, List<UnitInstruction> instructions, byte[] page)
     {
         if (_pending.Count >= MaxQueued || !_pending.TryAdd(key, true))
         {
             return;
         }
 
-        _queue.Enqueue((key, instructions));
+        _queue.Enqueue((key, instructions, page));
         _signal.Release();
         if (Interlocked.CompareExchange(ref _running, 1, 0) == 0)
         {
@@ -56,7 +56,7 @@ internal sealed class BackgroundTranslator
             {
                 if (_queue.TryDequeue(out var r))
                 {
-                    Translate(r.Key, r.Instructions);
+                    Translate(r.Key, r.Instructions, r.Page);
                     _pending.TryRemove(r.Key, out _);
                 }
             }
@@ -71,10 +71,10 @@ internal sealed class BackgroundTranslator
         }
     }
 
-    private void Translate(UnitKey key, List<UnitInstruction> instructions)
+    private void Translate(UnitKey key, List<UnitInstruction> instructions, byte[] page)
     {
         long t0 = Stopwatch.GetTimestamp();
-        _ = _cache.Add(UnitCompiler.Compile(instructions, key));
+        _ = _cache.Add(UnitCompiler.Compile(instructions, key, page));
         if (_collectStats)
         {
             _stats.UnitTranslated(instructions.Count, Stopwatch.GetTimestamp() - t0, _cache.Bytes, _cache.Flushes);

@@ -4,13 +4,26 @@ namespace Ringvisor.Emulator.Translation;
 
 internal sealed class TranslatedUnit
 {
-    public TranslatedUnit(UnitKey key, UnitCode code, int instructionCount, int estimatedBytes)
+    public TranslatedUnit(UnitKey key, UnitCode code, int instructionCount, int estimatedBytes, int sourceStart, byte[] source)
     {
         Key = key;
         Code = code;
         InstructionCount = instructionCount;
         EstimatedBytes = estimatedBytes;
+        SourceStart = sourceStart;
+        Source = source;
     }
+
+    /// <summary>Page offset of <see cref="Source"/>.</summary>
+    public int SourceStart { get; }
+
+    /// <summary>
+    /// The guest code bytes the unit was translated from (first instruction to end of the last). Compared with memory
+    /// when a vCPU takes the unit from the shared cache: RAM rewritten without a code-page notification (a loader or a
+    /// snapshot restore followed by SetState, which only drops the vCPU's decoded pages) leaves the generation, and so
+    /// the key, unchanged.
+    /// </summary>
+    public byte[] Source { get; }
 
     public UnitKey Key { get; }
 

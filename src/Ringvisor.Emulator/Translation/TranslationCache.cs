@@ -46,7 +46,7 @@ internal sealed class TranslationCache
     /// <summary>The VM's background translator (created on first use).</summary>
     public BackgroundTranslator? Background { get; set; }
 
-    /// <summary>Adds a unit (or returns the one another vCPU added first), flushing everything when over budget.</summary>
+    /// <summary>Adds a unit, replacing (and evicting) one with the same key, flushing everything when over budget.</summary>
     public TranslatedUnit Add(TranslatedUnit unit)
     {
         if (Interlocked.Read(ref _bytes) + unit.EstimatedBytes > _budgetBytes)
@@ -54,13 +54,15 @@ internal sealed class TranslationCache
             Flush();
         }
 
-        var added = _units.GetOrAdd(unit.Key, unit);
-        if (ReferenceEquals(added, unit))
+        Interlocked.Add(ref _bytes, unit.EstimatedBytes);
+        _units.AddOrUpdate(unit.Key, unit, (_, old) =>
         {
-            Interlocked.Add(ref _bytes, unit.EstimatedBytes);
-        }
-
-        return added;
+            // Same key, other bytes (see TranslatedUnit.Source) or a concurrent translation: the newest wins.
+            old.Evicted = true;
+            Interlocked.Add(ref _bytes, -old.EstimatedBytes);
+            return unit;
+        });
+        return unit;
     }
 
     public void Flush()

@@ -71,8 +71,11 @@ internal sealed partial class UnitCompiler
 
     /// <summary>Compiles <paramref name="instructions"/> (sorted by offset, containing the entry) to IL and lets the JIT
     /// compile it (through a dry run), so the first real run costs nothing extra.</summary>
-    public static TranslatedUnit Compile(List<UnitInstruction> instructions, UnitKey key)
+    public static TranslatedUnit Compile(List<UnitInstruction> instructions, UnitKey key, byte[] page)
     {
+        int sourceStart = instructions[0].Offset;
+        int sourceEnd = instructions.Max(i => i.NextOffset);
+        byte[] source = page.AsSpan(sourceStart, sourceEnd - sourceStart).ToArray();
         var c = new UnitCompiler(instructions, key.EntryOffset, key.PhysPage, key.Generation);
         var method = new DynamicMethod(
             $"bt_{key.PhysPage:x}_{key.EntryOffset:x3}",
@@ -85,7 +88,7 @@ internal sealed partial class UnitCompiler
         int bytes = (il.ILOffset * BytesPerIlByte) + MethodOverheadBytes;
         var code = (UnitCode)method.CreateDelegate(typeof(UnitCode));
         _ = code(null!, 0, -1);
-        return new TranslatedUnit(key, code, instructions.Count, bytes);
+        return new TranslatedUnit(key, code, instructions.Count, bytes, sourceStart, source);
     }
 
     private UnitInstruction Cur => _ins[_k];

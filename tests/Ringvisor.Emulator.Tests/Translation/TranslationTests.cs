@@ -274,6 +274,42 @@ public sealed class TranslationTests
     }
 
     [Fact]
+    public unsafe void CodeRewrittenBehindTheTracker_SetState_RunsTheNewCode()
+    {
+        // A loader or snapshot restore writes RAM without a code-page notification and then loads the vCPU state: the
+        // page generation (and so the cache key) is unchanged, but the unit must not run the old bytes.
+        using var g = NewHarness(translate: true);
+        byte[] first = GuestHarness.Assemble(64, GuestHarness.CodeBase, a =>
+        {
+            a.mov(rax, 1);
+            a.mov(rbx, 2);
+            a.hlt();
+        });
+        byte[] second = GuestHarness.Assemble(64, GuestHarness.CodeBase, a =>
+        {
+            a.mov(rax, 7);
+            a.mov(rbx, 9);
+            a.hlt();
+        });
+        Assert.Equal(first.Length, second.Length);
+        nint host = g.Memory.GetHostPointer(GuestHarness.CodeBase, (ulong)first.Length);
+        Assert.NotEqual(0, host);
+
+        g.SetupLongMode();
+        first.CopyTo(new Span<byte>((void*)host, first.Length));
+        Assert.Equal(VcpuExitReason.Halted, g.Run().Reason);
+        Assert.Equal(1UL, g.State.Registers.Rax);
+
+        // SAFETY: host maps the code bytes (checked above); this bypasses GuestMemory's write notification on purpose.
+        second.CopyTo(new Span<byte>((void*)host, second.Length));
+        g.SetupLongMode();
+        Assert.Equal(VcpuExitReason.Halted, g.Run().Reason);
+        Assert.Equal(7UL, g.State.Registers.Rax);
+        Assert.Equal(9UL, g.State.Registers.Rbx);
+        Assert.True(g.Host.Stats.UnitsTranslated >= 2, g.Host.Stats.Format());
+    }
+
+    [Fact]
     public void LongTranslatedLoop_Kick_ReturnsPromptly()
     {
         using var g = NewHarness(translate: true);
