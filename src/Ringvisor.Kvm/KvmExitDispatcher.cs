@@ -112,6 +112,10 @@ internal static class KvmExitDispatcher
                     }
 
                     sb.Append(']');
+                    fixed (ulong* d = run.Internal.Data)
+                    {
+                        AppendInstructionBytes(sb, sub, new ReadOnlySpan<ulong>(d, (int)n));
+                    }
                 }
 
                 return new VcpuExit(VcpuExitReason.Error, sb.ToString());
@@ -121,6 +125,29 @@ internal static class KvmExitDispatcher
                 string name = Enum.IsDefined(reason) ? $"KVM_EXIT_{reason}" : "unknown";
                 return new VcpuExit(VcpuExitReason.Error, $"unhandled KVM exit reason {(uint)reason} ({name})");
         }
+    }
+
+    /// <summary>
+    /// An emulation failure with KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES (data[0] bit 0) carries the
+    /// instruction: data[1] byte 0 is its length (up to 15), the bytes follow (api.rst, struct emulation_failure).
+    /// Printed as hex so the failing instruction can be identified from the message alone.
+    /// </summary>
+    internal static void AppendInstructionBytes(StringBuilder sb, uint suberror, ReadOnlySpan<ulong> data)
+    {
+        const ulong flagInstructionBytes = 1;
+        if ((KvmInternalError)suberror != KvmInternalError.Emulation || data.Length < 2 || (data[0] & flagInstructionBytes) == 0)
+        {
+            return;
+        }
+
+        var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(data[1..]);
+        int length = Math.Min(bytes[0], Math.Min(15, bytes.Length - 1));
+        if (length <= 0)
+        {
+            return;
+        }
+
+        sb.Append(", instruction bytes ").Append(Convert.ToHexString(bytes.Slice(1, length)));
     }
 
     private static string SuberrorName(uint suberror) => (KvmInternalError)suberror switch

@@ -87,4 +87,68 @@ public class KvmCpuidTests
         Assert.Equal(0x3030u, ext.Eax);
         Assert.Equal(0u, ext.Flags);
     }
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Build_TscDeadlineCapability_SetsLeaf1EcxBit24OnlyWhenPresent(bool cap)
+    {
+        var e = Find(KvmCpuid.Build(Supported(), 0, null, tscDeadlineTimer: cap), 1);
+
+        Assert.Equal(cap, (e.Ecx & KvmCpuid.Leaf1EcxTscDeadline) != 0);
+    }
+
+    [Fact]
+    public void Build_AmdTopologyLeaf_CarriesExtendedApicIdAndCoreIdPerVcpu()
+    {
+        KvmCpuidEntry2[] supported = [.. Supported(), new() { Function = 0x8000_001E, Eax = 0x55, Ebx = 0x0107, Ecx = 0x0302 }];
+
+        var e = Find(KvmCpuid.Build(supported, 3, null), 0x8000_001E);
+
+        Assert.Equal(3u, e.Eax);
+        Assert.Equal(3u, e.Ebx); // core 3, one thread per core (bits 15:8 = 0)
+        Assert.Equal(0u, e.Ecx); // node 0, one node per processor
+    }
+
+    [Fact]
+    public void SupportedXcr0_FromLeafDSubleaf0_CombinesEdxEax()
+    {
+        KvmCpuidEntry2[] entries =
+        [
+            new() { Function = 0xD, Index = 1, Flags = KvmCpuidEntry2.FlagSignificantIndex, Eax = 0xF },
+            new() { Function = 0xD, Index = 0, Flags = KvmCpuidEntry2.FlagSignificantIndex, Eax = 0x2E7, Edx = 0x1 },
+        ];
+
+        Assert.Equal(0x1_0000_02E7UL, KvmCpuid.SupportedXcr0(entries));
+        Assert.Equal(1UL, KvmCpuid.SupportedXcr0(Supported()));
+    }
+
+    [Fact]
+    public void PhysicalAddressBits_FromLeaf80000008_Or36WhenAbsent()
+    {
+        Assert.Equal(36, KvmCpuid.PhysicalAddressBits(Supported()));
+        Assert.Equal(46, KvmCpuid.PhysicalAddressBits([new() { Function = 0x8000_0008, Eax = 0x302E }]));
+    }
+
+    [Fact]
+    public void FirmwareMsrs_WithMtrrInCpuid_EnableWriteBackDefaultAndUncachablePciHole()
+    {
+        KvmCpuidEntry2[] cpuid = [new() { Function = 1, Edx = KvmCpuid.Leaf1EdxMtrr }, new() { Function = 0x8000_0008, Eax = 40 }];
+
+        var msrs = KvmVcpu.FirmwareMsrs(cpuid).ToDictionary(m => m.Index, m => m.Value);
+
+        Assert.Equal(0x806UL, msrs[KvmVcpu.MsrMtrrDefType]);
+        Assert.Equal(0xC000_0000UL, msrs[KvmVcpu.MsrMtrrPhysBase0]);
+        // 40-bit addresses: mask bits 39:30 set (a 1 GiB range), bit 11 valid.
+        Assert.Equal(0xFF_C000_0800UL, msrs[KvmVcpu.MsrMtrrPhysMask0]);
+        Assert.Equal(KvmVcpu.PatPowerUp, msrs[KvmVcpu.MsrPat]);
+    }
+
+    [Fact]
+    public void FirmwareMsrs_WithoutMtrrInCpuid_LeavesMtrrsAlone()
+    {
+        var msrs = KvmVcpu.FirmwareMsrs([new() { Function = 1 }]);
+
+        Assert.DoesNotContain(msrs, m => m.Index is KvmVcpu.MsrMtrrDefType or KvmVcpu.MsrMtrrPhysBase0 or KvmVcpu.MsrMtrrPhysMask0);
+        Assert.Contains(msrs, m => m.Index == KvmVcpu.MsrMiscEnable);
+    }
 }

@@ -204,6 +204,27 @@ public class KvmExitDispatcherTests
     }
 
     [Fact]
+    public unsafe void Describe_EmulationFailureWithInstructionBytes_PrintsTheInstructionInHex()
+    {
+        // Flag bit 0: instruction bytes present; then a length byte and up to 15 bytes (api.rst, emulation_failure).
+        // The instruction is LOCK CMPXCHG16B [RBP+0x20] (F0 48 0F C7 4D 20), followed by the next instruction's bytes.
+        byte[] insn = [0xF0, 0x48, 0x0F, 0xC7, 0x4D, 0x20, 0x74, 0x66, 0x4C, 0x8B, 0x44, 0x24, 0x08, 0x4D, 0x89];
+        byte[] payload = [(byte)insn.Length, .. insn];
+        byte[] page = new byte[PageSize];
+        ref KvmRun run = ref MemoryMarshal.AsRef<KvmRun>(page.AsSpan());
+        run.ExitReason = (uint)KvmExitReason.InternalError;
+        run.Internal.Suberror = (uint)KvmInternalError.Emulation;
+        run.Internal.Ndata = 3;
+        run.Internal.Data[0] = 1;
+        run.Internal.Data[1] = BitConverter.ToUInt64(payload, 0);
+        run.Internal.Data[2] = BitConverter.ToUInt64(payload, 8);
+
+        var exit = KvmExitDispatcher.Describe(page);
+
+        Assert.Contains("instruction bytes F0480FC74D20" + Convert.ToHexString(insn.AsSpan(6)), exit.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Describe_UnknownReason_IsErrorWithTheNumber()
     {
         byte[] page = new byte[PageSize];
