@@ -63,7 +63,10 @@ public static class MachineBuilder
         try
         {
             // Load first: a bad image is the most common error, and it must be reported before anything runs.
-            BootResult boot = KernelLoader.Load(memory, new KernelLoadOptions(config.KernelPath, config.InitrdPaths, config.CommandLine, config.VcpuCount));
+            BootResult boot = KernelLoader.Load(memory, new KernelLoadOptions(config.KernelPath, config.InitrdPaths, config.CommandLine, config.VcpuCount)
+            {
+                ReservedRanges = kind == EngineKind.Kvm ? KvmEngine.ReservedGuestPhysicalRanges : [],
+            });
 
             var pio = new IoBus("pio", 0x1_0000);
             var mmio = new IoBus("mmio", ulong.MaxValue);

@@ -106,7 +106,7 @@ internal static class BzImageLoader
         ulong initrdCeiling = Math.Min((ulong)U32(data, ZeroPage.InitrdAddrMax) + 1, plan.LowRamEnd);
         var (initrd, initrdSize, parts) = BootSupport.PlaceInitrd(plan, options.InitrdPaths, Math.Max(kernelEnd, runtimeEnd), initrdCeiling);
 
-        var e820 = E820Map.Build(memory);
+        var e820 = E820Map.Build(memory, options.ReservedRanges);
         Span<byte> zp = new byte[BootLayout.ZeroPageSize];
         data[ZeroPage.SetupHeader..Math.Min(headerEnd, ZeroPage.SetupHeaderLimit)].CopyTo(zp[ZeroPage.SetupHeader..]);
         ZeroPage.FillBootFields(zp, cmdline, initrd, initrdSize, e820, rsdp);

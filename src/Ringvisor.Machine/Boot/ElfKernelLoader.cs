@@ -38,7 +38,7 @@ internal static class ElfKernelLoader
         }
 
         var (initrd, initrdSize, parts) = BootSupport.PlaceInitrd(plan, options.InitrdPaths, kernelEnd, plan.LowRamEnd);
-        var e820 = E820Map.Build(memory);
+        var e820 = E820Map.Build(memory, options.ReservedRanges);
         // Linux takes its initrd from the first module; the files are concatenated into one, as for boot_params.
         HvmStartInfo.Write(plan, cmdline, initrdSize == 0 ? [] : [(initrd, initrdSize)], e820, rsdp);
 
@@ -83,7 +83,7 @@ internal static class ElfKernelLoader
             plan, options.InitrdPaths, kernelEnd, Math.Min((ulong)InitrdAddrMax + 1, plan.LowRamEnd));
 
         // No setup header comes with a vmlinux: write the fields a kernel reads from one.
-        var e820 = E820Map.Build(memory);
+        var e820 = E820Map.Build(memory, options.ReservedRanges);
         Span<byte> zp = new byte[BootLayout.ZeroPageSize];
         BinaryPrimitives.WriteUInt16LittleEndian(zp[ZeroPage.BootFlag..], ZeroPage.BootFlagMagic);
         BinaryPrimitives.WriteUInt32LittleEndian(zp[ZeroPage.Header..], ZeroPage.HeaderMagic);

@@ -17,6 +17,12 @@ public sealed record KernelLoadOptions(string KernelPath, IReadOnlyList<string> 
     /// </summary>
     public bool? Acpi { get; init; }
 
+    /// <summary>
+    /// Guest-physical ranges outside RAM that the memory map must list as reserved (the kvm engine's TSS and
+    /// identity-map pages, <c>KvmEngine.ReservedGuestPhysicalRanges</c>). Empty by default.
+    /// </summary>
+    public IReadOnlyList<(ulong Address, ulong Size)> ReservedRanges { get; init; } = [];
+
     /// <summary>The effective <see cref="Acpi"/> choice.</summary>
     public bool WritesAcpi => Acpi ?? VcpuCount > 1;
 }

@@ -132,7 +132,7 @@ internal static class MultibootLoader
             moduleStrings.Add(BootSupport.WriteString(plan, ref cursor, m.Path, $"the name of module {m.Path}", m.Path));
         }
 
-        var e820 = E820Map.Build(memory);
+        var e820 = E820Map.Build(memory, options.ReservedRanges);
         WriteInfo(plan, cmdline, loaderName, modules, moduleStrings, e820);
 
         return new BootResult(

@@ -32,9 +32,10 @@ internal sealed class GuestConsole
     /// <summary>
     /// Waits until <paramref name="needle"/> appears after the previous match and returns the text between the
     /// previous match and the end of this one. Fails the test (with the console tail) on timeout or when
-    /// <paramref name="stopped"/> reports the VM ended.
+    /// <paramref name="stopped"/> reports the VM ended; <paramref name="describe"/> adds a line to the failure message
+    /// (the engine and the VM's stop reason, so an engine error is not mistaken for a slow guest).
     /// </summary>
-    public string WaitFor(string needle, TimeSpan timeout, Func<bool>? stopped = null)
+    public string WaitFor(string needle, TimeSpan timeout, Func<bool>? stopped = null, Func<string?>? describe = null)
     {
         var deadline = DateTime.UtcNow + timeout;
         lock (_gate)
@@ -54,7 +55,10 @@ internal sealed class GuestConsole
                 if (left <= TimeSpan.Zero || (stopped?.Invoke() ?? false))
                 {
                     string tail = all.Length > 3000 ? all[^3000..] : all;
-                    Assert.Fail($"guest console never showed '{needle}' (stopped: {stopped?.Invoke()}); console tail:\n{tail}");
+                    bool ended = stopped?.Invoke() ?? false;
+                    string why = ended ? "the VM stopped" : $"timed out after {timeout.TotalSeconds:0} s";
+                    string context = describe?.Invoke() is { Length: > 0 } d ? $"{d}\n" : "";
+                    Assert.Fail($"guest console never showed '{needle}' ({why}); {context}console tail:\n{tail}");
                 }
 
                 Monitor.Wait(_gate, left < TimeSpan.FromMilliseconds(500) ? left : TimeSpan.FromMilliseconds(500));

@@ -6,15 +6,33 @@ namespace Ringvisor.Machine.Tests.Integration;
 
 internal sealed class LinuxSession : IDisposable
 {
+    /// <summary>bt: a boot interprets about 1.5 billion guest instructions (tens of seconds; minutes on a busy CI machine).</summary>
     public static readonly TimeSpan BootLimit = TimeSpan.FromMinutes(10);
     public static readonly TimeSpan CommandLimit = TimeSpan.FromMinutes(5);
 
-    private LinuxSession(BuiltMachine machine, GuestConsole console, GuestImagePaths image)
+    /// <summary>
+    /// kvm (VT-x/AMD-V): the guest reaches its shell in a few seconds; the limits leave room for a loaded CI machine
+    /// yet fail a guest that hangs in well under a minute, with the console tail and the VM's stop reason.
+    /// </summary>
+    public static readonly TimeSpan KvmBootLimit = TimeSpan.FromSeconds(60);
+    public static readonly TimeSpan KvmCommandLimit = TimeSpan.FromSeconds(60);
+
+    private LinuxSession(BuiltMachine machine, GuestConsole console, GuestImagePaths image, EngineKind engine)
     {
         Machine = machine;
         Console = console;
         Image = image;
+        Engine = engine;
     }
+
+    public EngineKind Engine { get; }
+
+    /// <summary>How long one command (or the power-off) may take under this session's engine.</summary>
+    public TimeSpan CommandTimeout => CommandLimitFor(Engine);
+
+    public static TimeSpan BootLimitFor(EngineKind engine) => engine == EngineKind.Kvm ? KvmBootLimit : BootLimit;
+
+    public static TimeSpan CommandLimitFor(EngineKind engine) => engine == EngineKind.Kvm ? KvmCommandLimit : CommandLimit;
 
     public BuiltMachine Machine { get; }
 
@@ -45,12 +63,12 @@ internal sealed class LinuxSession : IDisposable
             Name = name,
         };
         var m = MachineBuilder.Build(cfg, console.Write);
-        var s = new LinuxSession(m, console, image);
+        var s = new LinuxSession(m, console, image, engine);
         try
         {
             m.Vm.Start();
-            console.WaitFor(InitScript.ReadyLine, BootLimit, () => s.Stopped);
-            console.WaitFor("# ", CommandLimit, () => s.Stopped);
+            s.WaitFor(InitScript.ReadyLine, BootLimitFor(engine));
+            s.WaitFor("# ", s.CommandTimeout);
             return s;
         }
         catch
@@ -68,7 +86,17 @@ internal sealed class LinuxSession : IDisposable
     {
         var token = Guid.NewGuid().ToString("N")[..8];
         Machine.SendConsoleInput(Encoding.ASCII.GetBytes($"{command}; echo END-{token}-$((6*7))\n"));
-        return Console.WaitFor($"END-{token}-42", limit ?? CommandLimit, () => Stopped);
+        return WaitFor($"END-{token}-42", limit ?? CommandTimeout);
+    }
+
+    /// <summary>Waits for console text; a failure names the engine, the vCPU count and why the VM stopped, if it did.</summary>
+    public string WaitFor(string needle, TimeSpan? limit = null) =>
+        Console.WaitFor(needle, limit ?? CommandTimeout, () => Stopped, Describe);
+
+    private string Describe()
+    {
+        string engine = $"engine {Machine.Engine} ({Machine.EngineReason}), {Machine.Vm.Vcpus.Count} vCPU(s)";
+        return Machine.Vm.StopResult is { } r ? $"{engine}; VM stopped: {r.Reason}, exit status {r.ExitStatus}: {r.Detail}" : engine;
     }
 
     /// <summary>Sends a command without waiting for it (e.g. poweroff, or a server left running).</summary>
