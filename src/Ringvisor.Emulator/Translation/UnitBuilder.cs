@@ -60,6 +60,11 @@ internal static class UnitBuilder
 
             var ui = new UnitInstruction(off, ins, op, extra);
             found.Add(off, ui);
+            if (UnitCompiler.ExtraEndsPath(extra))
+            {
+                continue;
+            }
+
             switch (op.Kind)
             {
                 case FastKind.Jcc:

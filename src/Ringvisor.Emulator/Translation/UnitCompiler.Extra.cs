@@ -94,10 +94,90 @@ internal sealed partial class UnitCompiler
 
                 op.Imm = ins.GetImmediate(0);
                 return UnitExtra.PushI;
+            case Mnemonic.Jmp:
+            case Mnemonic.Call:
+                {
+                    bool call = ins.Mnemonic == Mnemonic.Call;
+                    if (ins.Code != (call ? Code.Call_rm64 : Code.Jmp_rm64))
+                    {
+                        return UnitExtra.None;
+                    }
+
+                    if (k0 == OpKind.Register)
+                    {
+                        if (!ExtraGpr(ins.Op0Register, out op.Src, out byte size) || size != 8)
+                        {
+                            return UnitExtra.None;
+                        }
+
+                        op.Aux = 0;
+                    }
+                    else if (k0 == OpKind.Memory && ExtraMemory(ins, ref op))
+                    {
+                        op.Aux = 1;
+                    }
+                    else
+                    {
+                        return UnitExtra.None;
+                    }
+
+                    op.Size = 8;
+                    return call ? UnitExtra.IndirectCall : UnitExtra.IndirectJmp;
+                }
+
             default:
                 return UnitExtra.None;
         }
     }
+
+    /// <summary>A memory operand in the FastOp fields (as Decoding/FastOpBuilder does for its forms).</summary>
+    private static bool ExtraMemory(in Instruction ins, ref FastOp op)
+    {
+        var b = ins.MemoryBase;
+        var x = ins.MemoryIndex;
+        op.AddrSize = 8;
+        if (b == Register.RIP)
+        {
+            op.Base = FastOp.RipBase;
+            op.Disp = (long)(ins.MemoryDisplacement64 - ins.NextIP);
+        }
+        else
+        {
+            op.Disp = (long)ins.MemoryDisplacement64;
+            if (b != Register.None)
+            {
+                if (!ExtraGpr(b, out op.Base, out byte bs) || bs < 4)
+                {
+                    return false;
+                }
+
+                op.AddrSize = bs;
+            }
+
+            if (x != Register.None)
+            {
+                if (!ExtraGpr(x, out op.Index, out byte xs) || xs < 4)
+                {
+                    return false;
+                }
+
+                op.AddrSize = xs;
+                op.Scale = (byte)System.Numerics.BitOperations.Log2((uint)ins.MemoryIndexScale);
+            }
+        }
+
+        var seg = ins.MemorySegment;
+        if (seg is < Register.ES or > Register.GS)
+        {
+            return false;
+        }
+
+        op.Seg = (byte)(seg - Register.ES);
+        return true;
+    }
+
+    /// <summary>Whether the extra form transfers control unconditionally (no fall-through).</summary>
+    public static bool ExtraEndsPath(UnitExtra x) => x is UnitExtra.IndirectJmp or UnitExtra.IndirectCall;
 
     private static bool ExtraWritesFlags(UnitExtra x) => x is UnitExtra.RotateRI or UnitExtra.NegR or UnitExtra.ShiftRCl;
 
@@ -121,6 +201,24 @@ internal sealed partial class UnitCompiler
                 break;
             case UnitExtra.PushI:
                 write(4);
+                break;
+            case UnitExtra.IndirectJmp:
+            case UnitExtra.IndirectCall:
+                if (op.Aux == 0)
+                {
+                    use(op.Src);
+                }
+                else
+                {
+                    use(op.Base);
+                    use(op.Index);
+                }
+
+                if (ui.Extra == UnitExtra.IndirectCall)
+                {
+                    write(4);
+                }
+
                 break;
             default:
                 write(op.Dst);
@@ -184,9 +282,53 @@ internal sealed partial class UnitCompiler
                 St(_reg[4]!);
                 EmitStoreCheck(ui.NextOffset, false);
                 return true;
+            case UnitExtra.IndirectJmp:
+            case UnitExtra.IndirectCall:
+                EmitIndirect(ui, ref op);
+                return false;
             default:
                 throw new InvalidOperationException($"translator: no emitter for {ui.Extra}");
         }
+    }
+
+    /// <summary>JMP/CALL through a register or memory (InterpFlow.ExecJmp/ExecCall): read the target, leave a
+    /// non-canonical one to the interpreter (#GP), push the return address for CALL, exit to the target.</summary>
+    private void EmitIndirect(UnitInstruction ui, ref FastOp op)
+    {
+        if (op.Aux == 0)
+        {
+            LdReg(op.Src);
+            St(_t1);
+        }
+        else
+        {
+            EmitLinear(ref op);
+            EmitRead(8, _t1);
+        }
+
+        Ld(_t1);
+        Call(Cpu.MethodIsCanonical);
+        _il.Emit(OpCodes.Brfalse, FallbackStub());
+        if (ui.Extra == UnitExtra.IndirectCall)
+        {
+            LdReg(4);
+            LdI8(8);
+            Op(OpCodes.Sub);
+            St(_t0);
+            EmitStackLinear(_t0);
+            _il.Emit(OpCodes.Ldarg_1);
+            LdI8((ulong)ui.NextOffset);
+            Op(OpCodes.Add);
+            St(_val);
+            EmitWrite(8, _val);
+            Ld(_t0);
+            St(_reg[4]!);
+        }
+
+        // The exit below also covers the store check (self-modifying code, attention) after CALL's push.
+        Ld(_t1);
+        St(_exitRip);
+        _il.Emit(OpCodes.Br, Stub(TranslationExit.Indirect, 0, true, AdjustAfter));
     }
 
     private void EmitRotate(ref FastOp op)

@@ -260,7 +260,8 @@ internal sealed partial class UnitCompiler
         }
     }
 
-    private static bool FallsThrough(UnitInstruction ui) => ui.Op.Kind is not (FastKind.Jmp or FastKind.CallRel or FastKind.Ret);
+    private static bool FallsThrough(UnitInstruction ui) =>
+        ui.Op.Kind is not (FastKind.Jmp or FastKind.CallRel or FastKind.Ret) && !ExtraEndsPath(ui.Extra);
 
     private static bool HasTarget(UnitInstruction ui) => ui.Op.Kind is FastKind.Jcc or FastKind.Jmp or FastKind.CallRel;
 

@@ -26,4 +26,10 @@ internal enum UnitExtra : byte
 
     /// <summary>PUSH imm8/imm32 in 64-bit mode (sign-extended, 8 bytes).</summary>
     PushI,
+
+    /// <summary>JMP r64 / JMP qword [mem] (Src = register, or the FastOp memory operand when Aux = 1).</summary>
+    IndirectJmp,
+
+    /// <summary>CALL r64 / CALL qword [mem] (operands as for IndirectJmp).</summary>
+    IndirectCall,
 }

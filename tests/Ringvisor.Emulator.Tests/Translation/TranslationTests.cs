@@ -106,6 +106,49 @@ public sealed class TranslationTests
     }
 
     [Fact]
+    public void IndirectCallsAndJumps_RegisterAndMemory_MatchInterpreter()
+    {
+        RunBoth(a =>
+        {
+            var loop = a.CreateLabel();
+            var f1 = a.CreateLabel();
+            var f2 = a.CreateLabel();
+            var done = a.CreateLabel();
+            var fin = a.CreateLabel();
+            a.lea(rax, __[f2]);
+            a.mov(__qword_ptr[DataA], rax);
+            a.lea(rax, __[done]);
+            a.mov(__qword_ptr[DataA + 8], rax);
+            a.mov(ecx, 20);
+            a.Label(ref loop);
+            a.lea(rax, __[f1]);
+            a.call(rax);
+            a.mov(rdx, DataA);
+            a.call(__qword_ptr[rdx]);
+            a.dec(ecx);
+            a.jnz(loop);
+            a.lea(rax, __[fin]);
+            a.push(rax);
+            a.jmp(__qword_ptr[DataA + 8]);   // -> done -> f1, which returns to fin
+            a.Label(ref fin);
+            a.hlt();
+            a.Label(ref done);
+            a.lea(rsi, __[f1]);
+            a.jmp(rsi);
+            a.Label(ref f1);
+            a.add(rbx, 1);
+            a.cmp(rbx, 3000);
+            a.jae(f2);
+            a.ret();
+            a.Label(ref f2);
+            a.add(rbx, 100);
+            a.cmp(rbx, 3200);
+            a.jb(done);
+            a.hlt();
+        });
+    }
+
+    [Fact]
     public void SelfModifyingLoop_PatchesOwnImmediate_MatchesInterpreter()
     {
         // The loop adds an immediate to RBX and then increments that immediate in the code: each iteration must see
