@@ -2,8 +2,10 @@
 // TSS and the identity map (KVM_SET_TSS_ADDR / KVM_SET_IDENTITY_MAP_ADDR), which lie in the 32-bit PCI hole where a
 // guest would otherwise consider them free for PCI BARs. Read from the multiboot memory map a tiny test kernel copies
 // out (TestKernels.EchoCommandLineAndMemoryMap).
+using Ringvisor.Core.Memory;
 using Ringvisor.Core.Vm;
 using Ringvisor.Kvm;
+using Ringvisor.Machine.Boot;
 using Ringvisor.TestSupport;
 
 namespace Ringvisor.Machine.Tests.Integration;
@@ -57,5 +59,25 @@ public sealed class KvmBootMachineTests
         var map = BootAndReadMemoryMap(EngineKind.Bt);
 
         Assert.DoesNotContain(map, e => e.Base <= KvmEngine.IdentityMapAddress && KvmEngine.IdentityMapAddress < e.Base + e.Length);
+    }
+    [Fact]
+    public void E820Map_KvmReservedRanges_SortedBetweenLowAndHighRam()
+    {
+        using var memory = GuestMemory.Create((3UL << 30) + (256UL << 20));
+
+        var map = E820Map.Build(memory, KvmEngine.ReservedGuestPhysicalRanges);
+
+        int at = map.ToList().IndexOf(new E820Entry(KvmEngine.IdentityMapAddress, 0x4000, E820Type.Reserved));
+        Assert.True(at > 0, "the KVM pages are not in the map");
+        Assert.True(map[at - 1].End <= KvmEngine.IdentityMapAddress);
+        Assert.Equal(MemoryLayout.HighMemoryStart, map[at + 1].Address);
+    }
+
+    [Fact]
+    public void E820Map_ReservedRangeOverlappingRam_Throws()
+    {
+        using var memory = GuestMemory.Create(64UL << 20);
+
+        Assert.Throws<ArgumentException>(() => E820Map.Build(memory, [(0x100_0000UL, 0x1000UL)]));
     }
 }
