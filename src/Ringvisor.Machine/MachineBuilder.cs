@@ -3,7 +3,7 @@
 // on, before any vCPU runs.
 //
 // Port map (both engines): 0x20/0xA0 PIC, 0x40-0x43 PIT, 0x60/0x64 i8042, 0x61 port B, 0x70-0x71 CMOS RTC,
-// 0xF4 isa-debug-exit (optional), 0x3F8 COM1 (IRQ 4), 0x4D0-0x4D1 ELCR, 0x600-0x605 ACPI PM1a event/control, 0xCF8-0xCFF PCI configuration
+// 0xF4 isa-debug-exit (optional; with it QEMU's pc-testdev at 0xE0/0xE4/0x2000 and MMIO 0xFF000000), 0x3F8 COM1 (IRQ 4), 0x510-0x511 fw_cfg, 0x4D0-0x4D1 ELCR, 0x600-0x605 ACPI PM1a event/control, 0xCF8-0xCFF PCI configuration
 // mechanism #1 with the reset control register at 0xCF9; PCI ECAM and BARs on the MMIO bus (docs/virtio.md). Under kvm the PIC, PIT, IOAPIC and LAPICs
 // are KVM's in-kernel ones; under bt they are Devices/Platform models.
 using Ringvisor.Core.Bus;
@@ -125,9 +125,19 @@ public static class MachineBuilder
             // The FADT's PM1a blocks (written with the ACPI tables for 2+ vCPUs; unused ports otherwise).
             pio.Register(AcpiTables.PmBase, AcpiPmRegisters.WindowLength, new AcpiPmRegisters(vm, Dsdt.SoftOffSleepType), "acpi-pm");
 
+            // QEMU's fw_cfg (traditional interface): test kernels such as kvm-unit-tests read the vCPU count and RAM size.
+            pio.Register(FwCfg.DefaultPort, FwCfg.WindowLength, FwCfg.ForPc(config.MemoryBytes, config.VcpuCount), "fw_cfg");
+
             if (config.DebugExit)
             {
                 pio.Register(DebugExit.DefaultPort, 4, new DebugExit(vm), "isa-debug-exit");
+
+                // QEMU's pc-testdev, which test kernels (kvm-unit-tests) use alongside isa-debug-exit.
+                var testdev = new PcTestDevice(line => new GsiLine(irq, line));
+                pio.Register(PcTestDevice.IoPortBase, PcTestDevice.IoPortLength, testdev.IoPort, "testdev-ioport");
+                pio.Register(PcTestDevice.FlushPagePort, PcTestDevice.FlushPageLength, testdev.FlushPage, "testdev-flush-page");
+                pio.Register(PcTestDevice.IrqPortBase, PcTestDevice.IrqLineCount, testdev.IrqLines, "testdev-irq");
+                mmio.Register(PcTestDevice.IoMemBase, PcTestDevice.IoMemLength, testdev.IoMem, "testdev-iomem");
             }
 
             vm.AttachEngine(engine, config.VcpuCount, boot.BootCpu);

@@ -1036,13 +1036,10 @@ public sealed class LocalApic : ILocalInterruptController, IDisposable
         }
 
         ClearBit(_isr, v);
-        if (TestBit(_tmr, v))
-        {
-            ClearBit(_tmr, v);
-            return true;
-        }
 
-        return false;
+        // TMR keeps the trigger mode of the last accepted interrupt on this vector: only the next acceptance changes
+        // it (SDM Vol. 3A §11.8.4), so it is read here and not cleared.
+        return TestBit(_tmr, v);
     }
 
     /// <summary>PPR (§10.8.3.1): TPR if its class is at least the highest in-service class, else that class.</summary>

@@ -14,6 +14,9 @@ public sealed partial class Cpu
     private const uint Apic = 1 << 9, Sep = 1 << 11, Pge = 1 << 13, Cmov = 1 << 15, Pat = 1 << 16, Pse36 = 1 << 17;
     private const uint Clfsh = 1 << 19, Mmx = 1 << 23, Fxsr = 1 << 24, Sse = 1 << 25, Sse2 = 1 << 26;
 
+    // IA32_APIC_BASE bit 11: the APIC's global enable (SDM Vol. 3A Figure 11-5).
+    private const ulong ApicBaseGlobalEnable = 1UL << 11;
+
     // Leaf 1 ECX (SDM Table 3-10).
     private const uint Sse3 = 1 << 0, Ssse3 = 1 << 9, Popcnt = 1 << 23, TscDeadline = 1 << 24, Hypervisor = 1U << 31;
 
@@ -56,9 +59,13 @@ public sealed partial class Cpu
                     uint ecx = Popcnt | Hypervisor;
                     if (_apic is not null)
                     {
-                        // The local APIC implements IA32_TSC_DEADLINE against this CPU's TSC clock.
-                        edx |= Apic;
+                        // The local APIC implements IA32_TSC_DEADLINE against this CPU's TSC clock. The APIC bit
+                        // follows IA32_APIC_BASE.EN: clearing it hides the APIC from CPUID (SDM Vol. 3A §11.4.3).
                         ecx |= TscDeadline;
+                        if ((ReadApicBase() & ApicBaseGlobalEnable) != 0)
+                        {
+                            edx |= Apic;
+                        }
                     }
 
                     if (SimdAvailable)

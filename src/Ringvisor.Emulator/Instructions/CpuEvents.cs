@@ -15,6 +15,9 @@ public sealed partial class Cpu
     private bool _interruptShadow;
     private bool _setShadow;
     private bool _nmiPending;
+
+    // Set by an instruction whose single-step trap depends on TF after it (SYSCALL with TF in FMASK).
+    private bool _suppressSingleStep;
     private volatile bool _waitForSipi;
 
     internal bool Halted => _halted;
@@ -88,7 +91,12 @@ public sealed partial class Cpu
             _nmiPending = true;
         }
 
-        if (_nmiPending && !_nmiBlocked && !_interruptShadow)
+        if (_nmiPending && !_nmiBlocked && _interruptShadow)
+        {
+            // Held for one instruction by the STI/MOV SS shadow: look again after it.
+            _attention = true;
+        }
+        else if (_nmiPending && !_nmiBlocked)
         {
             _nmiPending = false;
             _nmiBlocked = true;

@@ -375,7 +375,7 @@ public sealed partial class Cpu
             SetRflags(keep | (opSize == 2 ? fl & 0xFFFF : fl & ~(FlagVm | FlagVif | FlagVip)));
             _nextRip = opSize == 2 ? (ushort)ip : (uint)ip;
             UpdateMode();
-            _nmiBlocked = false;
+            UnblockNmi();
             return;
         }
 
@@ -498,8 +498,18 @@ public sealed partial class Cpu
             NullifyDataSegmentsForCpl();
         }
 
-        _nmiBlocked = false;
+        UnblockNmi();
         UpdateMode();
+    }
+
+    /// <summary>IRET ends NMI blocking (SDM Vol. 3A §6.7.1); an NMI that arrived meanwhile is taken after it.</summary>
+    private void UnblockNmi()
+    {
+        _nmiBlocked = false;
+        if (_nmiPending)
+        {
+            _attention = true;
+        }
     }
 
     /// <summary>RFLAGS update of IRET/POPF: IOPL only at CPL 0, IF only when CPL ≤ IOPL (SDM IRET / POPF).</summary>

@@ -155,7 +155,11 @@ public sealed unsafe partial class Cpu
             // RF (set by an IRET that restarts a faulting instruction) clears once an instruction completes
             // (SDM Vol. 3A §2.3, EFLAGS.RF).
             _flags &= ~FlagRf;
-            if (singleStep)
+            if (singleStep && _suppressSingleStep)
+            {
+                _suppressSingleStep = false;
+            }
+            else if (singleStep)
             {
                 // TF set at the start of the instruction: single-step #DB trap after it (SDM Vol. 3A §17.3.1.4),
                 // reported in DR6.BS.

@@ -422,7 +422,9 @@ public sealed partial class Cpu
             bool conformingCode = r.CodeOrData && (r.Type & 0xC) == 0xC;
             if (!r.Unusable && r.CodeOrData && !conformingCode && r.Dpl < _cpl)
             {
-                r = new SegmentRegister { Selector = 0, Unusable = true };
+                // Only the selector and validity change: the hidden base and limit stay (as on Intel parts and in
+                // QEMU), so a 64-bit user program still addresses through the FS/GS base MSR values.
+                r = new SegmentRegister { Selector = 0, Unusable = true, Base = r.Base, Limit = r.Limit };
             }
         }
     }

@@ -622,6 +622,10 @@ public sealed partial class Cpu
             SetRflags(f & ~_sfmask & ~FlagRf);
             UpdateMode();
             _nextRip = target;
+
+            // SYSCALL's single-step trap follows TF after the instruction: when FMASK clears TF, no #DB is taken at
+            // the kernel entry point (the behaviour kvm-unit-tests' syscall test checks, and QEMU's TCG models).
+            _suppressSingleStep = (f & FlagTf) != 0 && (_flags & FlagTf) == 0;
             return;
         }
 

@@ -53,6 +53,20 @@ public class LocalApicTests
     }
 
     [Fact]
+    public void Tmr_LevelThenEoi_StaysSetUntilAnEdgeIsAccepted()
+    {
+        _rig.Enable(0);
+        _rig.Bus.Deliver(new ApicMessage(0x79, ApicDeliveryMode.Fixed, 0, Logical: false, LevelTriggered: true));
+        Assert.Equal(0x79, Bsp.AcknowledgeInterrupt());
+        Bsp.Write32(ApicTestRig.Eoi, 0);
+
+        // SDM Vol. 3A §11.8.4: TMR changes only when the next interrupt on the vector is accepted.
+        Assert.True(ApicTestRig.Bit(Bsp, ApicTestRig.Tmr, 0x79));
+        SendFixed(0, 0x79);
+        Assert.False(ApicTestRig.Bit(Bsp, ApicTestRig.Tmr, 0x79));
+    }
+
+    [Fact]
     public void Tpr_AboveVectorClass_BlocksUntilLowered()
     {
         _rig.Enable(0);

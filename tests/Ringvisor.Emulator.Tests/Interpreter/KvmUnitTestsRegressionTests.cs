@@ -1,0 +1,179 @@
+// Directed regressions for interpreter bugs that kvm-unit-tests found (docs/kvm-unit-tests.md). Each guest is
+// assembled here; none of the kvm-unit-tests code is used.
+using Iced.Intel;
+using Ringvisor.Core.Cpu;
+using Ringvisor.Devices.Platform;
+using Ringvisor.Devices.Platform.Timing;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace Ringvisor.Emulator.Tests.Interpreter;
+
+public sealed class KvmUnitTestsRegressionTests
+{
+    private const ulong Handler = 0x30000;
+    private const ulong UserCode = 0x50000;
+    private const uint MsrGsBase = 0xC000_0101;
+
+    [Fact]
+    public void Iretq_ToUserWithKernelGs_NullsSelectorButKeepsGsBase()
+    {
+        using var g = new GuestHarness();
+        g.SetupLongMode();
+        const ulong gsBase = 0x40_0000;
+        const ulong magic = 0x1122_3344_5566_7788;
+        g.Write64(gsBase + 0x100, magic);
+        g.Write64(GuestHarness.TssBase + 4, 0x60000); // RSP0
+        g.SetGate64(0x80, Handler, dpl: 3);
+        g.Code64(Handler, a => a.hlt());
+        g.Code64(UserCode, a =>
+        {
+            a.mov(r13, __qword_ptr.gs[0x100]);
+            a.mov(r14, gs);
+            a.@int(0x80);
+        });
+        g.Code64(GuestHarness.CodeBase, a =>
+        {
+            a.mov(ecx, MsrGsBase);
+            a.mov(eax, (uint)gsBase);
+            a.xor(edx, edx);
+            a.wrmsr();
+            a.mov(r14, ~0UL);
+            a.push(GuestHarness.UserDs | 3);
+            a.push(0x58000);
+            a.push(0x2);
+            a.push(GuestHarness.UserCs | 3);
+            a.mov(rax, UserCode);
+            a.push(rax);
+            a.iretq();
+        });
+
+        Assert.Equal(VcpuExitReason.Halted, g.Run().Reason);
+        CpuRegisters r = g.State.Registers;
+
+        // SDM IRET: GS (DPL 0 < CPL 3) is loaded with a null selector; the base from IA32_GS_BASE stays in use.
+        Assert.Equal(0UL, r.R14);
+        Assert.Equal(magic, r.R13);
+    }
+
+    [Fact]
+    public void Iretq_FromNmiHandlerWithNestedNmiPending_TakesItRightAfterIret()
+    {
+        var apic = new FakeLocalApic();
+        using var g = new GuestHarness([apic]);
+        g.Pio.Register(NmiPort, 1, new NmiTrigger(apic), "nmi-trigger");
+        g.SetupLongMode();
+        g.SetGate64(2, Handler);
+        g.Code64(Handler, a =>
+        {
+            var done = a.CreateLabel();
+            a.inc(r12);
+            a.cmp(r12, 1);
+            a.jne(done);
+            a.@out(NmiPort, al); // a second NMI while the first is being handled: blocked until IRET
+            a.nop();
+            a.nop();
+            a.mov(r14, r12);
+            a.Label(ref done);
+            a.iretq();
+        });
+        g.Code64(GuestHarness.CodeBase, a =>
+        {
+            a.xor(r12d, r12d);
+            a.@out(NmiPort, al);
+            a.nop();
+            a.mov(r13, r12);
+            a.hlt();
+        });
+
+        var ex = g.Run();
+        Assert.True(ex.Reason == VcpuExitReason.Halted, $"{ex.Reason} rip={g.State.Registers.Rip:x} rsp={g.State.Registers.Rsp:x} r12={g.State.Registers.R12} {g.Host.Stats.Format()}");
+        CpuRegisters r = g.State.Registers;
+        Assert.Equal(1UL, r.R14); // not nested inside the handler
+        Assert.Equal(2UL, r.R13); // delivered after the first handler's IRETQ, before the main code went on
+    }
+
+    [Fact]
+    public void Syscall_WithTfMaskedByFmask_TakesNoSingleStepTrapAtEntry()
+    {
+        using var g = new GuestHarness();
+        g.SetupLongMode();
+        const ulong syscallEntry = 0x31000;
+        g.SetGate64(1, Handler);
+        g.Code64(Handler, a =>
+        {
+            a.inc(r12);
+            a.and(__qword_ptr[rsp + 16], ~0x100);
+            a.iretq();
+        });
+        g.Code64(syscallEntry, a =>
+        {
+            a.mov(r13, 1);
+            a.hlt();
+        });
+        g.Code64(GuestHarness.CodeBase, a =>
+        {
+            a.mov(ecx, 0xC0000081); // STAR: SYSCALL CS = 0x08
+            a.mov(edx, 0x0018_0008);
+            a.xor(eax, eax);
+            a.wrmsr();
+            a.mov(ecx, 0xC0000082); // LSTAR
+            a.mov(eax, (uint)syscallEntry);
+            a.xor(edx, edx);
+            a.wrmsr();
+            a.mov(ecx, 0xC0000084); // FMASK: TF
+            a.mov(eax, 0x100);
+            a.wrmsr();
+            a.xor(r12d, r12d);
+            a.pushfq();
+            a.or(__qword_ptr[rsp], 0x100);
+            a.popfq();
+            a.syscall();
+        });
+
+        Assert.Equal(VcpuExitReason.Halted, g.Run().Reason);
+        CpuRegisters r = g.State.Registers;
+        Assert.Equal(1UL, r.R13);
+        Assert.Equal(0UL, r.R12);
+        Assert.Equal(0UL, g.State.Registers.Rflags & 0x100);
+    }
+
+    [Fact]
+    public void Cpuid_ApicGloballyDisabled_ClearsTheApicFeatureBit()
+    {
+        var time = new HostTimeSource();
+        using var apic = new LocalApic(0, 0, new ApicBus(), time, new HostDeviceTimerFactory(time));
+        using var g = new GuestHarness([apic]);
+        g.SetupLongMode();
+        g.Code64(GuestHarness.CodeBase, a =>
+        {
+            a.mov(eax, 1);
+            a.cpuid();
+            a.mov(r12d, edx);
+            a.mov(ecx, 0x1B); // IA32_APIC_BASE: clear EN (bit 11)
+            a.rdmsr();
+            a.and(eax, ~0x800);
+            a.wrmsr();
+            a.mov(eax, 1);
+            a.cpuid();
+            a.mov(r13d, edx);
+            a.hlt();
+        });
+
+        Assert.Equal(VcpuExitReason.Halted, g.Run().Reason);
+        CpuRegisters r = g.State.Registers;
+
+        // SDM Vol. 3A §11.4.3: with IA32_APIC_BASE.EN clear, CPUID.01H:EDX.APIC[bit 9] reads 0.
+        Assert.NotEqual(0UL, r.R12 & (1 << 9));
+        Assert.Equal(0UL, r.R13 & (1 << 9));
+    }
+
+    private const byte NmiPort = 0x80;
+
+    /// <summary>A port whose writes raise an NMI on the test's local APIC (a guest's self-NMI IPI, in one instruction).</summary>
+    private sealed class NmiTrigger(FakeLocalApic apic) : Ringvisor.Core.Bus.IBusDevice
+    {
+        public void Read(ulong offset, Span<byte> data) => data.Clear();
+
+        public void Write(ulong offset, ReadOnlySpan<byte> data) => apic.RaiseNmi();
+    }
+}
