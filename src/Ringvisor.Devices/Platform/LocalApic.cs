@@ -35,7 +35,9 @@ public sealed class LocalApic : ILocalInterruptController, IDisposable
     private const ulong BaseBsp = 1UL << 8;
     private const ulong BaseX2Apic = 1UL << 10;
     private const ulong BaseEnable = 1UL << 11;
-    private const ulong BaseAddressMask = 0x000F_FFFF_FFFF_F000; // MAXPHYADDR 52
+    // The bt CPU's MAXPHYADDR is 40 (CPUID 0x80000008, Emulator Mmu.PhysicalAddressBits): base bits 40+ are reserved
+    // and a write setting them is #GP (SDM Vol. 3A §11.4.4, Figure 11-5).
+    private const ulong BaseAddressMask = 0x0000_00FF_FFFF_F000;
     private const ulong BaseReservedMask = ~(BaseAddressMask | BaseBsp | BaseX2Apic | BaseEnable);
     private const ulong DefaultBase = 0xFEE0_0000;
 
@@ -116,6 +118,7 @@ public sealed class LocalApic : ILocalInterruptController, IDisposable
     private IVcpuWakeup? _wakeup;
     private Pic8259Pair? _pic;
     private byte _id;
+    private readonly byte _initialId;
     private ulong _apicBase;
     private uint _tpr;
     private uint _ldr;
@@ -149,6 +152,7 @@ public sealed class LocalApic : ILocalInterruptController, IDisposable
         _bus = bus;
         _time = time;
         _id = apicId;
+        _initialId = apicId;
         _apicBase = DefaultBase | BaseEnable | (index == 0 ? BaseBsp : 0);
         ResetRegisters();
         _timer = timers.Create(OnTimer);
@@ -385,6 +389,9 @@ public sealed class LocalApic : ILocalInterruptController, IDisposable
                         // A globally disabled APIC comes back in its power-up state (§10.4.3).
                         ResetRegisters();
                         StopTimer();
+
+                        // ...including the ID a guest may have written (KVM restores it the same way).
+                        _id = _initialId;
                     }
 
                     wake = true; // ExtINT pass-through may have just become possible
@@ -394,6 +401,10 @@ public sealed class LocalApic : ILocalInterruptController, IDisposable
                     {
                         _tscDeadline = value;
                         StartTscDeadline();
+
+                        // A deadline already passed fires now, before the instruction after WRMSR (as on hardware),
+                        // not when the host timer thread gets to it.
+                        wake |= ServiceTimer(_time.NowNanoseconds);
                     }
 
                     break; // ignored in other timer modes (§10.5.4.1)
@@ -755,16 +766,31 @@ public sealed class LocalApic : ILocalInterruptController, IDisposable
             v |= LvtMasked;
         }
 
-        _lvt[index] = v;
         if (index == LvtTimer && ((old ^ v) & LvtTimerModeMask) != 0)
         {
-            // Changing timer mode disarms the timer (§10.5.4.1): a TSC deadline or count from the old mode does
-            // not carry over.
+            // A count that ran out under the old mode fires under it.
             ServiceTimer(now);
-            StopTimer();
-            _initialCount = 0;
-            _tscDeadline = 0;
+            _lvt[index] = v;
+            if (((old & LvtTimerModeMask) == LvtTimerTscDeadline) != ((v & LvtTimerModeMask) == LvtTimerTscDeadline))
+            {
+                // Entering or leaving TSC-deadline mode disarms the timer (§10.5.4.1): a deadline or a count from the
+                // other mode does not carry over.
+                StopTimer();
+                _initialCount = 0;
+                _tscDeadline = 0;
+            }
+            else if (_timerRunning)
+            {
+                // One-shot <-> periodic keeps TMICT and the count in progress (as KVM's local APIC does, which
+                // kvm-unit-tests' apic test checks): only what happens at zero changes.
+                _timerDeadlineNs = _timerStartNs + TimerPeriodNs();
+                _timer.Arm(_timerDeadlineNs);
+            }
+
+            return;
         }
+
+        _lvt[index] = v;
     }
 
     private void WriteInitialCount(uint value, long now)

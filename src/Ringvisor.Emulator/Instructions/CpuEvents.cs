@@ -29,6 +29,20 @@ public sealed partial class Cpu
 
     internal void StopBatch() => _stopBatch = true;
 
+    /// <summary>
+    /// MOV SS / POP SS: interrupts wait one instruction, and the single-step trap after this instruction is not taken
+    /// (SDM Vol. 3A §6.8.3: debug exceptions are inhibited across the SS load; the next instruction's trap, with TF
+    /// still set, reports it).
+    /// </summary>
+    private void SetMovSsShadow()
+    {
+        _setShadow = true;
+        if ((_flags & FlagTf) != 0)
+        {
+            _suppressSingleStep = true;
+        }
+    }
+
     /// <summary>Puts an application processor into wait-for-SIPI (its state after power-on or INIT).</summary>
     internal void EnterWaitForSipi()
     {

@@ -163,7 +163,7 @@ public sealed partial class Cpu
 
         if (seg == SegSs)
         {
-            _setShadow = true;
+            SetMovSsShadow();
         }
     }
 
@@ -186,7 +186,7 @@ public sealed partial class Cpu
 
         if (seg == SegSs)
         {
-            _setShadow = true;
+            SetMovSsShadow();
         }
     }
 
@@ -208,7 +208,7 @@ public sealed partial class Cpu
         WriteReg(ins.Op0Register, off);
         if (seg == SegSs)
         {
-            _setShadow = true;
+            SetMovSsShadow();
         }
     }
 

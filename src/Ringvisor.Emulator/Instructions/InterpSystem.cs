@@ -308,6 +308,11 @@ public sealed partial class Cpu
             n += 2;
         }
 
+        if (GeneralDetect())
+        {
+            return;
+        }
+
         ulong v = ReadReg(ins.Op1Register);
         if (n >= 6 && (v >> 32) != 0)
         {
@@ -318,6 +323,24 @@ public sealed partial class Cpu
         // Breakpoints are stored but not armed: hardware debug traps are not emulated.
         Dr[n] = n == 6 ? (v | 0xFFFF_0FF0UL) & 0xFFFF_EFFF : n == 7 ? (v | 0x400) & ~0xD000UL : v;
     }
+
+    /// <summary>
+    /// DR7.GD: any MOV DR raises a fault-class #DB with DR6.BD set, and the CPU clears GD so the handler can use the
+    /// debug registers (SDM Vol. 3A §17.2.4, §17.3.1.2).
+    /// </summary>
+    private bool GeneralDetect()
+    {
+        if ((Dr[7] & Dr7GeneralDetect) == 0)
+        {
+            return false;
+        }
+
+        Dr[6] |= Dr6BreakpointDetect;
+        Dr[7] &= ~Dr7GeneralDetect;
+        return !Fault(ExceptionVector.Debug);
+    }
+
+    private const ulong Dr7GeneralDetect = 1UL << 13, Dr6BreakpointDetect = 1UL << 13;
 
     private void ExecMovFromDr(in Instruction ins)
     {
@@ -337,6 +360,11 @@ public sealed partial class Cpu
             }
 
             n += 2;
+        }
+
+        if (GeneralDetect())
+        {
+            return;
         }
 
         WriteReg(ins.Op0Register, Dr[n]);

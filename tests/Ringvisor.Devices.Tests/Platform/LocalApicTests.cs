@@ -159,6 +159,46 @@ public class LocalApicTests
     }
 
     [Fact]
+    public void TscDeadline_AlreadyPassed_FiresDuringTheWrmsr()
+    {
+        _rig.Enable(0);
+        _rig.Clock.AdvanceTo(10_000);
+        Bsp.Write32(ApicTestRig.LvtTimer, 0x4_0042);
+        Assert.True(Bsp.TryWriteMsr(LocalApic.MsrTscDeadline, 9_000));
+        Assert.Equal(0x42, Bsp.AcknowledgeInterrupt());
+    }
+
+    [Fact]
+    public void TimerModeChange_OneShotToPeriodic_KeepsTmictAndTheCountInProgress()
+    {
+        _rig.Enable(0);
+        Bsp.Write32(ApicTestRig.Divide, 0xB);
+        Bsp.Write32(ApicTestRig.LvtTimer, 0x40);
+        Bsp.Write32(ApicTestRig.InitialCount, 1_000_000);
+        _rig.Clock.Advance(600_000);
+        Bsp.Write32(ApicTestRig.LvtTimer, 0x2_0040);
+        Assert.Equal(1_000_000u, Bsp.Read32(ApicTestRig.InitialCount));
+        Assert.Equal(400_000u, Bsp.Read32(ApicTestRig.CurrentCount));
+
+        // Periodic from here on: fires at the old deadline, then reloads TMICT.
+        _rig.Clock.Advance(400_000);
+        Assert.Equal(0x40, Bsp.AcknowledgeInterrupt());
+        Assert.Equal(1_000_000u, Bsp.Read32(ApicTestRig.CurrentCount));
+    }
+
+    [Fact]
+    public void TimerModeChange_IntoTscDeadline_DisarmsAndClearsTmict()
+    {
+        _rig.Enable(0);
+        Bsp.Write32(ApicTestRig.LvtTimer, 0x40);
+        Bsp.Write32(ApicTestRig.InitialCount, 1000);
+        Bsp.Write32(ApicTestRig.LvtTimer, 0x4_0040);
+        Assert.Equal(0u, Bsp.Read32(ApicTestRig.InitialCount));
+        _rig.Clock.Advance(100_000);
+        Assert.False(Bsp.HasInterrupt);
+    }
+
+    [Fact]
     public void TscDeadline_NotInDeadlineMode_Ignored()
     {
         _rig.Enable(0);
@@ -279,6 +319,23 @@ public class LocalApicTests
         Assert.False(Bsp.TryWriteMsr(LocalApic.MsrApicBase, 0xFEE0_0C00));
         Assert.False(Bsp.TryWriteMsr(LocalApic.MsrApicBase, 0xFEE0_0801));
         Assert.False(Bsp.TryReadMsr(0x802, out _));
+    }
+
+    [Fact]
+    public void ApicBaseMsr_BitAtMaxPhyAddr_Refused()
+    {
+        Assert.False(Bsp.TryWriteMsr(LocalApic.MsrApicBase, 0xFEE0_0900 | (1UL << 40)));
+        Assert.True(Bsp.TryWriteMsr(LocalApic.MsrApicBase, 0xFF_FEE0_0900));
+    }
+
+    [Fact]
+    public void ApicBaseMsr_DisableThenEnable_RestoresTheInitialId()
+    {
+        Bsp.Write32(0x20, 0x0500_0000);
+        Assert.Equal(5, Bsp.Id);
+        Assert.True(Bsp.TryWriteMsr(LocalApic.MsrApicBase, 0xFEE0_0100));
+        Assert.True(Bsp.TryWriteMsr(LocalApic.MsrApicBase, 0xFEE0_0900));
+        Assert.Equal(0, Bsp.Id);
     }
 
     [Fact]

@@ -167,6 +167,93 @@ public sealed class KvmUnitTestsRegressionTests
         Assert.Equal(0UL, r.R13 & (1 << 9));
     }
 
+    [Fact]
+    public void MovSs_WithTf_SkipsTheTrapAfterItAndStepsTheNextInstruction()
+    {
+        using var g = new GuestHarness();
+        g.SetupLongMode();
+        g.SetGate64(1, Handler);
+
+        // #DB handler: record the trap RIP (frame[0]) at 0x40000 + 8 * count.
+        g.Code64(Handler, a =>
+        {
+            a.mov(rax, __qword_ptr[rsp]);
+            a.mov(rbx, 0x40000UL);
+            a.mov(__qword_ptr[rbx + r12 * 8], rax);
+            a.inc(r12);
+            a.iretq();
+        });
+        g.Code64(GuestHarness.CodeBase, a =>
+        {
+            a.xor(r12d, r12d);
+            a.mov(cx, ss);
+            a.pushfq();
+            a.or(__qword_ptr[rsp], 0x100);
+            a.popfq();
+            a.mov(ss, cx);
+            a.nop();
+            a.pushfq();
+            a.and(__qword_ptr[rsp], ~0x100);
+            a.popfq();
+            a.hlt();
+        });
+        byte[] code = GuestHarness.Assemble(64, GuestHarness.CodeBase, a =>
+        {
+            a.xor(r12d, r12d);
+            a.mov(cx, ss);
+            a.pushfq();
+            a.or(__qword_ptr[rsp], 0x100);
+            a.popfq();
+            a.mov(ss, cx);
+        });
+        ulong nopRip = GuestHarness.CodeBase + (ulong)code.Length;
+
+        Assert.Equal(VcpuExitReason.Halted, g.Run().Reason);
+
+        // No trap after MOV SS (its RIP would be nopRip); the first is after the NOP, then one after each instruction
+        // until the POPFQ that clears TF (PUSHFQ, AND, POPFQ): four in all.
+        Assert.Equal(4UL, g.State.Registers.R12);
+        Assert.Equal(nopRip + 1, g.Read64(0x40000));
+    }
+
+    [Fact]
+    public void MovDr_WithDr7GeneralDetect_FaultsWithBdAndClearsGd()
+    {
+        using var g = new GuestHarness();
+        g.SetupLongMode();
+        g.SetGate64(1, Handler);
+        g.Code64(Handler, a =>
+        {
+            a.mov(rax, __qword_ptr[rsp]);
+            a.mov(r13, rax); // faulting RIP
+            a.mov(r14, dr6);  // GD is clear now, so this MOV DR does not fault again
+            a.mov(r15, dr7);
+            a.inc(r12);
+            a.iretq();
+        });
+        g.Code64(GuestHarness.CodeBase, a =>
+        {
+            a.xor(r12d, r12d);
+            a.mov(eax, 0x2400); // DR7: GD | reserved-1 bit 10
+            a.mov(dr7, rax);
+            a.mov(rax, dr0);    // faults once, then re-executes and completes
+            a.hlt();
+        });
+        ulong faultRip = GuestHarness.CodeBase + (ulong)GuestHarness.Assemble(64, GuestHarness.CodeBase, a =>
+        {
+            a.xor(r12d, r12d);
+            a.mov(eax, 0x2400);
+            a.mov(dr7, rax);
+        }).Length;
+
+        Assert.Equal(VcpuExitReason.Halted, g.Run().Reason);
+        CpuRegisters r = g.State.Registers;
+        Assert.Equal(1UL, r.R12);
+        Assert.Equal(faultRip, r.R13);
+        Assert.NotEqual(0UL, r.R14 & (1 << 13)); // DR6.BD
+        Assert.Equal(0UL, r.R15 & (1 << 13));    // DR7.GD cleared on delivery
+    }
+
     private const byte NmiPort = 0x80;
 
     /// <summary>A port whose writes raise an NMI on the test's local APIC (a guest's self-NMI IPI, in one instruction).</summary>
