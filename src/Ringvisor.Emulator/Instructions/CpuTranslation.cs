@@ -4,6 +4,7 @@
 // Translated code is never entered with TF or RF set, in an interrupt shadow, while tracing, with a fault pending or
 // outside 64-bit mode; a fault inside a unit is delivered here exactly as Step() does.
 using System.Diagnostics;
+using Iced.Intel;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using Ringvisor.Emulator.Decoding;
@@ -57,6 +58,7 @@ public sealed unsafe partial class Cpu
     internal static readonly MethodInfo MethodCondition = typeof(Cpu).GetMethod(nameof(TranslatedCondition), AnyInstance)!;
     internal static readonly MethodInfo MethodGetCf = typeof(Cpu).GetMethod(nameof(TranslatedCarry), AnyInstance)!;
     internal static readonly MethodInfo MethodIsCanonical = typeof(Cpu).GetMethod(nameof(IsCanonical), AnyStatic)!;
+    internal static readonly MethodInfo MethodTranslatedExecute = typeof(Cpu).GetMethod(nameof(TranslatedExecute), AnyInstance)!;
     internal static readonly MethodInfo MethodPatchCfOf = typeof(Cpu).GetMethod(nameof(PatchCfOf), AnyInstance)!;
     internal static readonly MethodInfo MethodEagerArithBits = typeof(Cpu).GetMethod(nameof(EagerArithBits), AnyStatic)!;
     internal static readonly MethodInfo MethodBigMul = typeof(Math).GetMethod(nameof(Math.BigMul), [typeof(long), typeof(long), typeof(long).MakeByRefType()])!;
@@ -158,6 +160,26 @@ public sealed unsafe partial class Cpu
     internal int TranslatedWrite8(ulong la, ulong value, ulong physPage, int generation) =>
         !WriteMem(la, 8, value) ? 1 : _codePageTracker.PageGeneration(physPage) != generation || _attention ? 2 : 0;
 
+    /// <summary>
+    /// Runs one instruction of a unit in the interpreter (a helper call): 0 = go on, 1 = fault pending (RIP at the
+    /// instruction), 2 = exit after it at _nextRip (it transferred control, attention was raised, or it rewrote the
+    /// unit's page).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    internal int TranslatedExecute(ref Instruction ins, ulong rip, ulong physPage, int generation)
+    {
+        ulong next = rip + (ulong)ins.Length;
+        Rip = rip;
+        _nextRip = next;
+        Execute(ins);
+        if (_faultPending)
+        {
+            return 1;
+        }
+
+        return _nextRip != next || _attention || _codePageTracker.PageGeneration(physPage) != generation ? 2 : 0;
+    }
+
     /// <summary>Materialises the flags and replaces CF and OF (what rotates do, InterpShift.ExecShift).</summary>
     internal void PatchCfOf(bool cf, bool of)
     {
@@ -247,7 +269,7 @@ public sealed unsafe partial class Cpu
 
             ran = true;
             long budget = count - n - (_instructions - start);
-            var exit = (TranslationExit)unit.Code(this, Rip & ~0xFFFUL, Math.Max(1, budget));
+            var exit = (TranslationExit)unit.Code(this, Rip & ~0xFFFUL, Math.Max(1, budget), unit.Helpers);
             _translationExitCounts[(int)exit]++;
             if (exit == TranslationExit.Fault)
             {

@@ -4,8 +4,9 @@ namespace Ringvisor.Emulator.Translation;
 
 internal sealed class TranslatedUnit
 {
-    public TranslatedUnit(UnitKey key, UnitCode code, int instructionCount, int estimatedBytes, int sourceStart, byte[] source)
+    public TranslatedUnit(UnitKey key, UnitCode code, int instructionCount, int estimatedBytes, int sourceStart, byte[] source, Iced.Intel.Instruction[]? helpers)
     {
+        Helpers = helpers;
         Key = key;
         Code = code;
         InstructionCount = instructionCount;
@@ -26,6 +27,9 @@ internal sealed class TranslatedUnit
     public byte[] Source { get; }
 
     public UnitKey Key { get; }
+
+    /// <summary>Instructions the unit runs through the interpreter (UnitExtra.Helper), indexed by the IL.</summary>
+    public Iced.Intel.Instruction[]? Helpers { get; }
 
     public UnitCode Code { get; }
 

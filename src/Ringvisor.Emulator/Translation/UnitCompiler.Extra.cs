@@ -126,8 +126,66 @@ internal sealed partial class UnitCompiler
                 }
 
             default:
-                return UnitExtra.None;
+                return IsHelperSafe(ins) ? UnitExtra.Helper : UnitExtra.None;
         }
+    }
+
+    // Instructions the interpreter may run from inside a unit: no control transfer, no mode, privilege, interrupt-flag
+    // or shadow change, no REP (a REP string instruction may stop early and re-execute).
+    private static readonly HashSet<Mnemonic> s_helperMnemonics =
+    [
+        Mnemonic.Add, Mnemonic.Or, Mnemonic.Adc, Mnemonic.Sbb, Mnemonic.And, Mnemonic.Sub, Mnemonic.Xor, Mnemonic.Cmp,
+        Mnemonic.Test, Mnemonic.Inc, Mnemonic.Dec, Mnemonic.Neg, Mnemonic.Not, Mnemonic.Mov, Mnemonic.Movzx,
+        Mnemonic.Movsx, Mnemonic.Movsxd, Mnemonic.Xchg, Mnemonic.Cmpxchg, Mnemonic.Xadd, Mnemonic.Bt, Mnemonic.Bts,
+        Mnemonic.Btr, Mnemonic.Btc, Mnemonic.Bsf, Mnemonic.Bsr, Mnemonic.Bswap, Mnemonic.Mul, Mnemonic.Imul,
+        Mnemonic.Div, Mnemonic.Idiv, Mnemonic.Shl, Mnemonic.Sal, Mnemonic.Shr, Mnemonic.Sar, Mnemonic.Rol, Mnemonic.Ror,
+        Mnemonic.Rcl, Mnemonic.Rcr, Mnemonic.Shld, Mnemonic.Shrd, Mnemonic.Lea, Mnemonic.Cbw, Mnemonic.Cwd,
+        Mnemonic.Clc, Mnemonic.Stc, Mnemonic.Cmc, Mnemonic.Cld, Mnemonic.Std, Mnemonic.Lahf, Mnemonic.Sahf,
+        Mnemonic.Push, Mnemonic.Pop, Mnemonic.Nop,
+        Mnemonic.Movsb, Mnemonic.Movsw, Mnemonic.Movsd, Mnemonic.Movsq, Mnemonic.Stosb, Mnemonic.Stosw, Mnemonic.Stosd,
+        Mnemonic.Stosq, Mnemonic.Lodsb, Mnemonic.Lodsw, Mnemonic.Lodsd, Mnemonic.Lodsq, Mnemonic.Scasb, Mnemonic.Scasw,
+        Mnemonic.Scasd, Mnemonic.Scasq, Mnemonic.Cmpsb, Mnemonic.Cmpsw, Mnemonic.Cmpsd, Mnemonic.Cmpsq,
+        Mnemonic.Movaps, Mnemonic.Movups, Mnemonic.Movapd, Mnemonic.Movupd, Mnemonic.Movdqa, Mnemonic.Movdqu,
+        Mnemonic.Movq, Mnemonic.Movd, Mnemonic.Movss, Mnemonic.Movhps, Mnemonic.Movlps, Mnemonic.Movhlps,
+        Mnemonic.Movlhps, Mnemonic.Pxor, Mnemonic.Por, Mnemonic.Pand, Mnemonic.Pandn, Mnemonic.Xorps, Mnemonic.Xorpd,
+        Mnemonic.Andps, Mnemonic.Orps, Mnemonic.Pcmpeqb, Mnemonic.Pcmpeqw, Mnemonic.Pcmpeqd, Mnemonic.Pmovmskb,
+        Mnemonic.Pshufd, Mnemonic.Punpcklbw, Mnemonic.Punpcklqdq, Mnemonic.Paddq, Mnemonic.Paddd, Mnemonic.Psubq,
+        Mnemonic.Pminub, Mnemonic.Psrldq, Mnemonic.Pslldq,
+    ];
+
+    private static readonly HashSet<Mnemonic> s_stringMnemonics =
+    [
+        Mnemonic.Movsb, Mnemonic.Movsw, Mnemonic.Movsd, Mnemonic.Movsq, Mnemonic.Stosb, Mnemonic.Stosw, Mnemonic.Stosd,
+        Mnemonic.Stosq, Mnemonic.Lodsb, Mnemonic.Lodsw, Mnemonic.Lodsd, Mnemonic.Lodsq, Mnemonic.Scasb, Mnemonic.Scasw,
+        Mnemonic.Scasd, Mnemonic.Scasq, Mnemonic.Cmpsb, Mnemonic.Cmpsw, Mnemonic.Cmpsd, Mnemonic.Cmpsq,
+    ];
+
+    private static bool IsHelperSafe(in Instruction ins)
+    {
+        if (ins.FlowControl != Iced.Intel.FlowControl.Next || !s_helperMnemonics.Contains(ins.Mnemonic))
+        {
+            return false;
+        }
+
+        if ((ins.HasRepPrefix || ins.HasRepnePrefix) && s_stringMnemonics.Contains(ins.Mnemonic))
+        {
+            return false;
+        }
+
+        // Only general-purpose and XMM registers: no segment (MOV/POP SS, a shadow), control or debug registers.
+        for (int i = 0; i < ins.OpCount; i++)
+        {
+            if (ins.GetOpKind(i) == OpKind.Register)
+            {
+                var r = ins.GetOpRegister(i);
+                if (!r.IsGPR() && !r.IsXMM())
+                {
+                    return false;
+                }
+            }
+        }
+
+        return true;
     }
 
     /// <summary>A memory operand in the FastOp fields (as Decoding/FastOpBuilder does for its forms).</summary>
@@ -201,6 +259,9 @@ internal sealed partial class UnitCompiler
                 break;
             case UnitExtra.PushI:
                 write(4);
+                break;
+            case UnitExtra.Helper:
+                // Works on the Cpu's registers: the locals are spilled and reloaded around it.
                 break;
             case UnitExtra.IndirectJmp:
             case UnitExtra.IndirectCall:
@@ -286,9 +347,68 @@ internal sealed partial class UnitCompiler
             case UnitExtra.IndirectCall:
                 EmitIndirect(ui, ref op);
                 return false;
+            case UnitExtra.Helper:
+                EmitHelper(ui, ref op);
+                return true;
             default:
                 throw new InvalidOperationException($"translator: no emitter for {ui.Extra}");
         }
+    }
+
+    /// <summary>
+    /// Runs the instruction in the interpreter (Cpu.TranslatedExecute): registers and lazy flags are stored into the
+    /// Cpu before and loaded back after. A fault leaves the locals as they were (the interpreter commits nothing on a
+    /// fault) and exits at the instruction; a changed next RIP, attention or a rewrite of this page exits after it.
+    /// </summary>
+    private void EmitHelper(UnitInstruction ui, ref FastOp op)
+    {
+        for (int r = 15; r >= 0; r--)
+        {
+            if (_regUsed[r])
+            {
+                Ld(_gpr);
+                LdI4(r);
+                LdReg(r);
+                Op(OpCodes.Stelem_I8);
+            }
+        }
+
+        StoreFlags();
+        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldarg_3);
+        LdI4((int)op.Imm);
+        _il.Emit(OpCodes.Ldelema, typeof(Instruction));
+        _il.Emit(OpCodes.Ldarg_1);
+        LdI8((ulong)ui.Offset);
+        Op(OpCodes.Add);
+        LdI8(_physPage);
+        LdI4(_generation);
+        Call(Cpu.MethodTranslatedExecute);
+        St(_status);
+        Ld(_status);
+        LdI4(1);
+        _il.Emit(OpCodes.Beq, FaultStub());
+        for (int r = 15; r >= 0; r--)
+        {
+            if (_regUsed[r])
+            {
+                Ld(_gpr);
+                LdI4(r);
+                Op(OpCodes.Ldelem_I8);
+                St(_reg[r]!);
+            }
+        }
+
+        LoadFlags();
+        ForgetFlags();
+        var go = _il.DefineLabel();
+        Ld(_status);
+        _il.Emit(OpCodes.Brfalse, go);
+        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldfld, Cpu.FieldNextRip);
+        St(_exitRip);
+        _il.Emit(OpCodes.Br, Stub(TranslationExit.Store, 0, true, AdjustAfter));
+        _il.MarkLabel(go);
     }
 
     /// <summary>JMP/CALL through a register or memory (InterpFlow.ExecJmp/ExecCall): read the target, leave a

@@ -21,7 +21,7 @@ internal sealed partial class UnitCompiler
     {
         foreach (var ui in _ins)
         {
-            if (WritesFlags(ui.Op.Kind) || ExtraWritesFlags(ui.Extra))
+            if (WritesFlags(ui.Op.Kind) || ExtraWritesFlags(ui.Extra) || ui.Extra == UnitExtra.Helper)
             {
                 _flagsInLocals = true;
             }

@@ -76,19 +76,30 @@ internal sealed partial class UnitCompiler
         int sourceStart = instructions[0].Offset;
         int sourceEnd = instructions.Max(i => i.NextOffset);
         byte[] source = page.AsSpan(sourceStart, sourceEnd - sourceStart).ToArray();
+        // Helper instructions get their index in the table the unit is called with.
+        var helpers = new List<Instruction>();
+        foreach (var ui in instructions)
+        {
+            if (ui.Extra == UnitExtra.Helper)
+            {
+                ui.Op.Imm = (ulong)helpers.Count;
+                helpers.Add(ui.Instruction);
+            }
+        }
+
         var c = new UnitCompiler(instructions, key.EntryOffset, key.PhysPage, key.Generation);
         var method = new DynamicMethod(
             $"bt_{key.PhysPage:x}_{key.EntryOffset:x3}",
             typeof(int),
-            [typeof(Cpu), typeof(ulong), typeof(long)],
+            [typeof(Cpu), typeof(ulong), typeof(long), typeof(Instruction[])],
             typeof(Cpu),
             skipVisibility: true);
         var il = method.GetILGenerator(256 + instructions.Count * 96);
         c.Emit(il);
         int bytes = (il.ILOffset * BytesPerIlByte) + MethodOverheadBytes;
         var code = (UnitCode)method.CreateDelegate(typeof(UnitCode));
-        _ = code(null!, 0, -1);
-        return new TranslatedUnit(key, code, instructions.Count, bytes, sourceStart, source);
+        _ = code(null!, 0, -1, null);
+        return new TranslatedUnit(key, code, instructions.Count, bytes, sourceStart, source, helpers.Count > 0 ? [.. helpers] : null);
     }
 
     private UnitInstruction Cur => _ins[_k];

@@ -32,4 +32,10 @@ internal enum UnitExtra : byte
 
     /// <summary>CALL r64 / CALL qword [mem] (operands as for IndirectJmp).</summary>
     IndirectCall,
+
+    /// <summary>
+    /// Anything on UnitCompiler's helper list: run by the interpreter from inside the unit (registers and flags spilled
+    /// around the call), as QEMU calls helpers for complex instructions. Aux-free; Imm = index in the helper table.
+    /// </summary>
+    Helper,
 }

@@ -1,9 +1,8 @@
 // The integer case families again, with the bt engine translating every unit on its first execution (Translation/),
 // so each case body runs as translated code as far as the translator covers it and the interpreter takes the rest.
 // Same seeds and counts as the interpreter tests (a case that differs only here points at the translator); every case
-// is a new code page generation, so a new unit (about 9,000 units, a few seconds of emit + JIT). Not here: BT*/BSF/BSR/POPCNT and
-// string instructions (the translator has no emitters for them yet, so those cases would only test the interpreter),
-// SSE and x87 (never translated).
+// is a new code page generation, so a new unit. BT*/BSF/BSR, strings without REP and the common SSE moves/logic run
+// as helper calls inside units (the interpreter called from translated code); REP strings and x87 end units.
 using Ringvisor.TestSupport;
 
 namespace Ringvisor.Emulator.Tests.Differential;
@@ -21,6 +20,15 @@ public sealed class TranslatedDifferentialTests
 
     [KvmFact]
     public void MulDiv_RandomFixedSeed_Translated_MatchRealCpu() => Run(MulDivCases.Random(seed: 3, count: 800));
+
+    [KvmFact]
+    public void BitOps_RandomFixedSeed_Translated_MatchRealCpu() => Run(BitCases.Random(seed: 4, count: 800));
+
+    [KvmFact]
+    public void Strings_RandomFixedSeed_Translated_MatchRealCpu() => Run(StringCases.Random(seed: 7, count: 700));
+
+    [KvmFact]
+    public void Sse_RandomFixedSeed_Translated_MatchRealCpu() => Run(SseCases.Random(seed: 8, count: 1500));
 
     [KvmFact]
     public void Conditionals_RandomFixedSeed_Translated_MatchRealCpu() => Run(CondCases.Random(seed: 5, count: 800));
