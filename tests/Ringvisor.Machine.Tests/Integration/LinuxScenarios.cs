@@ -1,6 +1,6 @@
-// The default guest's scenarios, parametrised by engine so the bt tests (LinuxBootTests, VirtioLinuxTests) and the
-// kvm tests (KvmLinuxTests) run the same script: a shell session checked against the host, a virtio-blk disk that
-// survives the VMM being killed, and two VMs on one virtual switch.
+// The default guest's scenarios, parametrised by engine so the bt tests (LinuxBootTests, VirtioLinuxTests,
+// PciIntxLinuxTests) and the kvm tests (KvmLinuxTests) run the same script: a shell session checked against the host,
+// a virtio-blk disk that survives the VMM being killed, two VMs on one virtual switch, and a disk over PCI INTx.
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
@@ -141,5 +141,57 @@ internal static class LinuxScenarios
         {
             cts.Cancel();
         }
+    }
+
+    /// <summary>
+    /// With MSI off (pci=nomsi) the virtio disk's interrupts come over PCI INTx: /proc/interrupts shows virtio0 on
+    /// <paramref name="controller"/> (XT-PIC with one vCPU, IO-APIC with more) with a non-zero count, and poweroff
+    /// ends the VM (through ACPI S5 when the machine has ACPI tables, i.e. with 2+ vCPUs).
+    /// </summary>
+    public static void DiskWithoutMsiOverIntx(EngineKind engine, int cpus, string controller)
+    {
+        string img = Path.Combine(Path.GetTempPath(), $"rv-intx-{Guid.NewGuid():N}.img");
+        try
+        {
+            DiskImage.CreateExt4(img, 16, new Dictionary<string, byte[]> { ["known.txt"] = DiskImage.TextFile("intx-known-content\n") });
+            using var s = LinuxSession.Boot(engine, cpus, "pci=nomsi", disks: [new DiskConfig(img, ReadOnly: false)]);
+
+            Assert.Contains("intx-known-content", s.Run("cat /mnt/vda/known.txt"), StringComparison.Ordinal);
+
+            // virtio0 is the disk (first PCI function after the host bridge).
+            string interrupts = s.Run("cat /proc/interrupts");
+            string? line = interrupts.Split('\n').FirstOrDefault(l => l.TrimEnd('\r').EndsWith("virtio0", StringComparison.Ordinal));
+            Assert.True(line is not null, $"no virtio0 line in /proc/interrupts:\n{interrupts}");
+            Assert.Contains(controller, line, StringComparison.Ordinal);
+            Assert.DoesNotContain("MSI", line, StringComparison.Ordinal);
+            Assert.True(InterruptCount(line) > 0, $"virtio0 took no interrupts: {line}");
+
+            s.Send("poweroff -f");
+            var result = s.Machine.Vm.WaitForStop(s.CommandTimeout);
+            var expected = cpus > 1 ? VmStopReason.PowerOff : VmStopReason.HaltedForever; // ACPI S5 only with the ACPI tables
+            Assert.True(result.Reason == expected, $"{result.Reason}: {result.Detail}");
+            Assert.Equal(0, result.ExitStatus);
+        }
+        finally
+        {
+            File.Delete(img);
+        }
+    }
+
+    /// <summary>Sums the per-CPU counts of a /proc/interrupts line: the numbers after "IRQ:" up to the controller name.</summary>
+    private static long InterruptCount(string line)
+    {
+        long sum = 0;
+        foreach (string token in line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!long.TryParse(token, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long n))
+            {
+                break;
+            }
+
+            sum += n;
+        }
+
+        return sum;
     }
 }
