@@ -35,6 +35,7 @@ public class KvmInteropLayoutTests
         Assert.Equal(520, Unsafe.SizeOf<KvmIrqchip>());
         Assert.Equal(152, Unsafe.SizeOf<SigAction>());
         Assert.Equal(8, Unsafe.SizeOf<PollFd>());
+        Assert.Equal(392, Unsafe.SizeOf<KvmXcrs>()); // 8 + KVM_MAX_XCRS (16) * 16 + 16 * 8
     }
 
     [Fact]
@@ -95,6 +96,7 @@ public class KvmInteropLayoutTests
         Assert.Equal(20, (int)Marshal.OffsetOf<KvmIoeventfd>("Fd"));
         Assert.Equal(136, (int)Marshal.OffsetOf<SigAction>("Flags"));
         Assert.Equal(8, (int)Marshal.OffsetOf<KvmIrqchip>("Chip"));
+        Assert.Equal(8, (int)Marshal.OffsetOf<KvmXcrs>("Xcrs"));
     }
 
     [Theory]
