@@ -150,6 +150,7 @@ public sealed partial class Cpu : IDisposable
         _mmu.Load(PagingWith(Cr0, Cr4, Efer));
         _interruptShadow = false;
         _halted = false;
+        _singleStepOnWake = false;
         // Loading state (boot, reset, snapshot restore) starts a fresh run: no shutdown or power-off pending, and no
         // decoded code from before (loaders write guest RAM directly, which the code tracker does not see).
         ClearDecodeCache();

@@ -18,6 +18,9 @@ public sealed partial class Cpu
 
     // Set by an instruction whose single-step trap depends on TF after it (SYSCALL with TF in FMASK).
     private bool _suppressSingleStep;
+
+    // A HLT with TF set: its single-step trap waits for the end of the halt.
+    private bool _singleStepOnWake;
     private volatile bool _waitForSipi;
 
     internal bool Halted => _halted;
@@ -112,6 +115,11 @@ public sealed partial class Cpu
         }
         else if (_nmiPending && !_nmiBlocked)
         {
+            if (TakeSingleStepAfterHalt())
+            {
+                return _shutdown;
+            }
+
             _nmiPending = false;
             _nmiBlocked = true;
             _halted = false;
@@ -134,6 +142,11 @@ public sealed partial class Cpu
                 return false;
             }
 
+            if (TakeSingleStepAfterHalt())
+            {
+                return _shutdown;
+            }
+
             int v = apic.AcknowledgeInterrupt();
             if (v >= 0)
             {
@@ -146,6 +159,25 @@ public sealed partial class Cpu
         }
 
         return false;
+    }
+
+    /// <summary>
+    /// A HLT executed with TF set reports its single-step #DB when an event ends the halt: the trap (priority 4) goes
+    /// before the NMI or interrupt (SDM Vol. 3A Table 6-2), which stays pending behind it.
+    /// </summary>
+    private bool TakeSingleStepAfterHalt()
+    {
+        if (!_singleStepOnWake)
+        {
+            return false;
+        }
+
+        _singleStepOnWake = false;
+        _halted = false;
+        Dr[6] |= 1 << 14;
+        DeliverException(ExceptionVector.Debug, false, 0, ExceptionSource.Fault);
+        _attention = true;
+        return true;
     }
 
     private void ResetForInit()

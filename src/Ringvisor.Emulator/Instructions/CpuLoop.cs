@@ -159,6 +159,11 @@ public sealed unsafe partial class Cpu
             {
                 _suppressSingleStep = false;
             }
+            else if (singleStep && _halted)
+            {
+                // HLT completes when the halt ends: its trap is taken on wake-up, ahead of the waking event.
+                _singleStepOnWake = true;
+            }
             else if (singleStep)
             {
                 // TF set at the start of the instruction: single-step #DB trap after it (SDM Vol. 3A §17.3.1.4),

@@ -254,6 +254,69 @@ public sealed class KvmUnitTestsRegressionTests
         Assert.Equal(0UL, r.R15 & (1 << 13));    // DR7.GD cleared on delivery
     }
 
+    [Fact]
+    public void Hlt_WithTf_TakesItsTrapOnWakeBeforeTheInterrupt()
+    {
+        var apic = new FakeLocalApic();
+        using var g = new GuestHarness([apic]);
+        g.SetupLongMode();
+        g.SetGate64(1, Handler);
+        g.SetGate64(0x40, Handler + 0x100);
+
+        // #DB: record the trap RIP at 0x40000 + 8 * count.
+        g.Code64(Handler, a =>
+        {
+            a.mov(rax, __qword_ptr[rsp]);
+            a.mov(rbx, 0x40000UL);
+            a.mov(__qword_ptr[rbx + r12 * 8], rax);
+            a.inc(r12);
+            a.iretq();
+        });
+
+        // Interrupt: note how many #DBs came first, stop single-stepping the interrupted code.
+        g.Code64(Handler + 0x100, a =>
+        {
+            a.mov(r13, r12);
+            a.and(__qword_ptr[rsp + 16], ~0x100);
+            a.iretq();
+        });
+        Action<Assembler> prefix = a =>
+        {
+            a.xor(r12d, r12d);
+            a.pushfq();
+            a.or(__qword_ptr[rsp], 0x100);
+            a.popfq();
+            a.sti();
+        };
+        g.Code64(GuestHarness.CodeBase, a =>
+        {
+            prefix(a);
+            a.hlt();
+            a.cli();
+            a.hlt();
+        });
+        ulong hltRip = GuestHarness.CodeBase + (ulong)GuestHarness.Assemble(64, GuestHarness.CodeBase, prefix).Length;
+
+        // The interrupt comes once the vCPU has parked in the HLT (a counter, not a delay).
+        var raiser = new Thread(() =>
+        {
+            SpinWait.SpinUntil(() => g.Host.Stats.HaltExits > 0);
+            apic.Raise(0x40);
+        });
+        raiser.Start();
+        VcpuExit exit = g.Run();
+        raiser.Join();
+
+        Assert.Equal(VcpuExitReason.Halted, exit.Reason);
+        CpuRegisters r = g.State.Registers;
+
+        // One trap after STI (at the HLT), one for the HLT when the interrupt ends the halt, then the interrupt.
+        Assert.Equal(2UL, r.R12);
+        Assert.Equal(2UL, r.R13);
+        Assert.Equal(hltRip, g.Read64(0x40000));
+        Assert.Equal(hltRip + 1, g.Read64(0x40008));
+    }
+
     private const byte NmiPort = 0x80;
 
     /// <summary>A port whose writes raise an NMI on the test's local APIC (a guest's self-NMI IPI, in one instruction).</summary>
