@@ -4,10 +4,11 @@
 # the 32-bit tests a second tree with --arch=i386) and pass the tree(s) here.
 #
 # Usage: scripts/kvm-unit-tests.sh KUT_DIR [--engine bt|kvm] [--i386 KUT32_DIR] [--only REGEX] [--timeout-scale N]
-#                                   [--logs DIR]
+#                                   [--max-timeout S] [--logs DIR]
 #   KUT_DIR      an x86_64 kvm-unit-tests tree with x86/*.flat built
 #   --i386 DIR   an i386 tree (cmpxchg8b, taskswitch, taskswitch2); without it those tests are not listed
 #   --only RE    run only the tests whose name matches the extended regex RE
+#   --max-timeout S  cap every test's timeout at S seconds (the kvm engine on a host that emulates CPL 0 needs it)
 #   --logs DIR   keep each test's console output in DIR/NAME.log (default: a temporary directory, printed at the end)
 # Environment: RINGVISOR (command to run, default: the repo's ./ringvisor launcher).
 #
@@ -22,7 +23,7 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ringvisor="${RINGVISOR:-$root/ringvisor}"
 
-usage() { sed -n '6,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '6,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [ $# -ge 1 ] || usage
 kut="$1"; shift
@@ -30,6 +31,7 @@ engine=bt
 kut32=""
 only=""
 scale=1
+maxlimit=0
 logs=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -38,6 +40,7 @@ while [ $# -gt 0 ]; do
     --only) only="${2:-}"; shift 2 ;;
     --timeout-scale) scale="${2:-}"; shift 2 ;;
     --logs) logs="${2:-}"; shift 2 ;;
+    --max-timeout) maxlimit="${2:-}"; shift 2 ;;
     *) usage ;;
   esac
 done
@@ -118,6 +121,7 @@ while IFS='|' read -r name tree image cpus mem limit args; do
   args="${args//@NOW@/$(date +%s)}"
   log="$logs/$name.log"
   limit=$((limit * scale))
+  if [ "$maxlimit" -gt 0 ] && [ "$limit" -gt "$maxlimit" ]; then limit=$maxlimit; fi
   # shellcheck disable=SC2086 # RINGVISOR may be a command with arguments
   timeout --kill-after=5 "$limit" $ringvisor run --engine "$engine" --kernel "$flat" --debug-exit --cpus "$cpus" \
     -m "$mem" --append "$image${args:+ $args}" </dev/null >"$log" 2>&1

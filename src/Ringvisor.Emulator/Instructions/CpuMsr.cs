@@ -306,9 +306,10 @@ public sealed partial class Cpu
         }
 
         ulong gpa = _kvmSystemTime & ~1UL;
+        // One clock reading for both fields: reading the clock twice lets a host preemption between the reads skew
+        // this vCPU's kvm-clock against the others' (kvm-unit-tests' kvmclock_test saw 20 µs cross-vCPU warps).
         long ns = _host.Time.NowNanoseconds;
-        ulong tsc = ReadTsc();
-        long ns2 = _host.Time.NowNanoseconds;
+        ulong tsc = TscAt(ns);
         // Scale = 1e9 / freq as a 32.32 fixed-point multiplier after a power-of-two pre-shift (KVM's kvm_get_time_scale).
         ComputeTimeScale(_host.Time.TscFrequency, out uint mul, out sbyte shift);
         _pvclockVersion += 2;
@@ -316,7 +317,7 @@ public sealed partial class Cpu
         System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(s, _pvclockVersion);
         // tsc_timestamp is in guest TSC units: the guest subtracts it from its own RDTSC (pvclock-abi.h).
         System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(s[8..], tsc);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(s[16..], (ulong)((ns + ns2) / 2));
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(s[16..], (ulong)ns);
         System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(s[24..], mul);
         s[28] = (byte)shift;
         s[29] = PvclockTscStableBit;

@@ -532,7 +532,27 @@ public sealed partial class Cpu
             return;
         }
 
+        if (!SystemBaseCanonical(sel, lo, hi))
+        {
+            return;
+        }
+
         Ldtr = DescriptorToCache(sel, lo, hi);
+    }
+
+    /// <summary>
+    /// In IA-32e mode an LDT or TSS descriptor's 64-bit base must be canonical, else #GP(selector) (SDM Vol. 2A LLDT,
+    /// LTR: "IF !IsCanonical(descriptor base)").
+    /// </summary>
+    private bool SystemBaseCanonical(ushort sel, ulong lo, ulong hi)
+    {
+        if (!_longMode)
+        {
+            return true;
+        }
+
+        ulong @base = ((lo >> 16) & 0xFF_FFFF) | ((lo >> 56) << 24) | ((hi & 0xFFFF_FFFF) << 32);
+        return IsCanonical(@base) || Gp((uint)(sel & ~3));
     }
 
     private void ExecLtr(in Instruction ins)
@@ -563,6 +583,11 @@ public sealed partial class Cpu
         if (!DescPresent(lo))
         {
             _ = Fault(ExceptionVector.SegmentNotPresent, (uint)(sel & ~3));
+            return;
+        }
+
+        if (!SystemBaseCanonical(sel, lo, hi))
+        {
             return;
         }
 
@@ -772,10 +797,12 @@ public sealed partial class Cpu
     // ---- time stamp counter ---------------------------------------------------------------------------------------
 
     /// <summary>Guest TSC: host monotonic time scaled to the advertised TSC frequency, plus the guest's offset.</summary>
-    internal ulong ReadTsc()
+    internal ulong ReadTsc() => TscAt(_host.Time.NowNanoseconds);
+
+    /// <summary>The guest TSC at host clock reading <paramref name="ns"/>.</summary>
+    private ulong TscAt(long ns)
     {
         var t = _host.Time;
-        long ns = t.NowNanoseconds;
         ulong ticks = t.TscFrequency == 1_000_000_000 ? (ulong)ns : (ulong)((Int128)ns * t.TscFrequency / 1_000_000_000);
         return ticks + _tscOffset;
     }

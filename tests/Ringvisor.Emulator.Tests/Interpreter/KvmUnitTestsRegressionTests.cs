@@ -317,6 +317,83 @@ public sealed class KvmUnitTestsRegressionTests
         Assert.Equal(hltRip + 1, g.Read64(0x40008));
     }
 
+    [Theory]
+    [InlineData(0xAAAA_AAAAUL, true)]
+    [InlineData(0x0000_7FFFUL, false)]
+    public void Ltr_TssBaseUpperHalf_NonCanonicalIsGpWithSelector(ulong upperBase, bool faults)
+    {
+        using var g = new GuestHarness();
+        g.SetupLongMode();
+        g.Write64(GuestHarness.GdtBase + GuestHarness.TssSel, GuestHarness.Descriptor(GuestHarness.TssBase, 0x67, 0x89, 0x0));
+        g.Write64(GuestHarness.GdtBase + GuestHarness.TssSel + 8, upperBase);
+        g.SetGate64(13, Handler);
+        g.Code64(Handler, a =>
+        {
+            a.mov(r13, __qword_ptr[rsp]); // error code
+            a.hlt();
+        });
+        g.Code64(GuestHarness.CodeBase, a =>
+        {
+            a.mov(r13, ~0UL);
+            a.mov(ax, GuestHarness.TssSel);
+            a.ltr(ax);
+            a.hlt();
+        });
+
+        Assert.Equal(VcpuExitReason.Halted, g.Run().Reason);
+        Assert.Equal(faults ? GuestHarness.TssSel : ~0UL, g.State.Registers.R13);
+    }
+
+    [Fact]
+    public void KvmClock_SystemTimeAndTscTimestamp_ComeFromOneClockReading()
+    {
+        using var memory = Ringvisor.Core.Memory.GuestMemory.Create(1 << 20);
+        var host = new CpuHost(memory, new Ringvisor.Core.Bus.IoBus("pio", 0x10000), new Ringvisor.Core.Bus.IoBus("mmio", 1UL << 52))
+        {
+            Time = new AcceleratingClock(),
+        };
+        using var vcpu = new BtVcpu(host, 0);
+        byte[] code = GuestHarness.Assemble(16, 0x7C00, a =>
+        {
+            a.mov(ecx, 0x4B56_4D01); // MSR_KVM_SYSTEM_TIME_NEW: struct at 0x2000, enabled
+            a.mov(eax, 0x2001);
+            a.xor(edx, edx);
+            a.wrmsr();
+            a.hlt();
+        });
+        Assert.Equal(Ringvisor.Core.Memory.MemoryAccessResult.Ok, memory.Write(0x7C00, code));
+        var s = new CpuState();
+        s.Registers.Rip = 0x7C00;
+        s.Registers.Rflags = 2;
+        s.System.Cs = SegmentRegister.RealMode(0, code: true);
+        vcpu.SetState(s);
+
+        Assert.Equal(VcpuExitReason.Halted, vcpu.Run().Reason);
+        Assert.True(memory.TryRead(0x2008, out ulong tscTimestamp));
+        Assert.True(memory.TryRead(0x2010, out ulong systemTime));
+
+        // At 1 GHz with no TSC write the guest TSC equals the clock: the pair must name the same instant, whatever
+        // the clock did between reads (pvclock-abi.h: time = system_time + scaled(tsc - tsc_timestamp)).
+        Assert.Equal(systemTime, tscTimestamp);
+    }
+
+    /// <summary>A clock whose every reading jumps further than the last (n² µs), as a preempted host thread sees it.</summary>
+    private sealed class AcceleratingClock : ITimeSource
+    {
+        private long _reads;
+
+        public long NowNanoseconds
+        {
+            get
+            {
+                long n = Interlocked.Increment(ref _reads);
+                return n * n * 1000;
+            }
+        }
+
+        public long TscFrequency => 1_000_000_000;
+    }
+
     private const byte NmiPort = 0x80;
 
     /// <summary>A port whose writes raise an NMI on the test's local APIC (a guest's self-NMI IPI, in one instruction).</summary>
