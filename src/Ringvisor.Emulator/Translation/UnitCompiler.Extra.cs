@@ -131,7 +131,8 @@ internal sealed partial class UnitCompiler
     }
 
     // Instructions the interpreter may run from inside a unit: no control transfer, no mode, privilege, interrupt-flag
-    // or shadow change, no REP (a REP string instruction may stop early and re-execute).
+    // or shadow change. A REP string instruction that stops part way (16K iterations per step) sets the next RIP back
+    // to itself; the helper then exits there and it runs again.
     private static readonly HashSet<Mnemonic> s_helperMnemonics =
     [
         Mnemonic.Add, Mnemonic.Or, Mnemonic.Adc, Mnemonic.Sbb, Mnemonic.And, Mnemonic.Sub, Mnemonic.Xor, Mnemonic.Cmp,
@@ -153,21 +154,9 @@ internal sealed partial class UnitCompiler
         Mnemonic.Pminub, Mnemonic.Psrldq, Mnemonic.Pslldq,
     ];
 
-    private static readonly HashSet<Mnemonic> s_stringMnemonics =
-    [
-        Mnemonic.Movsb, Mnemonic.Movsw, Mnemonic.Movsd, Mnemonic.Movsq, Mnemonic.Stosb, Mnemonic.Stosw, Mnemonic.Stosd,
-        Mnemonic.Stosq, Mnemonic.Lodsb, Mnemonic.Lodsw, Mnemonic.Lodsd, Mnemonic.Lodsq, Mnemonic.Scasb, Mnemonic.Scasw,
-        Mnemonic.Scasd, Mnemonic.Scasq, Mnemonic.Cmpsb, Mnemonic.Cmpsw, Mnemonic.Cmpsd, Mnemonic.Cmpsq,
-    ];
-
     private static bool IsHelperSafe(in Instruction ins)
     {
         if (ins.FlowControl != Iced.Intel.FlowControl.Next || !s_helperMnemonics.Contains(ins.Mnemonic))
-        {
-            return false;
-        }
-
-        if ((ins.HasRepPrefix || ins.HasRepnePrefix) && s_stringMnemonics.Contains(ins.Mnemonic))
         {
             return false;
         }
@@ -357,8 +346,8 @@ internal sealed partial class UnitCompiler
 
     /// <summary>
     /// Runs the instruction in the interpreter (Cpu.TranslatedExecute): registers and lazy flags are stored into the
-    /// Cpu before and loaded back after. A fault leaves the locals as they were (the interpreter commits nothing on a
-    /// fault) and exits at the instruction; a changed next RIP, attention or a rewrite of this page exits after it.
+    /// Cpu before and loaded back after, whatever happened. A fault exits at the instruction; a changed next RIP (a REP
+    /// string instruction that stopped part way runs again), attention or a rewrite of this page exits after it.
     /// </summary>
     private void EmitHelper(UnitInstruction ui, ref FastOp op)
     {
@@ -385,9 +374,9 @@ internal sealed partial class UnitCompiler
         LdI4(_generation);
         Call(Cpu.MethodTranslatedExecute);
         St(_status);
-        Ld(_status);
-        LdI4(1);
-        _il.Emit(OpCodes.Beq, FaultStub());
+
+        // Whatever the interpreter left is the state, also after a fault (a REP string instruction reports its
+        // progress in RCX/RSI/RDI when it faults part way).
         for (int r = 15; r >= 0; r--)
         {
             if (_regUsed[r])
@@ -401,6 +390,9 @@ internal sealed partial class UnitCompiler
 
         LoadFlags();
         ForgetFlags();
+        Ld(_status);
+        LdI4(1);
+        _il.Emit(OpCodes.Beq, FaultStub());
         var go = _il.DefineLabel();
         Ld(_status);
         _il.Emit(OpCodes.Brfalse, go);
