@@ -707,6 +707,7 @@ public sealed partial class Cpu
 
         bool to64 = ins.Code == Code.Sysretq;
         ushort sel = (ushort)(_star >> 48);
+        bool tfBefore = (_flags & FlagTf) != 0;
         if (_longMode)
         {
             if (to64 && !IsCanonical(Gpr[1]))
@@ -740,6 +741,19 @@ public sealed partial class Cpu
         if ((_flags & FlagIf) != 0)
         {
             _attention = true;
+        }
+
+        // Like SYSCALL, SYSRET's single-step trap follows TF after it: a TF restored from R11 traps right after the
+        // SYSRET, in user mode (kvm-unit-tests' syscall test; QEMU's TCG does the same), and a TF it clears does not.
+        if ((_flags & FlagTf) != 0)
+        {
+            Dr[6] |= 1 << 14;
+            _softwareVector = ExceptionVector.Debug;
+            _softwareSource = ExceptionSource.PrivilegedSoftware;
+        }
+        else
+        {
+            _suppressSingleStep = tfBefore;
         }
     }
 

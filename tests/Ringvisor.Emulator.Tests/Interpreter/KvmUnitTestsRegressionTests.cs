@@ -394,6 +394,37 @@ public sealed class KvmUnitTestsRegressionTests
         public long TscFrequency => 1_000_000_000;
     }
 
+    [Fact]
+    public void Sysret_RestoringTf_TrapsRightAfterInUserMode()
+    {
+        using var g = new GuestHarness();
+        g.SetupLongMode();
+        g.Write64(GuestHarness.TssBase + 4, 0x60000); // RSP0
+        g.SetGate64(1, Handler);
+        g.Code64(Handler, a =>
+        {
+            a.mov(r13, __qword_ptr[rsp]);     // RIP
+            a.mov(r14, __qword_ptr[rsp + 8]); // CS
+            a.hlt();
+        });
+        g.Code64(UserCode, a => a.nop());
+        g.Code64(GuestHarness.CodeBase, a =>
+        {
+            a.mov(ecx, 0xC0000081); // STAR: SYSRET base 0x18 (CS = 0x28 | 3, SS = 0x20 | 3)
+            a.mov(edx, 0x0018_0008);
+            a.xor(eax, eax);
+            a.wrmsr();
+            a.mov(r11d, 0x102); // user RFLAGS: TF
+            a.mov(rcx, UserCode);
+            a.sysretq();
+        });
+
+        Assert.Equal(VcpuExitReason.Halted, g.Run().Reason);
+        CpuRegisters r = g.State.Registers;
+        Assert.Equal(UserCode, r.R13);
+        Assert.Equal((ulong)(GuestHarness.UserCs | 3), r.R14);
+    }
+
     private const byte NmiPort = 0x80;
 
     /// <summary>A port whose writes raise an NMI on the test's local APIC (a guest's self-NMI IPI, in one instruction).</summary>
