@@ -425,6 +425,34 @@ public sealed class KvmUnitTestsRegressionTests
         Assert.Equal((ulong)(GuestHarness.UserCs | 3), r.R14);
     }
 
+    [Theory]
+    [InlineData(0b10UL, 0UL, 1UL, true)]                  // APIC ID 1: sent
+    [InlineData(0xFFFF_FFFFUL, 0xFFFF_FFFFUL, 0UL, false)] // first ID past the last vCPU: nothing (apic "PV IPIs")
+    public void KvmHcSendIpi_Bitmap_SendsFixedIpisToPresentApicIds(ulong bitmap, ulong min, ulong expectedCount, bool delivered)
+    {
+        var time = new HostTimeSource();
+        var bus = new ApicBus();
+        using var bsp = new LocalApic(0, 0, bus, time, new HostDeviceTimerFactory(time));
+        using var ap = new LocalApic(1, 1, bus, time, new HostDeviceTimerFactory(time));
+        ap.Write(0xF0, BitConverter.GetBytes(0x1FFu)); // software-enable the target
+        using var g = new GuestHarness([bsp, ap]);
+        g.SetupLongMode();
+        g.Code64(GuestHarness.CodeBase, a =>
+        {
+            a.mov(eax, 10); // KVM_HC_SEND_IPI
+            a.mov(rbx, bitmap);
+            a.xor(ecx, ecx);
+            a.mov(rdx, min);
+            a.mov(esi, 0x50); // fixed, vector 0x50
+            a.vmcall();
+            a.hlt();
+        });
+
+        Assert.Equal(VcpuExitReason.Halted, g.Run().Reason);
+        Assert.Equal(expectedCount, g.State.Registers.Rax);
+        Assert.Equal(delivered, ap.HasInterrupt);
+    }
+
     private const byte NmiPort = 0x80;
 
     /// <summary>A port whose writes raise an NMI on the test's local APIC (a guest's self-NMI IPI, in one instruction).</summary>
