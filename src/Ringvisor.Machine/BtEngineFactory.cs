@@ -11,6 +11,7 @@ internal static class BtEngineFactory
         {
             TracePath = config.TracePath,
             CollectStats = config.CollectStats,
+            Translation = config.BtTranslation,
             ConsoleSink = console,
         });
         // Device DMA (virtio) and VMM writes into guest RAM must drop decoded code on the pages they touch, or a

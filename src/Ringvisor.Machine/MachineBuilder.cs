@@ -101,7 +101,7 @@ public static class MachineBuilder
             vm.Own(rtc);
 
             // PCI INTx reaches the IOAPIC (GSIs 16-19, described by the ACPI _PRT) and, through PIRQ routing as SeaBIOS
-            // sets it up, ISA IRQs 10/11 for guests that run on the 8259s alone (one vCPU, no ACPI): Linux then takes
+            // sets it up, ISA IRQs 10/11 for guests that run on the 8259s alone (booted with acpi=off): Linux then takes
             // the IRQ from the interrupt line register, and the ELCR must say those IRQs are level-triggered.
             var pci = new PciBus(pio, mmio, irq, isaIrqs: PciBus.PcIsaIrqs);
             SetLevelTriggered(engine, pio, pci.IsaIrqMask);

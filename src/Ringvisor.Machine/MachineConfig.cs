@@ -26,6 +26,9 @@ public sealed record MachineConfig
     /// <summary>Collect and report engine statistics at exit.</summary>
     public bool CollectStats { get; init; }
 
+    /// <summary>bt engine: translate hot guest code to IL (false: interpret everything, the reference tier).</summary>
+    public bool BtTranslation { get; init; } = true;
+
     /// <summary>virtio-blk disks, in PCI slot order (the first is /dev/vda).</summary>
     public IReadOnlyList<DiskConfig> Disks { get; init; } = [];
 

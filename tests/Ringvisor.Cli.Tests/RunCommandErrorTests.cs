@@ -60,6 +60,7 @@ public sealed class RunCommandErrorTests
     [InlineData("--cpus", "0", "cpus")]
     [InlineData("--cpus", "1000", "cpus")]
     [InlineData("--engine", "vmware", "vmware")]
+    [InlineData("--bt-translate", "maybe", "maybe")]
     [InlineData("--virtio-console", "tcp=1234", "--virtio-console")]
     [InlineData("--virtio-console", "unix=", "missing path")]
     public void Run_BadOption_NonZeroWithMessage(string option, string value, string mentioned)

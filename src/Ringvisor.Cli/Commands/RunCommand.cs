@@ -23,6 +23,8 @@ internal static class RunCommand
         var debugExit = new Option<bool>("--debug-exit") { Description = "Attach isa-debug-exit at port 0xf4: writing v exits with status (v << 1) | 1." };
         var trace = new Option<string?>("--trace") { Description = "bt engine: write an instruction and exception trace of vCPU 0 to FILE." };
         var stats = new Option<bool>("--stats") { Description = "Print engine statistics at exit." };
+        var translate = new Option<string>("--bt-translate") { Description = "bt engine: on (translate hot code to IL) or off (interpret only).", DefaultValueFactory = _ => "on" };
+        translate.AcceptOnlyFromAmong("on", "off");
         var disk = new Option<string[]>("--disk") { Description = "virtio-blk disk from a raw image: PATH[,readonly]; repeat for more (vda, vdb, ...)." };
         var net = new Option<string[]>("--net") { Description = "virtio-net NIC: switch=NAME[,mac=..] (a `ringvisor switch NAME`) or tap=IFNAME[,mac=..]; repeat for more." };
         var virtioConsole = new Option<string[]>("--virtio-console") { Description = "Extra console port (virtio-console, /dev/hvc0, hvc1, ...): unix=PATH (listen on a UNIX socket; one client at a time) or file=PATH (append guest output); repeat for more." };
@@ -30,7 +32,7 @@ internal static class RunCommand
 
         var cmd = new Command("run", "Boot a guest with its serial console on this terminal (Ctrl-A X quits).")
         {
-            kernel, initrd, append, memory, cpus, engine, debugExit, trace, stats, disk, net, virtioConsole, name,
+            kernel, initrd, append, memory, cpus, engine, debugExit, trace, stats, translate, disk, net, virtioConsole, name,
         };
         cmd.SetAction(pr =>
         {
@@ -110,6 +112,7 @@ internal static class RunCommand
                 DebugExit = pr.GetValue(debugExit),
                 TracePath = pr.GetValue(trace),
                 CollectStats = pr.GetValue(stats),
+                BtTranslation = pr.GetValue(translate) != "off",
             };
             return Execute(config);
         });

@@ -10,10 +10,11 @@ namespace Ringvisor.Machine.Boot;
 public sealed record KernelLoadOptions(string KernelPath, IReadOnlyList<string> InitrdPaths, string CommandLine, int VcpuCount)
 {
     /// <summary>
-    /// Whether to also write ACPI tables (RSDP/RSDT/XSDT/MADT, see <see cref="AcpiTables"/>) and point boot_params /
-    /// hvm_start_info at them. Null (the default) means: only with more than one vCPU. Kernels built without
-    /// CONFIG_X86_MPPARSE (Debian's cloud kernels) ignore the MP table and see a single CPU and no IOAPIC unless the
-    /// MADT is there; with it, Linux routes device interrupts through the IOAPIC instead of the 8259s.
+    /// Whether to also write ACPI tables (RSDP/RSDT/XSDT/MADT/FADT/FACS/DSDT, see <see cref="AcpiTables"/>) and point
+    /// boot_params / hvm_start_info at them. Null (the default) means yes, as QEMU's and Firecracker's firmware do:
+    /// kernels built without CONFIG_X86_MPPARSE (Debian's cloud kernels) ignore the MP table and see no IOAPIC and no
+    /// PCI interrupt routing unless the MADT and the DSDT's _PRT are there, and log an "ACPI BIOS Error" without an
+    /// RSDP. A guest booted with acpi=off falls back to the MP table / the 8259s.
     /// </summary>
     public bool? Acpi { get; init; }
 
@@ -24,5 +25,5 @@ public sealed record KernelLoadOptions(string KernelPath, IReadOnlyList<string> 
     public IReadOnlyList<(ulong Address, ulong Size)> ReservedRanges { get; init; } = [];
 
     /// <summary>The effective <see cref="Acpi"/> choice.</summary>
-    public bool WritesAcpi => Acpi ?? VcpuCount > 1;
+    public bool WritesAcpi => Acpi ?? true;
 }

@@ -197,7 +197,7 @@ public sealed class AcpiTablesTests : IDisposable
     }
 
     [Theory]
-    [InlineData(1, null, false)]
+    [InlineData(1, null, true)]
     [InlineData(2, null, true)]
     [InlineData(1, true, true)]
     [InlineData(4, false, false)]

@@ -24,7 +24,7 @@ public sealed class KvmLinuxTests
     [KvmHardwareFact]
     public void TwoVmsOnOneSwitch_Kvm_PingAndTransferWithMatchingChecksum() => LinuxScenarios.TwoVmsOnOneSwitch(EngineKind.Kvm);
 
-    /// <summary>The in-kernel 8259s with the ELCR set for IRQs 10/11 (one vCPU, no ACPI).</summary>
+    /// <summary>The in-kernel 8259s with the ELCR set for IRQs 10/11 (one vCPU, guest booted with acpi=off).</summary>
     [KvmHardwareFact]
     public void DiskWithoutMsi_Kvm_OneVcpu_ReadsFileOverIntxOnThePic() => LinuxScenarios.DiskWithoutMsiOverIntx(EngineKind.Kvm, 1, "XT-PIC");
 

@@ -1,6 +1,6 @@
-// The default guest with MSI off (pci=nomsi) must get its virtio interrupts over PCI INTx: with one vCPU the machine
-// has no ACPI and Linux runs on the 8259s (XT-PIC, the IRQ from the interrupt line register, level-triggered per the
-// ELCR); with two vCPUs Linux uses the IOAPIC and finds the routing in the DSDT's _PRT (and powers off through \_S5).
+// The default guest with MSI off (pci=nomsi) must get its virtio interrupts over PCI INTx: booted with acpi=off Linux
+// runs on the 8259s (XT-PIC, the IRQ from the interrupt line register, level-triggered per the ELCR); with the
+// machine's ACPI tables Linux uses the IOAPIC and finds the routing in the DSDT's _PRT (and powers off through \_S5).
 // The scenario is LinuxScenarios.DiskWithoutMsiOverIntx; KvmLinuxTests runs it under kvm.
 
 namespace Ringvisor.Machine.Tests.Integration;
