@@ -13,8 +13,8 @@
 # Environment: RINGVISOR (command to run, default: the repo's ./ringvisor launcher).
 #
 # How a test is run (mirrors kvm-unit-tests' x86/run with QEMU): the .flat multiboot image is the kernel, the test
-# arguments are the multiboot command line (--append; its first word is the program name, as QEMU's multiboot loader
-# prepends the kernel's file name and kvm-unit-tests skips it), isa-debug-exit at 0xf4 reports the result: status
+# arguments are the multiboot command line (--append; Ringvisor's multiboot loader puts the kernel's file name first,
+# as GRUB and QEMU do, and kvm-unit-tests skips that word), isa-debug-exit at 0xf4 reports the result: status
 # (code << 1) | 1, so 1 = PASS, 3 = FAIL, 77 = SKIP (kvm-unit-tests exits with 77 >> 1 when all was skipped). --debug-exit also attaches QEMU's pc-testdev (IRQ
 # lines at 0x2000, scratch port 0xe0, MMIO scratch at 0xff000000). The vCPU count and RAM size reach the guest
 # through fw_cfg (ports 0x510/0x511).
@@ -124,7 +124,7 @@ while IFS='|' read -r name tree image cpus mem limit args; do
   if [ "$maxlimit" -gt 0 ] && [ "$limit" -gt "$maxlimit" ]; then limit=$maxlimit; fi
   # shellcheck disable=SC2086 # RINGVISOR may be a command with arguments
   timeout --kill-after=5 "$limit" $ringvisor run --engine "$engine" --kernel "$flat" --debug-exit --cpus "$cpus" \
-    -m "$mem" --append "$image${args:+ $args}" </dev/null >"$log" 2>&1
+    -m "$mem" --append "$args" </dev/null >"$log" 2>&1
   status=$?
   summary="$(grep -a '^SUMMARY:' "$log" | tail -1 | cut -c1-70)"
   case $status in

@@ -94,8 +94,11 @@ internal static class MultibootLoader
             }
         }
 
+        // The multiboot command line is the boot loader's whole line, kernel file name first (GRUB's "multiboot FILE
+        // ARGS", QEMU's "-kernel FILE -append ARGS"); kernels such as kvm-unit-tests' skip that first word.
+        string line = options.CommandLine.Length == 0 ? file : $"{file} {options.CommandLine}";
         ulong cursor = BootLayout.CommandLineAddress;
-        ulong cmdline = BootSupport.WriteString(plan, ref cursor, Checked(file, options.CommandLine), "the command line", file);
+        ulong cmdline = BootSupport.WriteString(plan, ref cursor, Checked(file, line), "the command line", file);
         ulong loaderName = BootSupport.WriteString(plan, ref cursor, MultibootInfo.LoaderName, "the boot loader name", file);
 
         if (elf is not null)

@@ -64,7 +64,8 @@ public sealed class MultibootLoaderTests : IDisposable
     [Fact]
     public void Load_Multiboot_InfoStructureDescribesMemoryCmdlineMmapAndLoader()
     {
-        var result = Boot(MultibootImages.Elf().Build(), "console=com1 debug");
+        string kernel = _files.Write("kernel.mb", MultibootImages.Elf().Build());
+        var result = KernelLoader.Load(_memory, new KernelLoadOptions(kernel, [], "console=com1 debug", 1));
         ulong info = result.BootInfoAddress;
 
         uint flags = _memory.U32(info);
@@ -72,7 +73,7 @@ public sealed class MultibootLoaderTests : IDisposable
         Assert.Equal(0U, flags & (1 << 11)); // no VBE info
         Assert.Equal(639U, _memory.U32(info + 4)); // mem_lower
         Assert.Equal((uint)((Ram - 0x100000) / 1024), _memory.U32(info + 8)); // mem_upper
-        Assert.Equal("console=com1 debug", _memory.CString(_memory.U32(info + 16)));
+        Assert.Equal($"{kernel} console=com1 debug", _memory.CString(_memory.U32(info + 16))); // file name first, as GRUB/QEMU
         Assert.Equal("Ringvisor", _memory.CString(_memory.U32(info + 64)));
 
         uint mmapLength = _memory.U32(info + 44);
