@@ -1,6 +1,7 @@
 // Exception and interrupt delivery (SDM Vol. 3A chapter 6): the real-mode IVT (§20.1.4), protected-mode gates with
 // privilege changes through the TSS (§6.12), IA-32e 16-byte gates with IST and SS=null on a CPL change (§6.14), the
-// double-fault rules (§6.15, Table 6-5) and triple fault (shutdown); IRET in every mode.
+// double-fault rules (§6.15, Table 6-5) and triple fault (shutdown); IRET in every mode. Task gates and nested-task
+// IRET go to CpuTaskSwitch.cs.
 using Ringvisor.Core.Cpu;
 using Ringvisor.Emulator.Exceptions;
 
@@ -110,9 +111,9 @@ public sealed partial class Cpu
         int gateDpl = (int)((lo >> 45) & 3);
         bool present = ((lo >> 47) & 1) != 0;
         bool validType = _longMode ? type is 0xE or 0xF : type is 0x6 or 0x7 or 0xE or 0xF;
-        if (!validType)
+        bool taskGate = !_longMode && type == TypeTaskGate;
+        if (!validType && !taskGate)
         {
-            // Task gates (type 5) are not supported.
             return Gp(idtErr);
         }
 
@@ -124,6 +125,18 @@ public sealed partial class Cpu
         if (!present)
         {
             return Fault(ExceptionVector.SegmentNotPresent, idtErr);
+        }
+
+        if (taskGate)
+        {
+            // RF is 1 in the EFLAGS image of a fault-class exception other than #DB, as for the gates below.
+            ulong saved = GetRflags();
+            if (source == ExceptionSource.Fault && vector != ExceptionVector.Debug)
+            {
+                saved |= FlagRf;
+            }
+
+            return DeliverThroughTaskGate(lo, returnRip, saved, ext, hasError, error);
         }
 
         ushort sel = (ushort)(lo >> 16);
@@ -360,6 +373,21 @@ public sealed partial class Cpu
             _ => 4,
         };
 
+        if (_protected && (_flags & (FlagNt | FlagVm)) == FlagNt)
+        {
+            // Nested-task return (SDM IRET, TASK-RETURN); IA-32e mode has no task switches (#GP(0)).
+            if (_longMode)
+            {
+                _ = Gp(0);
+            }
+            else
+            {
+                TaskReturn();
+            }
+
+            return;
+        }
+
         if (!PeekStack(0, opSize, out ulong ip) || !PeekStack(opSize, opSize, out ulong csv) || !PeekStack(2 * opSize, opSize, out ulong fl))
         {
             return;
@@ -379,9 +407,9 @@ public sealed partial class Cpu
             return;
         }
 
-        if ((_flags & FlagVm) != 0 || (_flags & FlagNt) != 0)
+        if ((_flags & FlagVm) != 0)
         {
-            // Virtual-8086 mode and nested-task returns are not supported.
+            // Virtual-8086 mode is not supported.
             _ = Gp(0);
             return;
         }

@@ -1,7 +1,7 @@
 // Segment registers and descriptors (SDM Vol. 3A §3.4-3.5, §5.4-5.8): descriptor-table reads, MOV/POP to segment
 // registers with the protection checks (#GP/#NP/#SS with the selector as error code), LDS/LES/LFS/LGS/LSS,
-// far JMP/CALL/RET through code segments, LAR/LSL/VERR/VERW and ARPL. Call gates and task switches are not
-// supported (#GP with the selector).
+// far JMP/CALL/RET through code segments, LAR/LSL/VERR/VERW and ARPL. Far JMP/CALL to a TSS or task gate goes to
+// CpuTaskSwitch.cs; call gates are not supported (#GP with the selector).
 using Iced.Intel;
 using Ringvisor.Core.Cpu;
 using Ringvisor.Emulator.Exceptions;
@@ -231,7 +231,7 @@ public sealed partial class Cpu
         uint err = (uint)(sel & ~3);
         if (!IsCode(desc))
         {
-            // Call gates, task gates and TSS descriptors are not supported.
+            // Call gates are not supported (task gates and TSS descriptors are taken before this, outside long mode).
             return Gp(err);
         }
 
@@ -266,6 +266,21 @@ public sealed partial class Cpu
             _nextRip = opSize == 2 ? (ushort)offset : (uint)offset;
             UpdateMode();
             return;
+        }
+
+        if ((sel & ~3) != 0 && !_longMode)
+        {
+            // A system descriptor (TSS, task gate) switches tasks; code segments take the path below.
+            if (!ReadDescriptor(sel, out ulong sd, out _))
+            {
+                return;
+            }
+
+            if (!IsCodeOrDataDesc(sd))
+            {
+                FarTransferSystem(sel, sd, call);
+                return;
+            }
         }
 
         if (!LoadCodeSegmentFar(sel, out var cs, out ulong addr, out ulong desc))
