@@ -260,4 +260,41 @@ public sealed class TaskSwitchTests
         Assert.Equal((ulong)Data, Read32(g, Out + 0x20));
         Assert.Equal(TssB, g.State.System.Tr.Selector);
     }
+
+    [Fact]
+    public void CallTss_ConformingCodeWithRpl3_RunsAtCpl3AndReturns()
+    {
+        using var g = Setup();
+        const ushort conforming = 0x40, userData = 0x4B;
+        g.Write64(Gdt + conforming, GuestHarness.Descriptor(0, 0xFFFFF, 0x9F, 0xC)); // conforming code, DPL 0
+        g.Write64(Gdt + (userData & ~3UL), GuestHarness.Descriptor(0, 0xFFFFF, 0xF3, 0xC)); // data, DPL 3
+        var st = g.State;
+        st.System.Gdt = new DescriptorTable { Base = Gdt, Limit = 0x4F };
+        g.Vcpu.SetState(st);
+        Write32(g, TssBBase + TssCs, conforming | 3);
+        foreach (ulong off in (ReadOnlySpan<ulong>)[TssSs, TssDs, TssEs])
+        {
+            Write32(g, TssBBase + off, userData);
+        }
+
+        Code32(g, CodeA, a =>
+        {
+            FarBranch(a, call: true, TssB);
+            a.mov(__dword_ptr[Out + 4], 1);
+            a.hlt();
+        });
+        Code32(g, CodeB, a =>
+        {
+            a.mov(eax, cs);
+            a.mov(__dword_ptr[Out], eax);
+            a.iretd();
+        });
+
+        Assert.Equal(VcpuExitReason.Halted, g.Run().Reason);
+
+        // CS.RPL (3) may differ from a conforming segment's DPL (0); the task runs at CPL 3, then IRET returns to A.
+        Assert.Equal((ulong)(conforming | 3), Read32(g, Out) & 0xFFFF);
+        Assert.Equal(1UL, Read32(g, Out + 4));
+        Assert.Equal(TssA, g.State.System.Tr.Selector);
+    }
 }
