@@ -15,7 +15,10 @@ public sealed partial class Cpu
 
     // 32-bit TSS field offsets (SDM Vol. 3A §7.2.1, Figure 7-2) and its minimum limit (§7.2.2: 67H).
     private const ulong TssLink = 0x00, TssCr3 = 0x1C, TssEip = 0x20, TssEflags = 0x24, TssEax = 0x28, TssEs = 0x48;
-    private const ulong TssLdt = 0x60, TssMinLimit = 0x67;
+    private const ulong TssLdt = 0x60, TssTrap = 0x64, TssMinLimit = 0x67;
+
+    // DR6.BT: the debug exception came from a task switch to a TSS with T=1 (SDM Vol. 3A §18.2.3).
+    private const ulong Dr6Bt = 1 << 15;
 
     private enum TaskSwitchKind
     {
@@ -189,7 +192,8 @@ public sealed partial class Cpu
         Span<ulong> regs = stackalloc ulong[8];
         Span<ushort> sels = stackalloc ushort[6];
         if (!ReadSys(b + TssCr3, 4, out ulong newCr3) || !ReadSys(b + TssEip, 4, out ulong newEip) ||
-            !ReadSys(b + TssEflags, 4, out ulong newFlags) || !ReadSys(b + TssLdt, 2, out ulong ldtSel))
+            !ReadSys(b + TssEflags, 4, out ulong newFlags) || !ReadSys(b + TssLdt, 2, out ulong ldtSel) ||
+            !ReadSys(b + TssTrap, 2, out ulong trap))
         {
             return false;
         }
@@ -334,6 +338,14 @@ public sealed partial class Cpu
         if (Rip > Seg[SegCs].Limit)
         {
             return Gp(ext);
+        }
+
+        if ((trap & 1) != 0 && kind != TaskSwitchKind.Interrupt)
+        {
+            // The T flag (§7.2.1): a debug trap once the switch completes, taken before the new task's first
+            // instruction (RIP is already its EIP). Not raised for a switch through an IDT task gate.
+            Dr[6] |= Dr6Bt;
+            _ = Fault(ExceptionVector.Debug);
         }
 
         return true;

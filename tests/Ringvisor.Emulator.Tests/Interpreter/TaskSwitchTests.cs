@@ -297,4 +297,33 @@ public sealed class TaskSwitchTests
         Assert.Equal(1UL, Read32(g, Out + 4));
         Assert.Equal(TssA, g.State.System.Tr.Selector);
     }
+
+    [Fact]
+    public void JmpToTss_TrapFlagInTss_RaisesDebugTrapAtNewTaskEntryWithDr6Bt()
+    {
+        using var g = Setup();
+        g.Write(TssBBase + 0x64, [1, 0]); // T flag (SDM Vol. 3A §7.2.1)
+        g.Write64(Idt + 8, (Handler & 0xFFFF) | ((ulong)Code << 16) | (0x8EUL << 40) | ((Handler >> 16) << 48));
+        Code32(g, Handler, a =>
+        {
+            a.pop(eax);
+            a.mov(__dword_ptr[Out], eax);
+            a.mov(eax, dr6);
+            a.mov(__dword_ptr[Out + 4], eax);
+            a.hlt();
+        });
+        Code32(g, CodeA, a =>
+        {
+            FarBranch(a, call: false, TssB);
+            a.hlt();
+        });
+        Code32(g, CodeB, a => a.hlt());
+
+        Assert.Equal(VcpuExitReason.Halted, g.Run().Reason);
+
+        // #DB is a trap taken in task B before its first instruction: the saved EIP is B's entry, DR6.BT is set.
+        Assert.Equal(CodeB, Read32(g, Out));
+        Assert.NotEqual(0UL, Read32(g, Out + 4) & (1 << 15));
+        Assert.Equal(TssB, g.State.System.Tr.Selector);
+    }
 }
