@@ -326,4 +326,47 @@ public sealed class TaskSwitchTests
         Assert.NotEqual(0UL, Read32(g, Out + 4) & (1 << 15));
         Assert.Equal(TssB, g.State.System.Tr.Selector);
     }
+
+    [Fact]
+    public void JmpToTss_WithPaging_LoadsNewTasksCr3()
+    {
+        using var g = Setup();
+        const ulong pdA = 0x2000, pdB = 0x3000, tssCr3 = 0x1C;
+        const ulong pse4M = 0x83; // present, writable, 4 MiB page (SDM Vol. 3A §4.3, Table 4-4)
+
+        // Both directories identity-map the first 4 MiB; at 4 MiB, A maps physical 4 MiB and B physical 8 MiB.
+        g.Write64(pdA, pse4M);
+        g.Write64(pdA + 4, (4UL << 20) | pse4M);
+        g.Write64(pdB, pse4M);
+        g.Write64(pdB + 4, (8UL << 20) | pse4M);
+        g.Write64(4UL << 20, 0xAAAA);
+        g.Write64(8UL << 20, 0xBBBB);
+        Write32(g, TssBBase + tssCr3, (uint)pdB);
+        var st = g.State;
+        st.System.Cr0 |= SystemRegisters.Cr0Pg;
+        st.System.Cr3 = pdA;
+        st.System.Cr4 = SystemRegisters.Cr4Pse;
+        g.Vcpu.SetState(st);
+
+        Code32(g, CodeA, a =>
+        {
+            a.mov(eax, __dword_ptr[0x400000]);
+            a.mov(__dword_ptr[Out + 4], eax);
+            FarBranch(a, call: false, TssB);
+            a.hlt();
+        });
+        Code32(g, CodeB, a =>
+        {
+            a.mov(eax, __dword_ptr[0x400000]);
+            a.mov(__dword_ptr[Out], eax);
+            a.hlt();
+        });
+
+        Assert.Equal(VcpuExitReason.Halted, g.Run().Reason);
+
+        // The same linear address reads through A's directory before the switch and B's after it.
+        Assert.Equal(0xAAAAUL, Read32(g, Out + 4));
+        Assert.Equal(0xBBBBUL, Read32(g, Out));
+        Assert.Equal(pdB, g.State.System.Cr3);
+    }
 }
