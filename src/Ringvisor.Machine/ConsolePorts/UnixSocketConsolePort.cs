@@ -5,6 +5,7 @@
 // through a bounded queue to a writer thread, and what does not fit is dropped (and counted) too.
 using System.Net.Sockets;
 using Ringvisor.Devices.Virtio.Console;
+using Ringvisor.Net.Sockets;
 
 namespace Ringvisor.Machine.ConsolePorts;
 
@@ -70,39 +71,7 @@ public sealed class UnixSocketConsolePort : IDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         string full = System.IO.Path.GetFullPath(path);
-        if (Directory.Exists(full))
-        {
-            throw new IOException($"virtio-console socket {full}: is a directory");
-        }
-
-        if (File.Exists(full))
-        {
-            if (IsServed(full))
-            {
-                throw new IOException($"virtio-console socket {full}: another process is listening there");
-            }
-
-            // A socket file has size 0; refuse to delete anything that holds data.
-            if (new FileInfo(full).Length != 0)
-            {
-                throw new IOException($"virtio-console socket {full}: a file that is not a socket is in the way");
-            }
-
-            File.Delete(full);
-        }
-
-        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            listener.Bind(new UnixDomainSocketEndPoint(full));
-            listener.Listen(4);
-        }
-        catch (SocketException e)
-        {
-            listener.Dispose();
-            throw new IOException($"virtio-console socket {full}: {e.Message}", e);
-        }
-
+        var listener = UnixListener.Listen(full, 4, (reason, inner) => new IOException($"virtio-console socket {full}: {reason}", inner));
         return new UnixSocketConsolePort(full, listener);
     }
 
@@ -160,20 +129,6 @@ public sealed class UnixSocketConsolePort : IDisposable
         }
         catch (UnauthorizedAccessException)
         {
-        }
-    }
-
-    private static bool IsServed(string path)
-    {
-        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            probe.Connect(new UnixDomainSocketEndPoint(path));
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
         }
     }
 

@@ -3,6 +3,7 @@
 // largest frame cannot be resynchronised, so it is counted as malformed and the client is disconnected.
 using System.Collections.Concurrent;
 using System.Net.Sockets;
+using Ringvisor.Net.Sockets;
 
 namespace Ringvisor.Net.Switching;
 
@@ -40,28 +41,7 @@ public sealed class VirtualSwitch : IDisposable
             throw new InvalidOperationException($"switch '{Switch.Name}' is already listening at {SocketPath}");
         }
 
-        if (File.Exists(path))
-        {
-            if (IsListening(path))
-            {
-                throw new InvalidOperationException($"a switch is already running at {path}");
-            }
-
-            File.Delete(path);
-        }
-
-        var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            s.Bind(new UnixDomainSocketEndPoint(path));
-            s.Listen(16);
-        }
-        catch (SocketException e)
-        {
-            s.Dispose();
-            throw new InvalidOperationException($"switch '{Switch.Name}' cannot listen at {path}: {e.Message}", e);
-        }
-
+        var s = UnixListener.Listen(path, 16, (reason, inner) => new InvalidOperationException($"switch '{Switch.Name}' cannot listen at {path}: {reason}", inner));
         _listener = s;
         SocketPath = path;
         _acceptThread = new Thread(AcceptLoop) { IsBackground = true, Name = $"switch {Switch.Name} accept" };
@@ -93,20 +73,6 @@ public sealed class VirtualSwitch : IDisposable
             {
                 // Someone else's file now; leave it.
             }
-        }
-    }
-
-    private static bool IsListening(string path)
-    {
-        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            probe.Connect(new UnixDomainSocketEndPoint(path));
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
         }
     }
 

@@ -119,6 +119,19 @@ public sealed class VirtualSwitchTests : IDisposable
     }
 
     [Fact]
+    public void Listen_FileWithDataAtThePath_FailsAndLeavesItAlone()
+    {
+        string file = Path.Combine(_dir, "data.sock");
+        File.WriteAllText(file, "not a socket");
+
+        using var vs = new VirtualSwitch("data");
+        var e = Assert.Throws<InvalidOperationException>(() => vs.Listen(file));
+
+        Assert.Contains(file, e.Message);
+        Assert.Equal("not a socket", File.ReadAllText(file));
+    }
+
+    [Fact]
     public void Connect_NoSwitchRunning_ErrorSaysHowToStartOne()
     {
         var e = Assert.Throws<IOException>(() => SwitchPortBackend.Connect(Path.Combine(_dir, "none.sock")));
