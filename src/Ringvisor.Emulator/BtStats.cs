@@ -135,6 +135,13 @@ public sealed class BtStats
         sb.AppendLine($"translated tier:       {translated} instructions ({(Instructions > 0 ? 100.0 * translated / Instructions : 0):F1}%), interpreted {Instructions - translated}");
         sb.AppendLine($"units:                 {UnitsTranslated} translated ({Interlocked.Read(ref _unitInstructions)} instructions, {TranslationTime.TotalMilliseconds:F0} ms to build, emit and JIT), {TranslationRejected} rejected, {UnitsInvalidated} invalidated");
         sb.AppendLine($"translation cache:     {TranslationCacheBytes / 1024} KiB estimated, {TranslationCacheFlushes} flushes");
+
+        // Where the process's memory beyond guest RAM goes: the managed heap (units' DynamicMethod graphs, decoded
+        // pages) against JIT-compiled code, which the runtime keeps outside it.
+        // (Only with --stats: a full collection here tells live objects from garbage not yet collected.)
+        var gc = GC.GetGCMemoryInfo();
+        long live = GC.GetTotalMemory(forceFullCollection: true);
+        sb.AppendLine($"host memory:           managed heap {gc.HeapSizeBytes >> 20} MiB (committed {gc.TotalCommittedBytes >> 20} MiB, live {live >> 20} MiB), JIT-compiled code {System.Runtime.JitInfo.GetCompiledILBytes() >> 10} KiB of IL in {System.Runtime.JitInfo.GetCompiledMethodCount()} methods");
         sb.AppendLine($"unit exits:            end {TranslationExits(0)}, branch {TranslationExits(1)}, indirect {TranslationExits(2)}, budget {TranslationExits(3)}, fault {TranslationExits(4)}, store {TranslationExits(5)}, fallback {TranslationExits(6)}");
         sb.AppendLine($"exits: PIO {PioExits}, MMIO {MmioExits}, HLT {HaltExits}, hypercall {Hypercalls}");
         for (int v = 0; v < 256; v++)
