@@ -106,6 +106,33 @@ public sealed class TranslationTests
     }
 
     [Fact]
+    public void TranslationOff_HotLoop_NothingTranslatedAndCountsMatch()
+    {
+        // With translation off the batch loop runs without the translator's hook: no unit may be built or entered,
+        // and the instruction count must still be exact (threshold 1 would translate the first execution if it ran).
+        using var off = NewHarness(translate: false);
+        off.SetupLongMode();
+        off.Code64(GuestHarness.CodeBase, a =>
+        {
+            var loop = a.CreateLabel();
+            a.mov(ecx, 1000);
+            a.xor(eax, eax);
+            a.Label(ref loop);
+            a.add(rax, rcx);
+            a.dec(ecx);
+            a.jnz(loop);
+            a.hlt();
+        });
+        Assert.Equal(VcpuExitReason.Halted, off.Run().Reason);
+        Assert.Equal(1000UL * 1001 / 2, off.State.Registers.Rax);
+        Assert.Equal(0, off.Host.Stats.UnitsTranslated);
+        Assert.Equal(0, off.Host.Stats.TranslatedInstructions);
+
+        // 2 set-up instructions, 3 per iteration, and the HLT.
+        Assert.Equal(2 + (3 * 1000) + 1, off.Vcpu.InstructionsExecuted);
+    }
+
+    [Fact]
     public void IndirectCallsAndJumps_RegisterAndMemory_MatchInterpreter()
     {
         RunBoth(a =>
