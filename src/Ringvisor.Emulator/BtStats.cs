@@ -26,6 +26,7 @@ public sealed class BtStats
     private long _unitsInvalidated;
     private long _cacheBytes;
     private long _cacheFlushes;
+    private long _staleUnits;
 
     public ConcurrentDictionary<string, long> UndefinedMnemonics { get; } = new();
 
@@ -64,6 +65,11 @@ public sealed class BtStats
     public long TranslationCacheBytes => Interlocked.Read(ref _cacheBytes);
 
     public long TranslationCacheFlushes => Interlocked.Read(ref _cacheFlushes);
+
+    /// <summary>Units the cache dropped because their page was rewritten after translation.</summary>
+    public long StaleUnitsDropped => Interlocked.Read(ref _staleUnits);
+
+    internal void SetStaleUnitsDropped(long n) => Interlocked.Exchange(ref _staleUnits, n);
 
     /// <summary>Time spent building, emitting and JIT-compiling units.</summary>
     public TimeSpan TranslationTime => TimeSpan.FromTicks(Interlocked.Read(ref _translationTicks) * TimeSpan.TicksPerSecond / System.Diagnostics.Stopwatch.Frequency);
@@ -134,7 +140,7 @@ public sealed class BtStats
         long translated = TranslatedInstructions;
         sb.AppendLine($"translated tier:       {translated} instructions ({(Instructions > 0 ? 100.0 * translated / Instructions : 0):F1}%), interpreted {Instructions - translated}");
         sb.AppendLine($"units:                 {UnitsTranslated} translated ({Interlocked.Read(ref _unitInstructions)} instructions, {TranslationTime.TotalMilliseconds:F0} ms to build, emit and JIT), {TranslationRejected} rejected, {UnitsInvalidated} invalidated");
-        sb.AppendLine($"translation cache:     {TranslationCacheBytes / 1024} KiB estimated, {TranslationCacheFlushes} flushes");
+        sb.AppendLine($"translation cache:     {TranslationCacheBytes / 1024} KiB estimated, {TranslationCacheFlushes} flushes, {StaleUnitsDropped} stale units dropped");
 
         // Where the process's memory beyond guest RAM goes: the managed heap (units' DynamicMethod graphs, decoded
         // pages) against JIT-compiled code, which the runtime keeps outside it.

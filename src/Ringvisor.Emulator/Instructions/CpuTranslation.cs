@@ -619,9 +619,11 @@ public sealed unsafe partial class Cpu
         }
 
         unit = cache.Add(unit);
+        cache.SweepStaleIfDue(_codePageTracker);
         if (_host.Options.CollectStats)
         {
             _stats.UnitTranslated(instructions.Count, Stopwatch.GetTimestamp() - t0, cache.Bytes, cache.Flushes);
+            _stats.SetStaleUnitsDropped(cache.StaleDropped);
         }
 
         return unit;

@@ -10,12 +10,18 @@ internal sealed class TranslationCache
 {
     private const int MaxRejected = 1 << 16;
 
+    // Units added between two sweeps for stale units (a few thousand units per Linux boot: a handful of sweeps of a
+    // few microseconds each).
+    private const int SweepInterval = 256;
+
     private readonly ConcurrentDictionary<UnitKey, TranslatedUnit> _units = new();
     private readonly ConcurrentDictionary<UnitKey, bool> _rejected = new();
     private readonly long _budgetBytes;
     private readonly object _flushLock = new();
     private long _bytes;
     private long _flushes;
+    private long _stale;
+    private int _addsSinceSweep;
 
     public TranslationCache(long budgetBytes)
     {
@@ -27,6 +33,9 @@ internal sealed class TranslationCache
     public long Flushes => Interlocked.Read(ref _flushes);
 
     public int Count => _units.Count;
+
+    /// <summary>Units dropped because their page was rewritten (see <see cref="SweepStale"/>).</summary>
+    public long StaleDropped => Interlocked.Read(ref _stale);
 
     public bool TryGet(UnitKey key, out TranslatedUnit? unit) => _units.TryGetValue(key, out unit);
 
@@ -63,6 +72,39 @@ internal sealed class TranslationCache
             return unit;
         });
         return unit;
+    }
+
+    /// <summary>
+    /// Every <see cref="SweepInterval"/> additions, drops the units whose page has been written since they were
+    /// translated. Their key holds the old generation, so no lookup finds them again, but until a whole flush they
+    /// kept their DynamicMethod and JIT-compiled code alive (a booting kernel frees its init code and reuses the pages).
+    /// </summary>
+    public void SweepStaleIfDue(Memory.CodePageTracker tracker)
+    {
+        if (Interlocked.Increment(ref _addsSinceSweep) < SweepInterval)
+        {
+            return;
+        }
+
+        Interlocked.Exchange(ref _addsSinceSweep, 0);
+        SweepStale(tracker);
+    }
+
+    /// <summary>Drops every unit whose page generation is no longer current.</summary>
+    public void SweepStale(Memory.CodePageTracker tracker)
+    {
+        lock (_flushLock)
+        {
+            foreach (var kv in _units)
+            {
+                if (tracker.PageGeneration(kv.Key.PhysPage) != kv.Key.Generation && _units.TryRemove(kv))
+                {
+                    kv.Value.Evicted = true;
+                    Interlocked.Add(ref _bytes, -kv.Value.EstimatedBytes);
+                    Interlocked.Increment(ref _stale);
+                }
+            }
+        }
     }
 
     public void Flush()

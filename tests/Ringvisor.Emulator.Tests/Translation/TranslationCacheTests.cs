@@ -1,0 +1,62 @@
+// The per-VM translation cache's bookkeeping: units of rewritten pages are dropped by the periodic sweep (their keys
+// hold the old generation, so only the sweep or a whole flush frees them), units of untouched pages stay.
+using Ringvisor.Emulator.Memory;
+using Ringvisor.Emulator.Translation;
+
+namespace Ringvisor.Emulator.Tests.Translation;
+
+public sealed class TranslationCacheTests
+{
+    private const int Bitness = 64;
+    private const int UnitBytes = 100;
+
+    private static TranslatedUnit NewUnit(UnitKey key) =>
+        new(key, (_, _, _, _) => 0, instructionCount: 1, estimatedBytes: UnitBytes, sourceStart: 0, source: [0x90], helpers: null);
+
+    [Fact]
+    public void SweepStale_PageRewritten_DropsOnlyItsUnits()
+    {
+        var tracker = new CodePageTracker(1UL << 20);
+        var cache = new TranslationCache(1L << 20);
+        const ulong CodePage = 3, OtherPage = 4;
+        Assert.True(tracker.TryMark(CodePage << 12));
+        var stale = NewUnit(new UnitKey(CodePage, tracker.PageGeneration(CodePage), Bitness, 0x10));
+        var kept = NewUnit(new UnitKey(OtherPage, tracker.PageGeneration(OtherPage), Bitness, 0x20));
+        cache.Add(stale);
+        cache.Add(kept);
+
+        tracker.InvalidateRange(CodePage << 12, 1);
+        Assert.NotEqual(stale.Key.Generation, tracker.PageGeneration(CodePage));
+        cache.SweepStale(tracker);
+
+        Assert.True(stale.Evicted);
+        Assert.False(cache.TryGet(stale.Key, out _));
+        Assert.False(kept.Evicted);
+        Assert.True(cache.TryGet(kept.Key, out var found));
+        Assert.Same(kept, found);
+        Assert.Equal(1, cache.StaleDropped);
+        Assert.Equal(UnitBytes, cache.Bytes);
+    }
+
+    [Fact]
+    public void SweepStaleIfDue_ManyAdditions_SweepsWithoutAnExplicitCall()
+    {
+        var tracker = new CodePageTracker(1UL << 20);
+        var cache = new TranslationCache(1L << 30);
+        const ulong CodePage = 5;
+        Assert.True(tracker.TryMark(CodePage << 12));
+        var stale = NewUnit(new UnitKey(CodePage, tracker.PageGeneration(CodePage), Bitness, 0));
+        cache.Add(stale);
+        tracker.InvalidateRange(CodePage << 12, 1);
+
+        // Fresh units on other pages, each followed by the call the dispatcher makes after adding a unit.
+        for (int i = 0; i < 1000 && !stale.Evicted; i++)
+        {
+            cache.Add(NewUnit(new UnitKey(6, tracker.PageGeneration(6), Bitness, i)));
+            cache.SweepStaleIfDue(tracker);
+        }
+
+        Assert.True(stale.Evicted);
+        Assert.Equal(1, cache.StaleDropped);
+    }
+}
