@@ -11,35 +11,8 @@ public sealed partial class Cpu
     /// <summary>Sets all six arithmetic flags eagerly from a result and explicit CF/OF (AF cleared).</summary>
     private void EagerFlags(ulong res, int size, bool cf, bool of)
     {
-        res &= SizeMask(size);
-        ulong f = 0;
-        if (cf)
-        {
-            f |= FlagCf;
-        }
-
-        if (of)
-        {
-            f |= FlagOf;
-        }
-
-        if (res == 0)
-        {
-            f |= FlagZf;
-        }
-
-        if ((res & SignBit(size)) != 0)
-        {
-            f |= FlagSf;
-        }
-
-        if ((BitOperations.PopCount(res & 0xFF) & 1) == 0)
-        {
-            f |= FlagPf;
-        }
-
         _flagOp = FlagOp.None;
-        _flags = (_flags & ~ArithFlags) | f;
+        _flags = (_flags & ~ArithFlags) | EagerArithBits(res, size, cf, of);
     }
 
     private void ExecShift(in Instruction ins, Mnemonic m)
