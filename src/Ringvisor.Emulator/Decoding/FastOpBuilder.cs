@@ -21,7 +21,8 @@ internal static class FastOpBuilder
         return op;
     }
 
-    private static bool Gpr(Register r, out byte index, out byte size)
+    /// <summary>A general-purpose register as (index, size); false for none, AH..BH and non-GPRs.</summary>
+    internal static bool Gpr(Register r, out byte index, out byte size)
     {
         index = 0;
         size = 0;
@@ -35,7 +36,8 @@ internal static class FastOpBuilder
         return true;
     }
 
-    private static bool Memory(in Instruction ins, ref FastOp op)
+    /// <summary>A memory operand into the FastOp fields; false for forms FastOp cannot describe.</summary>
+    internal static bool Memory(in Instruction ins, ref FastOp op)
     {
         var b = ins.MemoryBase;
         var x = ins.MemoryIndex;

@@ -10,20 +10,6 @@ namespace Ringvisor.Emulator.Translation;
 
 internal sealed partial class UnitCompiler
 {
-    private static bool ExtraGpr(Register r, out byte index, out byte size)
-    {
-        index = 0;
-        size = 0;
-        if (r == Register.None || !r.IsGPR() || r is >= Register.AH and <= Register.BH)
-        {
-            return false;
-        }
-
-        index = (byte)(r.GetFullRegister() - Register.RAX);
-        size = (byte)r.GetSize();
-        return true;
-    }
-
     private static UnitExtra ClassifyExtra(in Instruction ins, ref FastOp op)
     {
         if (ins.HasLockPrefix || ins.HasRepPrefix || ins.HasRepnePrefix)
@@ -38,7 +24,7 @@ internal sealed partial class UnitCompiler
         {
             case Mnemonic.Rol:
             case Mnemonic.Ror:
-                if (n != 2 || k0 != OpKind.Register || k1 != OpKind.Immediate8 || !ExtraGpr(ins.Op0Register, out op.Dst, out op.Size))
+                if (n != 2 || k0 != OpKind.Register || k1 != OpKind.Immediate8 || !FastOpBuilder.Gpr(ins.Op0Register, out op.Dst, out op.Size))
                 {
                     return UnitExtra.None;
                 }
@@ -48,7 +34,7 @@ internal sealed partial class UnitCompiler
                 return UnitExtra.RotateRI;
             case Mnemonic.Not:
             case Mnemonic.Neg:
-                if (n != 1 || k0 != OpKind.Register || !ExtraGpr(ins.Op0Register, out op.Dst, out op.Size))
+                if (n != 1 || k0 != OpKind.Register || !FastOpBuilder.Gpr(ins.Op0Register, out op.Dst, out op.Size))
                 {
                     return UnitExtra.None;
                 }
@@ -59,7 +45,7 @@ internal sealed partial class UnitCompiler
             case Mnemonic.Shr:
             case Mnemonic.Sar:
                 if (n != 2 || k0 != OpKind.Register || k1 != OpKind.Register || ins.Op1Register != Register.CL ||
-                    !ExtraGpr(ins.Op0Register, out op.Dst, out op.Size))
+                    !FastOpBuilder.Gpr(ins.Op0Register, out op.Dst, out op.Size))
                 {
                     return UnitExtra.None;
                 }
@@ -68,7 +54,7 @@ internal sealed partial class UnitCompiler
                 return UnitExtra.ShiftRCl;
             case Mnemonic.Xchg:
                 if (n != 2 || k0 != OpKind.Register || k1 != OpKind.Register ||
-                    !ExtraGpr(ins.Op0Register, out op.Dst, out op.Size) || !ExtraGpr(ins.Op1Register, out op.Src, out _))
+                    !FastOpBuilder.Gpr(ins.Op0Register, out op.Dst, out op.Size) || !FastOpBuilder.Gpr(ins.Op1Register, out op.Src, out _))
                 {
                     return UnitExtra.None;
                 }
@@ -105,14 +91,14 @@ internal sealed partial class UnitCompiler
 
                     if (k0 == OpKind.Register)
                     {
-                        if (!ExtraGpr(ins.Op0Register, out op.Src, out byte size) || size != 8)
+                        if (!FastOpBuilder.Gpr(ins.Op0Register, out op.Src, out byte size) || size != 8)
                         {
                             return UnitExtra.None;
                         }
 
                         op.Aux = 0;
                     }
-                    else if (k0 == OpKind.Memory && ExtraMemory(ins, ref op))
+                    else if (k0 == OpKind.Memory && FastOpBuilder.Memory(ins, ref op))
                     {
                         op.Aux = 1;
                     }
@@ -174,52 +160,6 @@ internal sealed partial class UnitCompiler
             }
         }
 
-        return true;
-    }
-
-    /// <summary>A memory operand in the FastOp fields (as Decoding/FastOpBuilder does for its forms).</summary>
-    private static bool ExtraMemory(in Instruction ins, ref FastOp op)
-    {
-        var b = ins.MemoryBase;
-        var x = ins.MemoryIndex;
-        op.AddrSize = 8;
-        if (b == Register.RIP)
-        {
-            op.Base = FastOp.RipBase;
-            op.Disp = (long)(ins.MemoryDisplacement64 - ins.NextIP);
-        }
-        else
-        {
-            op.Disp = (long)ins.MemoryDisplacement64;
-            if (b != Register.None)
-            {
-                if (!ExtraGpr(b, out op.Base, out byte bs) || bs < 4)
-                {
-                    return false;
-                }
-
-                op.AddrSize = bs;
-            }
-
-            if (x != Register.None)
-            {
-                if (!ExtraGpr(x, out op.Index, out byte xs) || xs < 4)
-                {
-                    return false;
-                }
-
-                op.AddrSize = xs;
-                op.Scale = (byte)System.Numerics.BitOperations.Log2((uint)ins.MemoryIndexScale);
-            }
-        }
-
-        var seg = ins.MemorySegment;
-        if (seg is < Register.ES or > Register.GS)
-        {
-            return false;
-        }
-
-        op.Seg = (byte)(seg - Register.ES);
         return true;
     }
 
