@@ -262,15 +262,7 @@ internal sealed partial class UnitCompiler
             case UnitExtra.PushI:
                 LdI8(op.Imm);
                 St(_val);
-                LdReg(4);
-                LdI8(8);
-                Op(OpCodes.Sub);
-                St(_t0);
-                EmitStackLinear(_t0);
-                EmitWrite(8, _val);
-                Ld(_t0);
-                St(_reg[4]!);
-                EmitStoreCheck(ui.NextOffset, false);
+                EmitPushValue(ui);
                 return true;
             case UnitExtra.IndirectJmp:
             case UnitExtra.IndirectCall:

@@ -80,15 +80,7 @@ internal sealed partial class UnitCompiler
             case FastKind.PushR:
                 LdReg(op.Src);
                 St(_val);
-                LdReg(4);
-                LdI8(8);
-                Op(OpCodes.Sub);
-                St(_t0);
-                EmitStackLinear(_t0);
-                EmitWrite(8, _val);
-                Ld(_t0);
-                St(_reg[4]!);
-                EmitStoreCheck(ui.NextOffset, false);
+                EmitPushValue(ui);
                 return true;
             case FastKind.PopR:
                 LdReg(4);
@@ -128,5 +120,19 @@ internal sealed partial class UnitCompiler
         Op(OpCodes.Add);
         Call(Cpu.MethodIsCanonical);
         _il.Emit(OpCodes.Brfalse, FallbackStub());
+    }
+
+    /// <summary>PUSH of the 64-bit value in _val: store at RSP-8 (which may fault, RSP unchanged), then commit RSP.</summary>
+    private void EmitPushValue(UnitInstruction ui)
+    {
+        LdReg(4);
+        LdI8(8);
+        Op(OpCodes.Sub);
+        St(_t0);
+        EmitStackLinear(_t0);
+        EmitWrite(8, _val);
+        Ld(_t0);
+        St(_reg[4]!);
+        EmitStoreCheck(ui.NextOffset, false);
     }
 }
