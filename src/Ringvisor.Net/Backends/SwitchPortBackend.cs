@@ -82,7 +82,7 @@ public sealed class SwitchPortBackend : INetworkBackend
 
             return true;
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or SocketException)
+        catch (Exception e) when (SwitchFraming.IsClosedConnection(e))
         {
             _connected = false;
             return false;
@@ -128,7 +128,7 @@ public sealed class SwitchPortBackend : INetworkBackend
                 receiver(buffer.AsSpan(0, length));
             }
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or SocketException)
+        catch (Exception e) when (SwitchFraming.IsClosedConnection(e))
         {
             // Switch gone or we are closing.
         }

@@ -42,6 +42,14 @@ public static class SwitchFraming
         return true;
     }
 
+    /// <summary>
+    /// Whether <paramref name="e"/> means the connection is gone: the peer died (IOException, SocketException) or this
+    /// side closed the stream while another thread was in Read/Write (ObjectDisposedException, or the
+    /// InvalidOperationException NetworkStream throws once disposed: "the stream does not support reading").
+    /// </summary>
+    public static bool IsClosedConnection(Exception e) =>
+        e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException or InvalidOperationException;
+
     /// <summary>Fills <paramref name="buffer"/> completely; false on end of stream.</summary>
     public static bool ReadExactly(Stream stream, Span<byte> buffer)
     {

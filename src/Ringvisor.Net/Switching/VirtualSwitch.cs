@@ -189,7 +189,7 @@ public sealed class VirtualSwitch : IDisposable
                     _owner.Switch.Receive(Port, buffer.AsSpan(0, length));
                 }
             }
-            catch (Exception e) when (e is IOException or ObjectDisposedException or SocketException)
+            catch (Exception e) when (SwitchFraming.IsClosedConnection(e))
             {
                 // The peer died or the switch is shutting down.
             }
@@ -206,7 +206,7 @@ public sealed class VirtualSwitch : IDisposable
                     SwitchFraming.Write(_stream, frame);
                 }
             }
-            catch (Exception e) when (e is IOException or ObjectDisposedException or SocketException)
+            catch (Exception e) when (SwitchFraming.IsClosedConnection(e))
             {
                 // Reader side notices and frees the port.
             }

@@ -132,6 +132,22 @@ public sealed class VirtualSwitchTests : IDisposable
     }
 
     [Fact]
+    public void IsClosedConnection_ReadOnAStreamClosedByAnotherThread_Recognised()
+    {
+        // What a port's reader sees when Close() disposed its NetworkStream first: must end the loop, not the process.
+        using var client = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        client.Connect(new UnixDomainSocketEndPoint(_path));
+        var stream = new NetworkStream(client, ownsSocket: false);
+        stream.Dispose();
+
+        var e = Record.Exception(() => SwitchFraming.ReadExactly(stream, new byte[4]));
+
+        Assert.NotNull(e);
+        Assert.True(SwitchFraming.IsClosedConnection(e), e.GetType().Name);
+        Assert.False(SwitchFraming.IsClosedConnection(new ArgumentException("a bug, not a closed peer")));
+    }
+
+    [Fact]
     public void Connect_NoSwitchRunning_ErrorSaysHowToStartOne()
     {
         var e = Assert.Throws<IOException>(() => SwitchPortBackend.Connect(Path.Combine(_dir, "none.sock")));

@@ -179,9 +179,9 @@ public sealed class VirtioConsoleDevice : VirtioDevice, IDisposable
                 SendToGuest(buffer.AsSpan(0, n));
             }
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
         {
-            // The host side closed: the port simply has no more input.
+            // The host side closed (a disposed NetworkStream throws InvalidOperationException): no more input.
         }
     }
 }
