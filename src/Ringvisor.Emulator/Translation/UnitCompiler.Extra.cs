@@ -355,18 +355,8 @@ internal sealed partial class UnitCompiler
         _il.Emit(OpCodes.Brfalse, FallbackStub());
         if (ui.Extra == UnitExtra.IndirectCall)
         {
-            LdReg(4);
-            LdI8(8);
-            Op(OpCodes.Sub);
-            St(_t0);
-            EmitStackLinear(_t0);
-            _il.Emit(OpCodes.Ldarg_1);
-            LdI8((ulong)ui.NextOffset);
-            Op(OpCodes.Add);
-            St(_val);
-            EmitWrite(8, _val);
-            Ld(_t0);
-            St(_reg[4]!);
+            EmitLoadReturnAddress(ui);
+            EmitPushValueUnchecked();
         }
 
         // The exit below also covers the store check (self-modifying code, attention) after CALL's push.

@@ -41,18 +41,8 @@ internal sealed partial class UnitCompiler
                     EnsureCurrent(target);
 
                     // sp = rsp - 8; [sp] = return address; rsp = sp.
-                    LdReg(4);
-                    LdI8(8);
-                    Op(OpCodes.Sub);
-                    St(_t0);
-                    EmitStackLinear(_t0);
-                    _il.Emit(OpCodes.Ldarg_1);
-                    LdI8((ulong)ui.NextOffset);
-                    Op(OpCodes.Add);
-                    St(_val);
-                    EmitWrite(8, _val);
-                    Ld(_t0);
-                    St(_reg[4]!);
+                    EmitLoadReturnAddress(ui);
+                    EmitPushValueUnchecked();
                     EmitStoreCheck(target, false);
                     EmitGotoAfterCheck(target);
                     return false;
@@ -122,8 +112,15 @@ internal sealed partial class UnitCompiler
         _il.Emit(OpCodes.Brfalse, FallbackStub());
     }
 
-    /// <summary>PUSH of the 64-bit value in _val: store at RSP-8 (which may fault, RSP unchanged), then commit RSP.</summary>
+    /// <summary>PUSH of the 64-bit value in _val, then the store check (self-modifying code, attention).</summary>
     private void EmitPushValue(UnitInstruction ui)
+    {
+        EmitPushValueUnchecked();
+        EmitStoreCheck(ui.NextOffset, false);
+    }
+
+    /// <summary>Stores _val at RSP-8 (which may fault, RSP unchanged), then commits RSP; the caller does the store check.</summary>
+    private void EmitPushValueUnchecked()
     {
         LdReg(4);
         LdI8(8);
@@ -133,6 +130,14 @@ internal sealed partial class UnitCompiler
         EmitWrite(8, _val);
         Ld(_t0);
         St(_reg[4]!);
-        EmitStoreCheck(ui.NextOffset, false);
+    }
+
+    /// <summary>_val = the guest address of the instruction after <paramref name="ui"/> (a CALL's return address).</summary>
+    private void EmitLoadReturnAddress(UnitInstruction ui)
+    {
+        _il.Emit(OpCodes.Ldarg_1);
+        LdI8((ulong)ui.NextOffset);
+        Op(OpCodes.Add);
+        St(_val);
     }
 }
