@@ -40,10 +40,10 @@ internal static class GuestBenchmark
         }
 
         var image = DefaultGuestImage.EnsureBuilt(null);
-        string repo = FindRepositoryRoot();
+        string repo = BenchSupport.FindRepositoryRoot();
         string launcher = Path.Combine(repo, "ringvisor");
         string append = $"{image.DefaultCommandLine} rv.bench=1";
-        string? qemu = withQemu ? FindOnPath("qemu-system-x86_64") : null;
+        string? qemu = withQemu ? BenchSupport.FindOnPath("qemu-system-x86_64") : null;
 
         // Build once outside the timed runs.
         RunToEnd(launcher, ["--help"], TimeSpan.FromMinutes(10), out _);
@@ -68,10 +68,10 @@ internal static class GuestBenchmark
         Console.WriteLine($"{"phase",-8} {"ringvisor",10} {"qemu-tcg",10} {"ratio",8}");
         foreach (var p in s_phases.Append("peakRssMiB"))
         {
-            double a = Median(rv, p);
-            double b = qm.Count > 0 ? Median(qm, p) : double.NaN;
+            double a = BenchSupport.Median(rv, p);
+            double b = qm.Count > 0 ? BenchSupport.Median(qm, p) : double.NaN;
             string ratio = double.IsNaN(b) || b == 0 ? "-" : (a / b).ToString("F2", CultureInfo.InvariantCulture);
-            Console.WriteLine($"{p,-8} {Fmt(a),10} {Fmt(b),10} {ratio,8}");
+            Console.WriteLine($"{p,-8} {BenchSupport.Fmt(a),10} {BenchSupport.Fmt(b),10} {ratio,8}");
         }
 
         if (qemu is null && withQemu)
@@ -80,14 +80,6 @@ internal static class GuestBenchmark
         }
 
         return 0;
-    }
-
-    private static string Fmt(double v) => double.IsNaN(v) ? "-" : v.ToString("F2", CultureInfo.InvariantCulture);
-
-    private static double Median(List<Dictionary<string, double>> runs, string key)
-    {
-        var v = runs.Where(r => r.ContainsKey(key)).Select(r => r[key]).Order().ToList();
-        return v.Count == 0 ? double.NaN : v.Count % 2 == 1 ? v[v.Count / 2] : (v[v.Count / 2 - 1] + v[v.Count / 2]) / 2;
     }
 
     private static Dictionary<string, double> Measure(string label, string exe, string[] args)
@@ -177,19 +169,5 @@ internal static class GuestBenchmark
         p.StandardOutput.ReadToEnd();
         p.WaitForExit(limit);
         status = p.HasExited ? p.ExitCode : -1;
-    }
-
-    private static string? FindOnPath(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
-
-    private static string FindRepositoryRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Ringvisor.slnx")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new InvalidOperationException("cannot find the repository root (Ringvisor.slnx)");
     }
 }

@@ -73,10 +73,10 @@ internal static class IoBenchmark
         }
 
         var image = DefaultGuestImage.EnsureBuilt(null);
-        string repo = FindRepositoryRoot();
+        string repo = BenchSupport.FindRepositoryRoot();
         string launcher = Path.Combine(repo, "ringvisor");
         string cliDll = Path.Combine(repo, ".build", "cli", "ringvisor.dll"); // where ./ringvisor builds the CLI
-        string? qemu = withQemu ? FindOnPath("qemu-system-x86_64") : null;
+        string? qemu = withQemu ? BenchSupport.FindOnPath("qemu-system-x86_64") : null;
         string work = Path.Combine(Path.GetTempPath(), $"rv-io-bench-{Environment.ProcessId}-{Guid.NewGuid():N}"[..40]);
         Directory.CreateDirectory(work);
 
@@ -113,7 +113,7 @@ internal static class IoBenchmark
                         MeasureNet(vmm, image, work, netMib, m);
                     }
 
-                    Console.WriteLine($"{vmm.Name} run {run + 1}: " + string.Join("  ", m.Select(kv => $"{kv.Key}={Fmt(kv.Value)}")));
+                    Console.WriteLine($"{vmm.Name} run {run + 1}: " + string.Join("  ", m.Select(kv => $"{kv.Key}={BenchSupport.Fmt(kv.Value)}")));
                     results[vmm.Name].Add(m);
                 }
             }
@@ -128,10 +128,10 @@ internal static class IoBenchmark
         Console.WriteLine($"{"metric",-24} {"ringvisor",10} {"qemu-tcg",10} {"ratio",8}");
         foreach (var metric in s_metrics.Where(k => (doBlk || !k.StartsWith("blk", StringComparison.Ordinal)) && (doNet || !k.StartsWith("net", StringComparison.Ordinal))))
         {
-            double a = Median(results["ringvisor"], metric);
-            double q = results.TryGetValue("qemu-tcg", out var qr) ? Median(qr, metric) : double.NaN;
+            double a = BenchSupport.Median(results["ringvisor"], metric);
+            double q = results.TryGetValue("qemu-tcg", out var qr) ? BenchSupport.Median(qr, metric) : double.NaN;
             string ratio = double.IsNaN(a) || double.IsNaN(q) || q == 0 ? "-" : (a / q).ToString("F2", CultureInfo.InvariantCulture);
-            Console.WriteLine($"{metric,-24} {Fmt(a),10} {Fmt(q),10} {ratio,8}");
+            Console.WriteLine($"{metric,-24} {BenchSupport.Fmt(a),10} {BenchSupport.Fmt(q),10} {ratio,8}");
         }
 
         if (qemu is null && withQemu)
@@ -257,14 +257,6 @@ internal static class IoBenchmark
         return t;
     }
 
-    private static string Fmt(double v) => double.IsNaN(v) ? "-" : v.ToString("F2", CultureInfo.InvariantCulture);
-
-    private static double Median(List<Dictionary<string, double>> runs, string key)
-    {
-        var v = runs.Where(r => r.ContainsKey(key)).Select(r => r[key]).Order().ToList();
-        return v.Count == 0 ? double.NaN : v.Count % 2 == 1 ? v[v.Count / 2] : (v[(v.Count / 2) - 1] + v[v.Count / 2]) / 2;
-    }
-
     private static void BuildLauncher(string launcher)
     {
         var psi = new ProcessStartInfo(launcher) { UseShellExecute = false, RedirectStandardOutput = true };
@@ -274,19 +266,6 @@ internal static class IoBenchmark
         p.WaitForExit(TimeSpan.FromMinutes(10));
     }
 
-    private static string? FindOnPath(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
-
-    private static string FindRepositoryRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Ringvisor.slnx")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new InvalidOperationException("cannot find the repository root (Ringvisor.slnx)");
-    }
 
     /// <summary>A free TCP port on loopback for QEMU's -netdev socket (taken by QEMU right after).</summary>
     internal static int FreeLoopbackPort()
