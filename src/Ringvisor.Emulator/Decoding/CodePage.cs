@@ -28,12 +28,20 @@ internal sealed class CodePage
 
     public int Count;
 
+    /// <summary>Translation state per instruction, parallel to <see cref="Ops"/>; allocated when the translator first
+    /// looks at the page (CpuTranslation.cs).</summary>
+    public Translation.UnitSlot[]? UnitSlots;
+
     public int Add(in Instruction instruction)
     {
         if (Count == Instructions.Length)
         {
             Array.Resize(ref Instructions, Count * 2);
             Array.Resize(ref Ops, Count * 2);
+            if (UnitSlots is not null)
+            {
+                Array.Resize(ref UnitSlots, Count * 2);
+            }
         }
 
         Instructions[Count] = instruction;

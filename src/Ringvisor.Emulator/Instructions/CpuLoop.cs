@@ -75,6 +75,7 @@ public sealed unsafe partial class Cpu
         // into 64-bit mode inside a batch is picked up by the next batch.
         if (_translationMode > 0 && _bitness == 64)
         {
+            ReleaseDroppedUnits();
             for (int n = 0; n < count; n++)
             {
                 if (_attention && ServiceEvents())
@@ -269,6 +270,12 @@ public sealed unsafe partial class Cpu
         int gen = _codePageTracker.PageGeneration(ppage);
         if (!_codePages.TryGetValue(ppage, out var page) || page.Generation != gen || page.Bitness != _bitness)
         {
+            if (page?.UnitSlots is not null && page.Generation != gen && _host.Options.CollectStats)
+            {
+                // The page was rewritten under units entered from it: they are never found again.
+                _stats.UnitInvalidated();
+            }
+
             page = new CodePage(ppage, _bitness, gen);
             _codePages[ppage] = page;
         }

@@ -1,6 +1,6 @@
 // The dispatcher between the interpreter and translated code (Translation/). ExecuteBatch calls TryRunTranslated before
-// each interpreted step: a per-vCPU direct-mapped table keyed by linear RIP counts executions; a hot RIP gets a unit
-// from the per-VM cache (translated on a miss), and while units are found for the next RIP they run back to back.
+// each interpreted step: a slot beside each decoded instruction (CodePage.UnitSlots) counts executions; a hot RIP gets
+// a unit from the per-VM cache (translated on a miss), and while units are found for the next RIP they run back to back.
 // Translated code is never entered with TF or RF set, in an interrupt shadow, while tracing, with a fault pending or
 // outside 64-bit mode; a fault inside a unit is delivered here exactly as Step() does.
 using System.Diagnostics;
@@ -16,9 +16,8 @@ namespace Ringvisor.Emulator.Instructions;
 
 public sealed unsafe partial class Cpu
 {
-    // Direct-mapped per-vCPU table of hot RIPs (a reused slot restarts counting; ProbeHeat finds units already in the
-    // shared cache long before the translation threshold).
-    private const int UnitTableSize = 1 << 15;
+    // Executions of an instruction after which the shared cache is probed for a unit (another vCPU's, or one this vCPU
+    // found before the page was decoded again), long before the translation threshold.
     private const int ProbeHeat = 4;
     private const BindingFlags AnyInstance = BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public;
     private const BindingFlags AnyStatic = BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.Public;
@@ -66,12 +65,13 @@ public sealed unsafe partial class Cpu
     // 0 = not decided yet, 1 = on, -1 = off (options or RINGVISOR_BT_TRANSLATE=0).
     private int _translationMode;
     private int _translationThreshold;
-    private UnitLookupEntry[] _unitTable = [];
     private TranslationCache? _translationCache;
     private readonly byte[] _translationPage = new byte[4096];
     private readonly long[] _translationExitCounts = new long[8];
     private int _interpretedSample;
-    private ulong _executedPageBase;
+    private CodePage? _executedPage;
+    private long _seenCacheFlushes;
+    private long _seenCacheStale;
     private Func<int, bool>? _executedInPageCache;
 
     // With a threshold of 1 (translate on first execution, the tests) nothing after the entry has run yet: take the
@@ -200,7 +200,6 @@ public sealed unsafe partial class Cpu
 
         if (on)
         {
-            _unitTable = new UnitLookupEntry[UnitTableSize];
             _translationCache = TranslationCaches.For(_host);
             string? bg = Environment.GetEnvironmentVariable("RINGVISOR_BT_BACKGROUND");
             if (bg == "1" || (o.BackgroundTranslation && bg != "0"))
@@ -321,9 +320,13 @@ public sealed unsafe partial class Cpu
         if (page is not null && !_faultPending)
         {
             var ins = page.Instructions[slot];
-            ulong rip = Rip;
-            ref var e = ref _unitTable[(int)((rip ^ (rip >> 14)) & (UnitTableSize - 1))];
-            string state = e.Rip != rip ? "other" : e.Failed ? "failed" : e.Pending ? "pending" : e.Unit is not null ? "unit" : "cold";
+            string state = page.UnitSlots is not { } slots ? "cold" : slots[slot] switch
+            {
+                { Failed: true } => "failed",
+                { Pending: true } => "pending",
+                { Unit: not null } => "unit",
+                _ => "cold",
+            };
             string key = state + " " + ins.Mnemonic.ToString();
             if (page.Ops[slot].Kind == FastKind.Generic && ins.OpCount > 0)
             {
@@ -334,121 +337,127 @@ public sealed unsafe partial class Cpu
         }
     }
 
-    /// <summary>The unit to run at RIP now, or null (counting the execution towards the threshold).</summary>
-    private TranslatedUnit? FindUnit()
+    /// <summary>
+    /// Lets go of units the shared cache dropped (a whole flush, or stale units swept after their page was rewritten)
+    /// that this vCPU's decoded pages still reference, so the GC can collect their code. Called at batch start; the
+    /// work happens only when the cache's counters moved.
+    /// </summary>
+    private void ReleaseDroppedUnits()
     {
-        ulong rip = Rip;
-        ref var e = ref _unitTable[(int)((rip ^ (rip >> 14)) & (UnitTableSize - 1))];
-        if (e.Rip != rip)
+        var cache = _translationCache!;
+        long flushes = cache.Flushes;
+        long stale = cache.StaleDropped;
+        if (flushes == _seenCacheFlushes && stale == _seenCacheStale)
         {
-            e.Rip = rip;
-            e.Unit = null;
-            e.Page = null;
-            e.Heat = 0;
-            e.Failed = false;
-            e.Pending = false;
+            return;
         }
 
+        _seenCacheFlushes = flushes;
+        _seenCacheStale = stale;
+        List<ulong>? gone = null;
+        foreach (var (ppage, page) in _codePages)
+        {
+            if (page.Generation != _codePageTracker.PageGeneration(ppage))
+            {
+                // Rewritten since: never fetched through this object again.
+                (gone ??= []).Add(ppage);
+            }
+            else if (page.UnitSlots is { } slots)
+            {
+                for (int i = 0; i < slots.Length; i++)
+                {
+                    if (slots[i].Unit is { Evicted: true })
+                    {
+                        slots[i].Unit = null;
+                        slots[i].Heat = 0;
+                    }
+                }
+            }
+        }
+
+        if (gone is not null)
+        {
+            foreach (ulong ppage in gone)
+            {
+                _codePages.Remove(ppage);
+            }
+
+            InvalidateFetchPage();
+        }
+    }
+
+    /// <summary>The unit to run at RIP now, or null (counting the execution towards the threshold).</summary>
+    /// <remarks>
+    /// The state lives beside the decoded instruction (<see cref="CodePage.UnitSlots"/>), found through the same
+    /// validated fetch the interpreter uses (MMU epoch, page generation), so a slot needs no checks of its own and the
+    /// lookup touches cache lines the interpreter touches anyway. (A 32K-entry table keyed by linear RIP did this
+    /// before: 1.5 MiB of entries, a cache miss per lookup, FindUnit at 9% of a boot profile.)
+    /// </remarks>
+    private TranslatedUnit? FindUnit()
+    {
+        var page = FetchSlot(out int slot);
+        if (page is null || page.Bitness != 64)
+        {
+            // A fetch fault (now pending), MMIO or page-crossing code: the interpreter takes it from here.
+            return null;
+        }
+
+        var slots = page.UnitSlots ??= new UnitSlot[page.Instructions.Length];
+        ref var e = ref slots[slot];
         if (e.Unit is { } unit)
         {
-            // The unit is valid while RIP's linear page still leads to the decoded page it was built from (a store to
-            // the page or a remap gives another CodePage) and the cache has not evicted it. As for the interpreter's
-            // fetch cache, an unchanged MMU epoch means the linear-to-physical translation checked then still holds.
-            var ep = e.Page!;
-            if (e.Epoch == _mmu.Epoch && ep.Generation == _codePageTracker.PageGeneration(ep.PhysPage) && !unit.Evicted)
+            if (!unit.Evicted)
             {
                 return unit;
-            }
-
-            var page = LookupPage(rip);
-            if (page is null)
-            {
-                // A fetch fault (now pending) or MMIO code: the interpreter takes it from here.
-                return null;
-            }
-
-            if (page == ep && !unit.Evicted)
-            {
-                e.Epoch = _mmu.Epoch;
-                return unit;
-            }
-
-            if (_host.Options.CollectStats)
-            {
-                _stats.UnitInvalidated();
             }
 
             e.Unit = null;
-            e.Page = null;
             e.Heat = 0;
         }
 
         if (e.Failed)
         {
-            // Not translatable while the page it was tried on keeps its contents.
-            if (e.Page is { } fp && fp.Generation == _codePageTracker.PageGeneration(fp.PhysPage))
-            {
-                return null;
-            }
-
-            e.Failed = false;
-            e.Page = null;
-            e.Heat = 0;
+            // Not translatable while the page keeps its contents (a rewrite gives a new CodePage).
+            return null;
         }
 
         int heat = ++e.Heat;
         if (e.Pending)
         {
-            return (heat & 15) == 0 ? PollPending(ref e) : null;
+            return (heat & 15) == 0 ? PollPending(ref e, page) : null;
         }
 
         if (heat < _translationThreshold)
         {
-            if (heat == ProbeHeat)
-            {
-                // Warm: another vCPU, or this one before its table slot was reused, may have translated it already.
-                return ProbeCache(ref e);
-            }
-
-            return null;
-        }
-
-        var p = FetchSlot(out _);
-        if (p is null || p.Bitness != 64)
-        {
-            return null;
+            // Warm: another vCPU, or this one before the page was decoded again, may have translated it already.
+            return heat == ProbeHeat ? ProbeCache(ref e, page) : null;
         }
 
         if (_translationCache!.Background is { } background)
         {
-            return RequestBackground(ref e, p, background);
+            return RequestBackground(ref e, page, background);
         }
 
-        var u = GetOrTranslate(p, (int)(rip & 0xFFF), out bool rejected);
+        var u = GetOrTranslate(page, (int)(Rip & 0xFFF), out bool rejected);
         if (u is null)
         {
             // Not translatable here: stop counting. Otherwise (the page changed meanwhile) count again from zero.
             e.Failed = rejected;
-            e.Page = p;
             e.Heat = 0;
             return null;
         }
 
         e.Unit = u;
-        e.Page = p;
-        e.Epoch = _mmu.Epoch;
         return u;
     }
 
-    private TranslatedUnit? RequestBackground(ref UnitLookupEntry e, CodePage p, BackgroundTranslator background)
+    private TranslatedUnit? RequestBackground(ref UnitSlot e, CodePage p, BackgroundTranslator background)
     {
         var cache = _translationCache!;
-        var key = new UnitKey(p.PhysPage, p.Generation, p.Bitness, (int)(e.Rip & 0xFFF));
-        e.Page = p;
+        var key = new UnitKey(p.PhysPage, p.Generation, p.Bitness, (int)(Rip & 0xFFF));
         if (cache.TryGet(key, out var u) && !u!.Evicted && UnitMatchesMemory(u))
         {
             e.Unit = u;
-            e.Epoch = _mmu.Epoch;
             return u;
         }
 
@@ -471,13 +480,12 @@ public sealed unsafe partial class Cpu
         if (_codePageTracker.PageGeneration(p.PhysPage) != p.Generation)
         {
             // Rewritten since it was decoded: the bytes may not be what the key says. Count again.
-            e.Page = null;
             e.Heat = 0;
             return null;
         }
 
-        // The region is chosen here (it needs this vCPU's execution counts); only emit + JIT go to the worker.
-        _executedPageBase = e.Rip & ~0xFFFUL;
+        // The region is chosen here (it needs this vCPU's decoded instructions); only emit + JIT go to the worker.
+        _executedPage = p;
         var instructions = UnitBuilder.Build(copy, key.EntryOffset, _executedInPage);
         if (instructions.Count == 0)
         {
@@ -497,26 +505,15 @@ public sealed unsafe partial class Cpu
     }
 
     /// <summary>Looks whether the background translator finished (or rejected) a pending entry.</summary>
-    private TranslatedUnit? PollPending(ref UnitLookupEntry e)
+    private TranslatedUnit? PollPending(ref UnitSlot e, CodePage p)
     {
-        var p = e.Page!;
-        if (p.Generation != _codePageTracker.PageGeneration(p.PhysPage))
-        {
-            e.Pending = false;
-            e.Page = null;
-            e.Heat = 0;
-            return null;
-        }
-
         var cache = _translationCache!;
-        var key = new UnitKey(p.PhysPage, p.Generation, p.Bitness, (int)(e.Rip & 0xFFF));
+        var key = new UnitKey(p.PhysPage, p.Generation, p.Bitness, (int)(Rip & 0xFFF));
         if (cache.TryGet(key, out var u) && !u!.Evicted && UnitMatchesMemory(u))
         {
-            // Validated against the current mapping on the next lookup (epoch -1 never matches).
             e.Pending = false;
             e.Unit = u;
-            e.Epoch = -1;
-            return null;
+            return u;
         }
 
         if (cache.IsRejected(key))
@@ -536,23 +533,15 @@ public sealed unsafe partial class Cpu
         return null;
     }
 
-    private TranslatedUnit? ProbeCache(ref UnitLookupEntry e)
+    private TranslatedUnit? ProbeCache(ref UnitSlot e, CodePage p)
     {
-        var p = FetchSlot(out _);
-        if (p is null || p.Bitness != 64)
-        {
-            return null;
-        }
-
-        var key = new UnitKey(p.PhysPage, p.Generation, p.Bitness, (int)(e.Rip & 0xFFF));
+        var key = new UnitKey(p.PhysPage, p.Generation, p.Bitness, (int)(Rip & 0xFFF));
         if (!_translationCache!.TryGet(key, out var u) || u!.Evicted || !UnitMatchesMemory(u))
         {
             return null;
         }
 
         e.Unit = u;
-        e.Page = p;
-        e.Epoch = _mmu.Epoch;
         return u;
     }
 
@@ -565,17 +554,12 @@ public sealed unsafe partial class Cpu
     }
 
     /// <summary>Whether the interpreter has run the instruction at page offset <paramref name="offset"/> of the page
-    /// being translated (its lookup-table slot has counted it).</summary>
-    private bool ExecutedInPage(int offset)
-    {
-        ulong rip = _executedPageBase + (ulong)offset;
-        ref var e = ref _unitTable[(int)((rip ^ (rip >> 14)) & (UnitTableSize - 1))];
-        return e.Rip == rip && (e.Heat > 0 || e.Unit is not null || e.Pending);
-    }
+    /// being translated (it was fetched and decoded into that page).</summary>
+    private bool ExecutedInPage(int offset) => _executedPage?.SlotByOffset[offset] != 0;
 
     private TranslatedUnit? GetOrTranslate(CodePage page, int offset, out bool rejected)
     {
-        _executedPageBase = Rip & ~0xFFFUL;
+        _executedPage = page;
         rejected = false;
         var cache = _translationCache!;
         var key = new UnitKey(page.PhysPage, page.Generation, page.Bitness, offset);
