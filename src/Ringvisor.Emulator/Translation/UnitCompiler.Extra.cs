@@ -401,6 +401,11 @@ internal sealed partial class UnitCompiler
         St(_t2);
         Ld(_t2);
         StReg(op.Dst, size);
+        if (NextOverwritesFlags())
+        {
+            // CF and OF are dead (md5's ROL + ADD pattern): materialising them costs a call per rotate.
+            return;
+        }
 
         ulong sign = Cpu.SignBit(size);
         if (op.Aux == 0)
@@ -435,6 +440,28 @@ internal sealed partial class UnitCompiler
         LdI4((int)FlagOp.None);
         St(_fOp);
         _known = FlagOp.None;
+    }
+
+    /// <summary>
+    /// Whether the next instruction in the unit follows the current one directly (so nothing can exit in between) and
+    /// replaces every arithmetic flag without reading one and without a possible fault: a register-form ADD, OR, AND,
+    /// SUB, XOR, CMP or TEST. The current instruction's flag results are then dead.
+    /// </summary>
+    private bool NextOverwritesFlags()
+    {
+        int j = _k + 1;
+        if (j >= _ins.Count || _ins[j].Offset != Cur.NextOffset || _ins[j].Extra != UnitExtra.None)
+        {
+            return false;
+        }
+
+        ref var next = ref _ins[j].Op;
+        return next.Kind switch
+        {
+            FastKind.AluRR or FastKind.AluRI => (AluOp)next.Aux is AluOp.Add or AluOp.Or or AluOp.And or AluOp.Sub or AluOp.Xor or AluOp.Cmp,
+            FastKind.TestRR or FastKind.TestRI => true,
+            _ => false,
+        };
     }
 
     /// <summary>Pushes int32 1 when (<paramref name="l"/> &amp; <paramref name="bit"/>) != 0.</summary>

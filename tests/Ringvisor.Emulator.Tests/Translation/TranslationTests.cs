@@ -106,6 +106,48 @@ public sealed class TranslationTests
     }
 
     [Fact]
+    public void RotateFlags_DeadBeforeFullWriterLiveBeforeCarryReader_MatchInterpreter()
+    {
+        // ROL/ROR followed by ADD/XOR/CMP/TEST in registers: the rotate's CF/OF are not materialised (dead); followed by
+        // ADC, SBB, INC (keeps CF), a memory ALU (may fault) or a Jcc, they must be.
+        RunBoth(a =>
+        {
+            var loop = a.CreateLabel();
+            var next = a.CreateLabel();
+            a.mov(rcx, 300);
+            a.mov(eax, 0x6745_2301);
+            a.mov(ebx, 0xEFCD_AB89);
+            a.mov(rsi, DataA);
+            a.Label(ref loop);
+            a.rol(eax, 7);
+            a.add(eax, ebx);
+            a.ror(ebx, 12);
+            a.xor(ebx, eax);
+            a.rol(rdx, 3);
+            a.adc(rdx, rax);
+            a.ror(edi, 31);
+            a.sbb(edi, ecx);
+            a.rol(r8d, 1);
+            a.inc(r8d);
+            a.ror(r9, 5);
+            a.add(__qword_ptr[rsi], r9);
+            a.rol(r10d, 9);
+            a.cmp(r10d, eax);
+            a.ror(r11w, 4);
+            a.test(r11d, 1);
+            a.rol(r12b, 1);
+            a.jo(next);
+            a.inc(r14);
+            a.Label(ref next);
+            a.dec(rcx);
+            a.jnz(loop);
+            a.pushfq();
+            a.pop(r13);
+            a.hlt();
+        }, compareAt: [DataA]);
+    }
+
+    [Fact]
     public void TranslationOff_HotLoop_NothingTranslatedAndCountsMatch()
     {
         // With translation off the batch loop runs without the translator's hook: no unit may be built or entered,
