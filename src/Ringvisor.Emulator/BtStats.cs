@@ -148,7 +148,7 @@ public sealed class BtStats
         var gc = GC.GetGCMemoryInfo();
         long live = GC.GetTotalMemory(forceFullCollection: true);
         sb.AppendLine($"host memory:           managed heap {gc.HeapSizeBytes >> 20} MiB (committed {gc.TotalCommittedBytes >> 20} MiB, live {live >> 20} MiB), JIT-compiled code {System.Runtime.JitInfo.GetCompiledILBytes() >> 10} KiB of IL in {System.Runtime.JitInfo.GetCompiledMethodCount()} methods");
-        sb.AppendLine($"unit exits:            end {TranslationExits(0)}, branch {TranslationExits(1)}, indirect {TranslationExits(2)}, budget {TranslationExits(3)}, fault {TranslationExits(4)}, store {TranslationExits(5)}, fallback {TranslationExits(6)}");
+        sb.AppendLine($"unit exits:            end {TranslationExits(0)}, branch {TranslationExits(1)}, indirect {TranslationExits(2)}, budget {TranslationExits(3)}, fault {TranslationExits(4)}, store {TranslationExits(5)}, fallback {TranslationExits(6)}; of these chained {TranslationExits(7)}");
         sb.AppendLine($"exits: PIO {PioExits}, MMIO {MmioExits}, HLT {HaltExits}, hypercall {Hypercalls}");
         for (int v = 0; v < 256; v++)
         {

@@ -28,6 +28,14 @@ internal sealed class CodePage
 
     public int Count;
 
+    /// <summary>Page offset of the cached instruction that continues on the next page (-1: none), with what it is valid
+    /// for: the next page's physical page number and generation, and the MMU epoch of that translation.</summary>
+    public int CrossingOffset = -1;
+    public Instruction CrossingInstruction;
+    public ulong CrossingPhysPage;
+    public int CrossingGeneration;
+    public long CrossingEpoch;
+
     /// <summary>Translation state per instruction, parallel to <see cref="Ops"/>; allocated when the translator first
     /// looks at the page (CpuTranslation.cs).</summary>
     public Translation.UnitSlot[]? UnitSlots;

@@ -294,8 +294,17 @@ public sealed unsafe partial class Cpu
     /// <summary>Decodes the instruction at page offset <paramref name="off"/> of the fetch page (valid: FetchSlot just checked it).</summary>
     private int DecodeInto(CodePage page, ulong la, int off)
     {
-        _decodes++;
         int avail = Math.Min(15, 0x1000 - off);
+        if (avail < 15 && page.CrossingOffset == off && page.CrossingEpoch == _mmu.Epoch &&
+            _codePageTracker.PageGeneration(page.CrossingPhysPage) == page.CrossingGeneration)
+        {
+            // The page-crossing instruction decoded last time: same linear-to-physical mapping (epoch), neither page
+            // rewritten (this CodePage is the first page's current generation).
+            _crossing = page.CrossingInstruction;
+            return -1;
+        }
+
+        _decodes++;
 
         // SAFETY: _fetchHostPage maps the whole 4 KiB RAM page the fetch cache holds; avail bytes from off stay inside it.
         new ReadOnlySpan<byte>((byte*)_fetchHostPage + off, avail).CopyTo(_reader.Buffer);
@@ -306,8 +315,9 @@ public sealed unsafe partial class Cpu
         dec.Decode(out var ins);
         if (dec.LastError == DecoderError.NoMoreBytes)
         {
-            // The instruction continues on the next page: fetch it (it may fault) and do not cache the result.
-            DecodeUncached(la);
+            // The instruction continues on the next page: fetch it (it may fault) and keep it beside the first page,
+            // valid while the second page's mapping and contents stay (md5sum's hot loop has one such instruction).
+            DecodeCrossing(page, la, off);
             return -1;
         }
 
@@ -320,6 +330,30 @@ public sealed unsafe partial class Cpu
         int slot = page.Add(ins);
         page.SlotByOffset[off] = (ushort)(slot + 1);
         return slot;
+    }
+
+    private void DecodeCrossing(CodePage page, ulong la, int off)
+    {
+        long epoch = _mmu.Epoch;
+        ulong second = AddressWrap((la | 0xFFF) + 1);
+        bool cacheable = _mmu.TryTranslateFetch(second, out FetchPage fetch) && fetch.IsRam;
+        int generation = 0;
+        if (cacheable)
+        {
+            // Mark before reading the generation and the bytes (as LookupPage does), so a racing store invalidates.
+            _mmu.MarkCodePage(fetch.PhysicalPage);
+            generation = _codePageTracker.PageGeneration(fetch.PhysicalPage >> 12);
+        }
+
+        DecodeUncached(la);
+        if (cacheable && !_faultPending && _crossing.Code != Code.INVALID && _mmu.Epoch == epoch)
+        {
+            page.CrossingOffset = off;
+            page.CrossingInstruction = _crossing;
+            page.CrossingPhysPage = fetch.PhysicalPage >> 12;
+            page.CrossingGeneration = generation;
+            page.CrossingEpoch = epoch;
+        }
     }
 
     /// <summary>

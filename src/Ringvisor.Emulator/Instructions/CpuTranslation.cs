@@ -67,6 +67,8 @@ public sealed unsafe partial class Cpu
     private int _translationThreshold;
     private TranslationCache? _translationCache;
     private readonly byte[] _translationPage = new byte[4096];
+    // Per TranslationExit, plus the exits that went straight to a linked unit in the last slot.
+    private const int ChainedExitSlot = 7;
     private readonly long[] _translationExitCounts = new long[8];
     private int _interpretedSample;
     private CodePage? _executedPage;
@@ -238,6 +240,11 @@ public sealed unsafe partial class Cpu
         long start = _instructions;
         long interpreted = 0;
         bool ran = false;
+        TranslatedUnit? next = null;
+
+        // The exit the last unit left through, while its successor is being looked up (to remember it there).
+        TranslatedUnit? from = null;
+        int fromLink = 0;
         while (true)
         {
             if (_bitness != 64 || (_flags & (FlagTf | FlagRf)) != 0 || _interruptShadow || _trace is not null || _faultPending)
@@ -245,7 +252,23 @@ public sealed unsafe partial class Cpu
                 break;
             }
 
-            var unit = FindUnit();
+            var unit = next;
+            next = null;
+            if (unit is null)
+            {
+                unit = FindUnit();
+                if (fromLink != 0)
+                {
+                    if (unit is not null)
+                    {
+                        // FindUnit validated RIP's page under the current epoch (FetchSlot): remember it.
+                        from!.Links[fromLink] = new ChainLink(Rip, unit, _mmu, _mmu.Epoch);
+                    }
+
+                    fromLink = 0;
+                }
+            }
+
             if (unit is null)
             {
                 if (!ran)
@@ -268,7 +291,8 @@ public sealed unsafe partial class Cpu
 
             ran = true;
             long budget = count - n - (_instructions - start);
-            var exit = (TranslationExit)unit.Code(this, Rip & ~0xFFFUL, Math.Max(1, budget), unit.Helpers);
+            int rc = unit.Code(this, Rip & ~0xFFFUL, Math.Max(1, budget), unit.Helpers);
+            var exit = TranslationExits.Reason(rc);
             _translationExitCounts[(int)exit]++;
             if (exit == TranslationExit.Fault)
             {
@@ -290,6 +314,25 @@ public sealed unsafe partial class Cpu
             if (_attention || _halted || _stopBatch || n + (_instructions - start) >= count)
             {
                 break;
+            }
+
+            int link = TranslationExits.Link(rc);
+            if (link != 0)
+            {
+                // Chaining: the unit this exit went to last time, if that lookup still holds (same RIP, same MMU
+                // state, target page not rewritten, target not evicted). Otherwise look up and remember.
+                var l = unit.Links[link];
+                if (l is not null && l.Rip == Rip && l.Mmu == _mmu && l.Epoch == _mmu.Epoch && !l.Target.Evicted &&
+                    l.Target.Key.Generation == _codePageTracker.PageGeneration(l.Target.Key.PhysPage))
+                {
+                    next = l.Target;
+                    _translationExitCounts[ChainedExitSlot]++;
+                }
+                else
+                {
+                    from = unit;
+                    fromLink = link;
+                }
             }
         }
 
@@ -339,7 +382,8 @@ public sealed unsafe partial class Cpu
 
     /// <summary>
     /// Lets go of units the shared cache dropped (a whole flush, or stale units swept after their page was rewritten)
-    /// that this vCPU's decoded pages still reference, so the GC can collect their code. Called at batch start; the
+    /// that this vCPU's decoded pages or the chain links of live units still reference, so the GC can collect their
+    /// code. Called at batch start; the
     /// work happens only when the cache's counters moved.
     /// </summary>
     private void ReleaseDroppedUnits()
@@ -366,10 +410,25 @@ public sealed unsafe partial class Cpu
             {
                 for (int i = 0; i < slots.Length; i++)
                 {
-                    if (slots[i].Unit is { Evicted: true })
+                    if (slots[i].Unit is not { } unit)
+                    {
+                        continue;
+                    }
+
+                    if (unit.Evicted)
                     {
                         slots[i].Unit = null;
                         slots[i].Heat = 0;
+                        continue;
+                    }
+
+                    var links = unit.Links;
+                    for (int l = 1; l < links.Length; l++)
+                    {
+                        if (links[l] is { Target.Evicted: true })
+                        {
+                            links[l] = null;
+                        }
                     }
                 }
             }

@@ -4,8 +4,9 @@ namespace Ringvisor.Emulator.Translation;
 
 internal sealed class TranslatedUnit
 {
-    public TranslatedUnit(UnitKey key, UnitCode code, int instructionCount, int estimatedBytes, int sourceStart, byte[] source, Iced.Intel.Instruction[]? helpers)
+    public TranslatedUnit(UnitKey key, UnitCode code, int instructionCount, int estimatedBytes, int sourceStart, byte[] source, Iced.Intel.Instruction[]? helpers, int linkCount = 0)
     {
+        Links = new ChainLink?[linkCount + 1];
         Helpers = helpers;
         Key = key;
         Code = code;
@@ -32,6 +33,13 @@ internal sealed class TranslatedUnit
     public Iced.Intel.Instruction[]? Helpers { get; }
 
     public UnitCode Code { get; }
+
+    /// <summary>
+    /// The remembered successor per chainable exit (direct branches, fall-through ends, indirect jumps and returns),
+    /// indexed by the link number the code returns above its exit reason (<see cref="TranslationExit"/>); slot 0 is
+    /// unused (exits that never chain).
+    /// </summary>
+    public ChainLink?[] Links { get; }
 
     public int InstructionCount { get; }
 

@@ -46,6 +46,7 @@ internal sealed partial class UnitCompiler
     private LocalBuilder _t0 = null!, _t1 = null!, _t2 = null!, _t3 = null!, _la = null!, _val = null!, _w = null!;
     private LocalBuilder _c0 = null!;
     private int _k;
+    private int _linkCount;
     private int _currentSet = -1;
     private LocalBuilder _curOff = null!, _curNext = null!, _curAdj = null!, _status = null!, _rv = null!;
     private Label _faultExit;
@@ -99,7 +100,7 @@ internal sealed partial class UnitCompiler
         int bytes = (il.ILOffset * BytesPerIlByte) + MethodOverheadBytes;
         var code = (UnitCode)method.CreateDelegate(typeof(UnitCode));
         _ = code(null!, 0, -1, null);
-        return new TranslatedUnit(key, code, instructions.Count, bytes, sourceStart, source, helpers.Count > 0 ? [.. helpers] : null);
+        return new TranslatedUnit(key, code, instructions.Count, bytes, sourceStart, source, helpers.Count > 0 ? [.. helpers] : null, c._linkCount);
     }
 
     private UnitInstruction Cur => _ins[_k];
@@ -379,7 +380,15 @@ internal sealed partial class UnitCompiler
             _il.Emit(OpCodes.Stloc, _exitRip);
         }
 
-        LdI4((int)s.Reason);
+        // Exits to another unit carry a link number above the reason (TranslatedUnit.Links): the dispatcher remembers
+        // where each one went.
+        int value = (int)s.Reason;
+        if (s.Reason is TranslationExit.End or TranslationExit.Branch or TranslationExit.Indirect)
+        {
+            value |= ++_linkCount << TranslationExits.LinkShift;
+        }
+
+        LdI4(value);
         _il.Emit(OpCodes.Stloc, _exitReason);
         _il.Emit(OpCodes.Br, _epilogue);
     }

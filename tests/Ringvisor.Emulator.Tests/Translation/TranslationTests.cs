@@ -359,6 +359,47 @@ public sealed class TranslationTests
     }
 
     [Fact]
+    public void ChainedCallTarget_CodePageRemapped_LinkNotFollowed()
+    {
+        // A loop calls code at linear 6 MiB (a direct call to another page: a chained exit). Half-way, the page is
+        // remapped to physical 8 MiB, which holds different code: the remembered link must not be taken.
+        var stats = RunBoth(
+            a =>
+            {
+                var loop = a.CreateLabel();
+                var skip = a.CreateLabel();
+                a.xor(ebx, ebx);
+                a.mov(ecx, 40);
+                a.Label(ref loop);
+                a.call(DataA);
+                a.add(ebx, eax);
+                a.cmp(ecx, 20);
+                a.jne(skip);
+                a.mov(rax, DataB | 0x87);
+                a.mov(__qword_ptr[GuestHarness.Pd + 3 * 8], rax);   // linear 6 MiB -> physical 8 MiB
+                a.invlpg(__[DataA]);
+                a.Label(ref skip);
+                a.dec(ecx);
+                a.jnz(loop);
+                a.hlt();
+            },
+            g =>
+            {
+                g.Code64(DataA, a =>
+                {
+                    a.mov(eax, 1);
+                    a.ret();
+                });
+                g.Write(DataB, GuestHarness.Assemble(64, DataA, a =>
+                {
+                    a.mov(eax, 1000);
+                    a.ret();
+                }));
+            });
+        Assert.True(stats.TranslationExits(7) > 0, "no exit was chained");
+    }
+
+    [Fact]
     public void TinyCacheBudget_FlushesEveryUnit_StillMatchesInterpreter()
     {
         var stats = RunBoth(

@@ -1,0 +1,28 @@
+// A remembered successor of one exit of a unit (QEMU's TB chaining, as a cached lookup): the linear RIP the exit went
+// to, the unit found there, and the vCPU MMU state under which that lookup was valid. The dispatcher takes the link
+// instead of looking the RIP up again when RIP, MMU and epoch are the same and the target's page has not been
+// rewritten. Immutable: units are shared by the vCPUs, which replace links with a single reference store.
+using Ringvisor.Emulator.Memory;
+
+namespace Ringvisor.Emulator.Translation;
+
+internal sealed class ChainLink
+{
+    public ChainLink(ulong rip, TranslatedUnit target, Mmu mmu, long epoch)
+    {
+        Rip = rip;
+        Target = target;
+        Mmu = mmu;
+        Epoch = epoch;
+    }
+
+    public ulong Rip { get; }
+
+    public TranslatedUnit Target { get; }
+
+    /// <summary>The vCPU MMU whose translation of <see cref="Rip"/> the lookup used (another vCPU may map it elsewhere).</summary>
+    public Mmu Mmu { get; }
+
+    /// <summary><see cref="Mmu"/>'s epoch at the lookup: unchanged means RIP's linear page still maps where it did.</summary>
+    public long Epoch { get; }
+}
