@@ -23,6 +23,10 @@ public sealed unsafe partial class Cpu
     private ulong _fetchLinearPage;
     private CodePage? _fetchPage;
     private nint _fetchHostPage;
+
+    // Recently used fetch pages (SwitchFetchPage), valid under the same rules as the current one.
+    private const int RecentFetchPages = 64;
+    private readonly RecentFetchPage[] _recentFetchPages = NewRecentFetchPages();
     private Instruction _crossing;
 
     // The VM's code-page tracker (generations checked at every fetch), cached here to save an indirection.
@@ -228,7 +232,7 @@ public sealed unsafe partial class Cpu
         var page = _fetchPage;
         if (_fetchEpoch != _mmu.Epoch || (la >> 12) != _fetchLinearPage || page!.Generation != _codePageTracker.PageGeneration(page.PhysPage))
         {
-            page = LookupPage(la);
+            page = SwitchFetchPage(la);
             if (page is null)
             {
                 slot = 0;
@@ -245,6 +249,36 @@ public sealed unsafe partial class Cpu
 
         slot = DecodeInto(page, la, off);
         return slot < 0 ? null : page;
+    }
+
+    /// <summary>
+    /// The fetch page for <paramref name="la"/> when it is not the current one: from a small direct-mapped cache of
+    /// recently used linear code pages when its entry is still valid (same MMU epoch, page not rewritten: the rules of
+    /// the current-page check), else a full lookup that refills the entry. Code that moves between a few pages (a
+    /// loop split by a page boundary, a caller, its callees and memcpy) skips the TLB and decoded-page lookups.
+    /// </summary>
+    private CodePage? SwitchFetchPage(ulong la)
+    {
+        ulong linearPage = la >> 12;
+        ref var e = ref _recentFetchPages[(int)(linearPage & (RecentFetchPages - 1))];
+        var page = e.Page;
+        if (e.Epoch == _mmu.Epoch && e.LinearPage == linearPage && page!.Bitness == _bitness &&
+            page.Generation == _codePageTracker.PageGeneration(page.PhysPage))
+        {
+            _fetchPage = page;
+            _fetchLinearPage = linearPage;
+            _fetchHostPage = e.HostPage;
+            _fetchEpoch = e.Epoch;
+            return page;
+        }
+
+        page = LookupPage(la);
+        if (page is not null)
+        {
+            e = new RecentFetchPage(linearPage, _fetchEpoch, page, _fetchHostPage);
+        }
+
+        return page;
     }
 
     private CodePage? LookupPage(ulong la)
@@ -405,10 +439,25 @@ public sealed unsafe partial class Cpu
     internal void ClearDecodeCache()
     {
         _codePages.Clear();
-        InvalidateFetchPage();
+        ForgetRecentFetchPages();
     }
 
     /// <summary>Forgets the fetch page (mode or bitness changed, decode cache dropped).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void InvalidateFetchPage() => _fetchEpoch = -1;
+
+    /// <summary>Empties the recent fetch pages (decoded pages dropped: their contents may be stale, or they should be
+    /// collected).</summary>
+    private void ForgetRecentFetchPages()
+    {
+        _fetchEpoch = -1;
+        Array.Fill(_recentFetchPages, new RecentFetchPage(0, -1, null, 0));
+    }
+
+    private static RecentFetchPage[] NewRecentFetchPages()
+    {
+        var a = new RecentFetchPage[RecentFetchPages];
+        Array.Fill(a, new RecentFetchPage(0, -1, null, 0));
+        return a;
+    }
 }

@@ -441,7 +441,7 @@ public sealed unsafe partial class Cpu
                 _codePages.Remove(ppage);
             }
 
-            InvalidateFetchPage();
+            ForgetRecentFetchPages();
         }
     }
 

@@ -89,6 +89,9 @@ public sealed unsafe partial class Mmu : IDisposable
     private MmuFault _lastFault;
     private long _epoch;
 
+    // Bumped by every flush, INVLPG and paging-state load; Epoch is this with the privilege class in the low bits.
+    private long _flushEpoch;
+
     private long _tlbHits;
     private long _tlbMisses;
     private long _pageWalks;
@@ -150,9 +153,11 @@ public sealed unsafe partial class Mmu : IDisposable
         Volatile.Read(ref _deviceAccesses));
 
     /// <summary>
-    /// Changes whenever a translation this vCPU may have cached outside the TLB could have become stale: any flush,
-    /// INVLPG, paging-state load, or a change of privilege class. A decoder that remembers the translation of the
-    /// page it is executing from compares this instead of translating again for every instruction.
+    /// Identifies the set of translations this vCPU may have cached outside the TLB: it changes with any flush,
+    /// INVLPG or paging-state load, and with the privilege class. A decoder that remembers the translation of the page
+    /// it is executing from compares this instead of translating again for every instruction. Leaving a class and
+    /// coming back with no flush in between (a system call, an interrupt) gives the same value again: the class's TLB
+    /// entries, and so anything derived from them, are still valid then, as they are on hardware.
     /// </summary>
     public long Epoch
     {
@@ -307,7 +312,7 @@ public sealed unsafe partial class Mmu : IDisposable
         {
             _class = cls;
             _currentBase = cls * TlbSets;
-            _epoch++;
+            _epoch = (_flushEpoch << 2) | (uint)cls;
         }
     }
 
@@ -323,17 +328,24 @@ public sealed unsafe partial class Mmu : IDisposable
         _nxe = (state.Efer & PagingState.EferNxe) != 0 && _mode is PagingMode.Pae or PagingMode.FourLevel;
         _pge = paging && (state.Cr4 & PagingState.Cr4Pge) != 0;
         _pse = (state.Cr4 & PagingState.Cr4Pse) != 0;
-        _class = -1; // force SetPrivilege to recompute the class (SMAP may have changed) and bump the epoch
+        _class = -1; // force SetPrivilege to recompute the class (SMAP may have changed) and the epoch
+        _flushEpoch++;
         SetPrivilege(state.Cpl, state.Rflags);
     }
 
     // ---------------------------------------------------------------- invalidation
 
+    private void NextFlushEpoch()
+    {
+        _flushEpoch++;
+        _epoch = (_flushEpoch << 2) | (uint)Math.Max(_class, 0);
+    }
+
     /// <summary>Drops every cached translation, global ones included (CR4.PGE toggles, mode changes, requests).</summary>
     public void FlushAll()
     {
         _flushes++;
-        _epoch++;
+        NextFlushEpoch();
         InvalidateEverything();
     }
 
@@ -341,7 +353,7 @@ public sealed unsafe partial class Mmu : IDisposable
     public void FlushNonGlobal()
     {
         _flushes++;
-        _epoch++;
+        NextFlushEpoch();
         if (!_anyGlobal)
         {
             InvalidateEverything();
@@ -396,7 +408,7 @@ public sealed unsafe partial class Mmu : IDisposable
     public void InvalidatePage(ulong linear)
     {
         _pageInvalidations++;
-        _epoch++;
+        NextFlushEpoch();
         linear &= _linearMask;
         ulong page = linear & PageMask;
         for (int c = 0; c < ClassCount; c++)
