@@ -33,6 +33,10 @@ public sealed class BtStats
     /// <summary>Mnemonics of interpreted 64-bit instructions, sampled 1 in 64 (what the translator should cover next).</summary>
     public ConcurrentDictionary<string, long> InterpretedMnemonics { get; } = new();
 
+    /// <summary>Mnemonics of instructions translated units ran as helper calls into the interpreter, sampled 1 in 64
+    /// (what the translator should emit natively next).</summary>
+    public ConcurrentDictionary<string, long> HelperMnemonics { get; } = new();
+
     public long Instructions => Interlocked.Read(ref _instructions);
 
     public long PioExits => Interlocked.Read(ref _pioExits);
@@ -163,6 +167,15 @@ public sealed class BtStats
         {
             sb.AppendLine("interpreted 64-bit instructions (1 in 64 sampled):");
             foreach (var kv in InterpretedMnemonics.OrderByDescending(k => k.Value).Take(25))
+            {
+                sb.AppendLine($"  {kv.Key}: {kv.Value}");
+            }
+        }
+
+        if (!HelperMnemonics.IsEmpty)
+        {
+            sb.AppendLine("helper calls from translated code (1 in 64 sampled):");
+            foreach (var kv in HelperMnemonics.OrderByDescending(k => k.Value).Take(15))
             {
                 sb.AppendLine($"  {kv.Key}: {kv.Value}");
             }

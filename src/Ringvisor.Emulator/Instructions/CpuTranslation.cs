@@ -54,6 +54,10 @@ public sealed unsafe partial class Cpu
         typeof(Cpu).GetMethod(nameof(TranslatedWrite4), AnyInstance)!,
         typeof(Cpu).GetMethod(nameof(TranslatedWrite8), AnyInstance)!,
     ];
+    internal static readonly FieldInfo FieldFpuRegs = typeof(Cpu).GetField(nameof(FpuRegs), AnyInstance)!;
+    internal static readonly MethodInfo MethodRead16 = typeof(Cpu).GetMethod(nameof(TranslatedRead16), AnyInstance)!;
+    internal static readonly MethodInfo MethodWrite16 = typeof(Cpu).GetMethod(nameof(TranslatedWrite16), AnyInstance)!;
+    internal static readonly MethodInfo MethodSseUsable = typeof(Cpu).GetMethod(nameof(TranslatedSseUsable), AnyInstance)!;
     internal static readonly MethodInfo MethodCondition = typeof(Cpu).GetMethod(nameof(TranslatedCondition), AnyInstance)!;
     internal static readonly MethodInfo MethodGetCf = typeof(Cpu).GetMethod(nameof(TranslatedCarry), AnyInstance)!;
     internal static readonly MethodInfo MethodIsCanonical = typeof(Cpu).GetMethod(nameof(IsCanonical), AnyStatic)!;
@@ -162,6 +166,35 @@ public sealed unsafe partial class Cpu
     internal int TranslatedWrite8(ulong la, ulong value, ulong physPage, int generation) =>
         !WriteMem(la, 8, value) ? 1 : _codePageTracker.PageGeneration(physPage) != generation || _attention ? 2 : 0;
 
+    /// <summary>A 16-byte read (SSE operands) with the current privilege; false with the fault recorded.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    internal bool TranslatedRead16(ulong la, out System.Runtime.Intrinsics.Vector128<byte> value)
+    {
+        Span<byte> b = stackalloc byte[16];
+        if (!ReadData(la, b))
+        {
+            value = default;
+            return false;
+        }
+
+        value = System.Runtime.Intrinsics.Vector128.Create((ReadOnlySpan<byte>)b);
+        return true;
+    }
+
+    /// <summary>A 16-byte write (nothing written on a fault); returns as the other translated writes do.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    internal int TranslatedWrite16(ulong la, System.Runtime.Intrinsics.Vector128<byte> value, ulong physPage, int generation)
+    {
+        Span<byte> b = stackalloc byte[16];
+        System.Runtime.Intrinsics.Vector128.CopyTo(value, b);
+        return !WriteData(la, b) ? 1 : _codePageTracker.PageGeneration(physPage) != generation || _attention ? 2 : 0;
+    }
+
+    /// <summary>Whether SSE instructions run now (CR0.EM clear, CR4.OSFXSR set, CR0.TS clear); otherwise translated code
+    /// leaves the instruction to the interpreter, which raises #UD or #NM (Fpu/SimdExecutor.CheckGate).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TranslatedSseUsable() => (Cr0 & (Cr0Em | Cr0Ts)) == 0 && (Cr4 & Cr4Osfxsr) != 0;
+
     /// <summary>
     /// Runs one instruction of a unit in the interpreter (a helper call): 0 = go on, 1 = fault pending (RIP at the
     /// instruction), 2 = exit after it at _nextRip (it transferred control, attention was raised, or it rewrote the
@@ -173,6 +206,11 @@ public sealed unsafe partial class Cpu
         ulong next = rip + (ulong)ins.Length;
         Rip = rip;
         _nextRip = next;
+        if (_host.Options.CollectStats && (++_interpretedSample & 63) == 0)
+        {
+            _stats.HelperMnemonics.AddOrUpdate(ins.Mnemonic.ToString(), 1, (_, v) => v + 1);
+        }
+
         Execute(ins);
         if (_faultPending)
         {

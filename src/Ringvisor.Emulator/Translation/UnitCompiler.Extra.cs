@@ -12,6 +12,13 @@ internal sealed partial class UnitCompiler
 {
     private static UnitExtra ClassifyExtra(in Instruction ins, ref FastOp op)
     {
+        var sseOp = op;
+        if (ClassifySse(ins, ref sseOp))
+        {
+            op = sseOp;
+            return UnitExtra.Sse;
+        }
+
         if (ins.HasLockPrefix || ins.HasRepPrefix || ins.HasRepnePrefix)
         {
             return UnitExtra.None;
@@ -192,6 +199,9 @@ internal sealed partial class UnitCompiler
             case UnitExtra.Helper:
                 // Works on the Cpu's registers: the locals are spilled and reloaded around it.
                 break;
+            case UnitExtra.Sse:
+                ScanSse(ref op, use, write);
+                break;
             case UnitExtra.IndirectJmp:
             case UnitExtra.IndirectCall:
                 if (op.Aux == 0)
@@ -270,6 +280,9 @@ internal sealed partial class UnitCompiler
                 return false;
             case UnitExtra.Helper:
                 EmitHelper(ui, ref op);
+                return true;
+            case UnitExtra.Sse:
+                EmitSse(ui, ref op);
                 return true;
             default:
                 throw new InvalidOperationException($"translator: no emitter for {ui.Extra}");

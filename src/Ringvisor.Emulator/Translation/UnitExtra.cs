@@ -33,6 +33,9 @@ internal enum UnitExtra : byte
     /// <summary>CALL r64 / CALL qword [mem] (operands as for IndirectJmp).</summary>
     IndirectCall,
 
+    /// <summary>SSE moves and integer operations emitted as IL (UnitCompiler.Simd.cs; SseOp in Aux).</summary>
+    Sse,
+
     /// <summary>
     /// Anything on UnitCompiler's helper list: run by the interpreter from inside the unit (registers and flags spilled
     /// around the call), as QEMU calls helpers for complex instructions. Aux-free; Imm = index in the helper table.

@@ -39,6 +39,8 @@ internal static class SseCases
         "Movhlps_xmm_xmm", "Movlhps_xmm_xmm", "Movss_xmm_xmmm32", "Movsd_xmm_xmmm64", "Movmskps_r32_xmm", "Movmskpd_r32_xmm",
         "Movd_xmm_rm32", "Movq_xmm_rm64", "Movd_rm32_xmm", "Movq_rm64_xmm", "Movq_xmm_xmmm64",
         "Movdqa_xmm_xmmm128", "Movdqu_xmm_xmmm128", "Movdqu_xmmm128_xmm", "Movsldup_xmm_xmmm128", "Movddup_xmm_xmmm64",
+        "Movaps_xmm_xmmm128", "Movaps_xmmm128_xmm", "Movapd_xmm_xmmm128", "Movdqa_xmmm128_xmm", "Movups_xmm_xmmm128",
+        "Movups_xmmm128_xmm", "Movq_xmmm64_xmm", "Xorps_xmm_xmmm128", "Pmovmskb_r64_xmm",
 
         // Integer SIMD.
         "Paddb_xmm_xmmm128", "Paddw_xmm_xmmm128", "Paddd_xmm_xmmm128", "Paddq_xmm_xmmm128",

@@ -148,6 +148,55 @@ public sealed class TranslationTests
     }
 
     [Fact]
+    public void SseInUnit_Cr0TsSetMidLoop_NmRaisedAtTheInstruction()
+    {
+        // Translated SSE moves/logic with CR0.TS set every eighth iteration: the first SSE instruction after it must
+        // raise #NM (the handler clears TS with CLTS and counts), then the unit's results must match the interpreter.
+        const ulong Handler = 0x2_0000;
+        var stats = RunBoth(
+            a =>
+            {
+                var loop = a.CreateLabel();
+                var noTs = a.CreateLabel();
+                a.mov(ecx, 64);
+                a.mov(rsi, DataA);
+                a.mov(eax, 0x0102_0304);
+                a.movd(xmm1, eax);
+                a.pshufd(xmm2, xmm1, 0x1B);
+                a.Label(ref loop);
+                a.test(ecx, 7);
+                a.jnz(noTs);
+                a.mov(rax, cr0);
+                a.or(rax, 8);
+                a.mov(cr0, rax);
+                a.Label(ref noTs);
+                a.pxor(xmm0, xmm1);
+                a.paddd(xmm1, xmm2);
+                a.movdqa(__xmmword_ptr[rsi], xmm1);
+                a.pcmpeqb(xmm3, __xmmword_ptr[rsi]);
+                a.pmovmskb(edx, xmm3);
+                a.add(ebx, edx);
+                a.movq(r8, xmm0);
+                a.add(r9, r8);
+                a.dec(ecx);
+                a.jnz(loop);
+                a.hlt();
+            },
+            g =>
+            {
+                g.Code64(Handler, a =>
+                {
+                    a.clts();
+                    a.inc(r15);
+                    a.iretq();
+                });
+                g.SetGate64(7, Handler);
+            },
+            compareAt: [DataA, DataA + 8]);
+        Assert.True(stats.ExceptionCount(7) > 0, "no #NM was raised");
+    }
+
+    [Fact]
     public void TranslationOff_HotLoop_NothingTranslatedAndCountsMatch()
     {
         // With translation off the batch loop runs without the translator's hook: no unit may be built or entered,

@@ -1,0 +1,62 @@
+// The operations translated SSE code calls (UnitCompiler.Simd.cs); small enough for the JIT to inline into the unit.
+// Semantics as in SDM Vol. 2 for each instruction (and Fpu/SimdExecutor.cs, which the differential tests hold to the
+// real CPU).
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Ringvisor.Emulator.Translation;
+
+internal static class SimdOps
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<byte> Xor(Vector128<byte> a, Vector128<byte> b) => a ^ b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<byte> Or(Vector128<byte> a, Vector128<byte> b) => a | b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<byte> And(Vector128<byte> a, Vector128<byte> b) => a & b;
+
+    /// <summary>PANDN: (NOT a) AND b, a being the destination.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<byte> AndNot(Vector128<byte> a, Vector128<byte> b) => Vector128.AndNot(b, a);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<byte> CmpEqB(Vector128<byte> a, Vector128<byte> b) => Vector128.Equals(a, b);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<byte> CmpEqW(Vector128<byte> a, Vector128<byte> b) => Vector128.Equals(a.AsUInt16(), b.AsUInt16()).AsByte();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<byte> CmpEqD(Vector128<byte> a, Vector128<byte> b) => Vector128.Equals(a.AsUInt32(), b.AsUInt32()).AsByte();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<byte> AddD(Vector128<byte> a, Vector128<byte> b) => (a.AsUInt32() + b.AsUInt32()).AsByte();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<byte> AddQ(Vector128<byte> a, Vector128<byte> b) => (a.AsUInt64() + b.AsUInt64()).AsByte();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<byte> SubQ(Vector128<byte> a, Vector128<byte> b) => (a.AsUInt64() - b.AsUInt64()).AsByte();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<byte> MinUB(Vector128<byte> a, Vector128<byte> b) => Vector128.Min(a, b);
+
+    /// <summary>PSHUFD: dword i of the result is dword ((imm >> 2i) &amp; 3) of the source.</summary>
+    public static Vector128<byte> Pshufd(Vector128<byte> src, int imm)
+    {
+        var s = src.AsUInt32();
+        return Vector128.Create(s.GetElement(imm & 3), s.GetElement((imm >> 2) & 3), s.GetElement((imm >> 4) & 3), s.GetElement((imm >> 6) & 3)).AsByte();
+    }
+
+    /// <summary>The value zero-extended to 128 bits (MOVD/MOVQ to an XMM register; the caller masks 32-bit values).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<byte> FromScalar(ulong value) => Vector128.CreateScalar(value).AsByte();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong Low64(Vector128<byte> v) => v.AsUInt64().ToScalar();
+
+    /// <summary>PMOVMSKB: the most significant bit of each byte.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong MoveMask(Vector128<byte> v) => v.ExtractMostSignificantBits();
+}
