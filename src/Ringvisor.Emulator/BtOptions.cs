@@ -25,10 +25,10 @@ public sealed class BtOptions
     /// translate on first execution, as the differential tests do).</summary>
     public int TranslationThreshold { get; init; } = 2000;
 
-    /// <summary>Compile units on a worker thread while the vCPU keeps interpreting (experimental, off by default: on the
-    /// loaded 2-core development host the worker fell behind and the Linux boot got slower, see Translation/README.md).
-    /// RINGVISOR_BT_BACKGROUND=1/0 overrides this.</summary>
-    public bool BackgroundTranslation { get; init; }
+    /// <summary>Compile units on a worker thread while the vCPU keeps interpreting (on by default: the benchmark boot
+    /// is ~30% faster on the 2-core host, see Translation/README.md; off, a vCPU compiles its units itself, which is
+    /// deterministic and what the translator's directed tests use). RINGVISOR_BT_BACKGROUND=1/0 overrides this.</summary>
+    public bool BackgroundTranslation { get; init; } = true;
 
     /// <summary>Estimated size of translated code kept per VM; the cache is flushed when a new unit would exceed it.</summary>
     public long TranslationBudgetBytes { get; init; } = 32L << 20;

@@ -598,6 +598,18 @@ public sealed unsafe partial class Cpu
 
         background.Request(key, instructions, copy);
         e.Pending = true;
+        e.PendingEntry = (short)key.EntryOffset;
+        var slots = p.UnitSlots!;
+        foreach (var ui in instructions)
+        {
+            int s = p.SlotByOffset[ui.Offset];
+            if (s != 0 && s <= slots.Length && slots[s - 1] is { Unit: null, Failed: false, Pending: false })
+            {
+                slots[s - 1].Pending = true;
+                slots[s - 1].PendingEntry = (short)key.EntryOffset;
+            }
+        }
+
         return null;
     }
 
@@ -605,10 +617,18 @@ public sealed unsafe partial class Cpu
     private TranslatedUnit? PollPending(ref UnitSlot e, CodePage p)
     {
         var cache = _translationCache!;
-        var key = new UnitKey(p.PhysPage, p.Generation, p.Bitness, (int)(Rip & 0xFFF));
+        bool entry = e.PendingEntry == (int)(Rip & 0xFFF);
+        var key = new UnitKey(p.PhysPage, p.Generation, p.Bitness, e.PendingEntry);
         if (cache.TryGet(key, out var u) && !u!.Evicted && UnitMatchesMemory(u))
         {
             e.Pending = false;
+            if (!entry)
+            {
+                // Inside the finished unit's region: reached through its entry from now on; count again otherwise.
+                e.Heat = 0;
+                return null;
+            }
+
             e.Unit = u;
             return u;
         }
@@ -616,7 +636,8 @@ public sealed unsafe partial class Cpu
         if (cache.IsRejected(key))
         {
             e.Pending = false;
-            e.Failed = true;
+            e.Failed = entry;
+            e.Heat = 0;
             return null;
         }
 

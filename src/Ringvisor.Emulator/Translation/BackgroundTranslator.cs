@@ -1,7 +1,7 @@
 // Translates units on a worker thread so a vCPU keeps interpreting instead of waiting for the emitter and the JIT
-// (QEMU's TCG translates synchronously; here a unit costs far more to compile, see design.md). One per VM, started on
-// demand; the thread exits after a few idle seconds, so a finished VM leaves no thread behind for long. The vCPU
-// finds finished units by probing the shared cache.
+// (QEMU's TCG translates synchronously; here a unit costs far more to compile, see Translation/README.md). The default
+// (BtOptions.BackgroundTranslation). One per VM, started on demand; the thread exits after a few idle seconds, so a
+// finished VM leaves no thread behind for long. The vCPU finds finished units by polling the shared cache.
 using System.Collections.Concurrent;
 using System.Diagnostics;
 
@@ -21,6 +21,7 @@ internal sealed class BackgroundTranslator
     private readonly ConcurrentDictionary<UnitKey, bool> _pending = new();
     private readonly SemaphoreSlim _signal = new(0, int.MaxValue);
     private int _running;
+    private int _reportedFailure;
 
     public BackgroundTranslator(TranslationCache cache, BtStats stats, bool collectStats)
     {
@@ -74,7 +75,26 @@ internal sealed class BackgroundTranslator
     private void Translate(UnitKey key, List<UnitInstruction> instructions, byte[] page)
     {
         long t0 = Stopwatch.GetTimestamp();
-        _ = _cache.Add(UnitCompiler.Compile(instructions, key, page));
+        TranslatedUnit unit;
+        try
+        {
+            unit = UnitCompiler.Compile(instructions, key, page);
+        }
+        catch (Exception e) when (e is InvalidProgramException or InvalidOperationException or NotSupportedException or ArgumentException)
+        {
+            // A translator bug must not take the VM down from this thread: the code stays interpreted (the interpreter
+            // is the reference). Reported once; the synchronous mode used by the tests lets such errors surface.
+            _cache.Reject(key);
+            _stats.TranslationRejectedOnce();
+            if (Interlocked.Exchange(ref _reportedFailure, 1) == 0)
+            {
+                Console.Error.WriteLine($"ringvisor: translating code at physical page {key.PhysPage:x}+{key.EntryOffset:x3} failed ({e.GetType().Name}: {e.Message}); it stays interpreted");
+            }
+
+            return;
+        }
+
+        _ = _cache.Add(unit);
         if (_collectStats)
         {
             _stats.UnitTranslated(instructions.Count, Stopwatch.GetTimestamp() - t0, _cache.Bytes, _cache.Flushes);

@@ -12,6 +12,10 @@ internal struct UnitSlot
     /// <summary>Not translatable (rejected on this page generation): stop counting.</summary>
     public bool Failed;
 
-    /// <summary>Queued for the background translator.</summary>
+    /// <summary>Queued for the background translator, as the entry <see cref="PendingEntry"/> or inside its region.</summary>
     public bool Pending;
+
+    /// <summary>Page offset of the pending unit's entry: a slot inside the region of a queued unit waits for that unit
+    /// rather than queueing a unit of its own (which the worker would compile for nothing once the first one runs).</summary>
+    public short PendingEntry;
 }
