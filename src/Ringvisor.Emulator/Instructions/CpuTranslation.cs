@@ -7,6 +7,7 @@ using System.Diagnostics;
 using Iced.Intel;
 using System.Reflection;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using Ringvisor.Emulator.Decoding;
 using Ringvisor.Emulator.Exceptions;
 using Ringvisor.Emulator.Memory;
@@ -170,6 +171,20 @@ public sealed unsafe partial class Cpu
     [MethodImpl(MethodImplOptions.NoInlining)]
     internal bool TranslatedRead16(ulong la, out System.Runtime.Intrinsics.Vector128<byte> value)
     {
+        if ((la & 0xFFF) <= 0xFF0)
+        {
+            // Inside one page: two quadword reads through the TLB fast path (same page, so the second cannot fault
+            // once the first has succeeded, and reads have no side effect).
+            if (!ReadMem(la, 8, out ulong lo) || !ReadMem(la + 8, 8, out ulong hi))
+            {
+                value = default;
+                return false;
+            }
+
+            value = System.Runtime.Intrinsics.Vector128.Create(lo, hi).AsByte();
+            return true;
+        }
+
         Span<byte> b = stackalloc byte[16];
         if (!ReadData(la, b))
         {
@@ -185,6 +200,16 @@ public sealed unsafe partial class Cpu
     [MethodImpl(MethodImplOptions.NoInlining)]
     internal int TranslatedWrite16(ulong la, System.Runtime.Intrinsics.Vector128<byte> value, ulong physPage, int generation)
     {
+        if ((la & 0xFFF) <= 0xFF0 && _mmu.CanWriteFast(la))
+        {
+            // Inside one RAM page the TLB allows plain writes to (no code, no MMIO): two quadword stores, neither can
+            // fault.
+            var q = value.AsUInt64();
+            _ = WriteMem(la, 8, q.GetElement(0));
+            _ = WriteMem(la + 8, 8, q.GetElement(1));
+            return _attention ? 2 : 0;
+        }
+
         Span<byte> b = stackalloc byte[16];
         System.Runtime.Intrinsics.Vector128.CopyTo(value, b);
         return !WriteData(la, b) ? 1 : _codePageTracker.PageGeneration(physPage) != generation || _attention ? 2 : 0;

@@ -73,6 +73,12 @@ public sealed unsafe partial class Mmu
         return ReadSizedSlow(linear, size, out value, _class);
     }
 
+    /// <summary>Whether a write with the current privilege to the page of <paramref name="linear"/> would take the TLB's
+    /// fast path now: a writable RAM page holding no decoded code, whose dirty bit is already set (so a write cannot
+    /// fault, touch page tables, or change code).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool CanWriteFast(ulong linear) => EntryAt(_currentBase, linear).WriteTag == (linear & PageMask);
+
     /// <summary>Writes the low <paramref name="size"/> (1, 2, 4 or 8) bytes of <paramref name="value"/> with the current privilege.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryWriteSized(ulong linear, int size, ulong value)

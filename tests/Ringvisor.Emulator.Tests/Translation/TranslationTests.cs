@@ -197,6 +197,45 @@ public sealed class TranslationTests
     }
 
     [Fact]
+    public void SseStoreCrossingIntoUnmappedPage_FaultsWithNothingWritten()
+    {
+        // MOVDQU stores and loads in a loop: within one page (the quadword fast path), then one that straddles the end
+        // of the mapped 16 MiB. The straddling store must raise #PF (CR2 = first unmapped byte) and write nothing.
+        const ulong Handler = 0x2_0000;
+        const ulong Edge = 0x100_0000;
+        RunBoth(
+            a =>
+            {
+                var loop = a.CreateLabel();
+                a.mov(rsi, DataA);
+                a.mov(ecx, 40);
+                a.mov(rax, 0x1122_3344_5566_7788UL);
+                a.movq(xmm0, rax);
+                a.pshufd(xmm0, xmm0, 0x44);
+                a.Label(ref loop);
+                a.movdqu(__xmmword_ptr[rsi + rcx * 8 + 3], xmm0);
+                a.movdqu(xmm1, __xmmword_ptr[rsi + rcx * 8 + 1]);
+                a.paddq(xmm0, xmm1);
+                a.dec(ecx);
+                a.jnz(loop);
+                a.mov(rdi, Edge - 8);
+                a.movdqu(__xmmword_ptr[rdi], xmm0);
+                a.hlt();
+            },
+            g =>
+            {
+                g.Code64(Handler, a =>
+                {
+                    a.mov(r15, cr2);
+                    a.hlt();
+                });
+                g.SetGate64(14, Handler);
+                g.Write64(Edge - 8, 0x5A5A_5A5A_5A5A_5A5AUL);
+            },
+            compareAt: [DataA, DataA + 8, DataA + 16, DataA + 320, Edge - 8]);
+    }
+
+    [Fact]
     public void TranslationOff_HotLoop_NothingTranslatedAndCountsMatch()
     {
         // With translation off the batch loop runs without the translator's hook: no unit may be built or entered,
