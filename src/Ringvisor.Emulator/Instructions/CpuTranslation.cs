@@ -20,6 +20,9 @@ public sealed unsafe partial class Cpu
     // Executions of an instruction after which the shared cache is probed for a unit (another vCPU's, or one this vCPU
     // found before the page was decoded again), long before the translation threshold.
     private const int ProbeHeat = 4;
+
+    // Times one exit's link is remade before the dispatcher gives up on it (an indirect exit with many targets).
+    private const int MaxLinkUpdates = 32;
     private const BindingFlags AnyInstance = BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public;
     private const BindingFlags AnyStatic = BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.Public;
 
@@ -322,10 +325,11 @@ public sealed unsafe partial class Cpu
                 unit = FindUnit();
                 if (fromLink != 0)
                 {
-                    if (unit is not null)
+                    if (unit is not null && from!.LinkUpdates[fromLink] < MaxLinkUpdates)
                     {
                         // FindUnit validated RIP's page under the current epoch (FetchSlot): remember it.
-                        from!.Links[fromLink] = new ChainLink(Rip, unit, _mmu, _mmu.Epoch);
+                        from.LinkUpdates[fromLink]++;
+                        from.Links[fromLink] = new ChainLink(Rip, unit, _mmu, _mmu.Epoch);
                     }
 
                     fromLink = 0;

@@ -7,6 +7,7 @@ internal sealed class TranslatedUnit
     public TranslatedUnit(UnitKey key, UnitCode code, int instructionCount, int estimatedBytes, int sourceStart, byte[] source, Iced.Intel.Instruction[]? helpers, int linkCount = 0)
     {
         Links = new ChainLink?[linkCount + 1];
+        LinkUpdates = new byte[linkCount + 1];
         Helpers = helpers;
         Key = key;
         Code = code;
@@ -40,6 +41,10 @@ internal sealed class TranslatedUnit
     /// unused (exits that never chain).
     /// </summary>
     public ChainLink?[] Links { get; }
+
+    /// <summary>How often each link was (re)made, saturating: an exit whose target keeps changing (a RET with many
+    /// callers) stops being relinked, so the dispatcher does not allocate a link per exit.</summary>
+    public byte[] LinkUpdates { get; }
 
     public int InstructionCount { get; }
 
