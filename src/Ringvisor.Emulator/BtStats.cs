@@ -18,6 +18,7 @@ public sealed class BtStats
     private long _tlbMisses;
     private long _decodes;
     private readonly long[] _translationExits = new long[8];
+    private long _decodedPages;
     private long _translatedInstructions;
     private long _unitsTranslated;
     private long _unitInstructions;
@@ -93,6 +94,17 @@ public sealed class BtStats
 
     internal void AddDecodes(long n) => Interlocked.Add(ref _decodes, n);
 
+    /// <summary>Decoded code pages a vCPU holds now (the largest of the vCPUs' latest reports).</summary>
+    public long DecodedPages => Interlocked.Read(ref _decodedPages);
+
+    internal void ReportDecodedPages(int pages)
+    {
+        long cur;
+        while (pages > (cur = Interlocked.Read(ref _decodedPages)) && Interlocked.CompareExchange(ref _decodedPages, pages, cur) != cur)
+        {
+        }
+    }
+
     internal void AddTranslated(long instructions, ReadOnlySpan<long> exits)
     {
         Interlocked.Add(ref _translatedInstructions, instructions);
@@ -139,7 +151,7 @@ public sealed class BtStats
     {
         var sb = new StringBuilder();
         sb.AppendLine($"instructions executed: {Instructions}");
-        sb.AppendLine($"instructions decoded:  {Decodes}");
+        sb.AppendLine($"instructions decoded:  {Decodes} (peak decoded pages held by a vCPU: {DecodedPages})");
         sb.AppendLine($"TLB hits/misses:       {TlbHits}/{TlbMisses}");
         long translated = TranslatedInstructions;
         sb.AppendLine($"translated tier:       {translated} instructions ({(Instructions > 0 ? 100.0 * translated / Instructions : 0):F1}%), interpreted {Instructions - translated}");

@@ -28,6 +28,10 @@ internal sealed class CodePage
 
     public int Count;
 
+    /// <summary>The owning vCPU's fetch-page clock when it last switched to this page (Cpu.TrimDecodedPages evicts the
+    /// least recently used pages).</summary>
+    public long LastUse;
+
     /// <summary>Page offset of the cached instruction that continues on the next page (-1: none), with what it is valid
     /// for: the next page's physical page number and generation, and the MMU epoch of that translation.</summary>
     public int CrossingOffset = -1;

@@ -24,6 +24,10 @@ public sealed unsafe partial class Cpu
     private CodePage? _fetchPage;
     private nint _fetchHostPage;
 
+    // Decoded pages kept per vCPU before the least recently used are dropped (TrimDecodedPages).
+    internal const int MaxDecodedPages = 1024;
+    private long _fetchClock;
+
     // Recently used fetch pages (SwitchFetchPage), valid under the same rules as the current one.
     private const int RecentFetchPages = 64;
     private readonly RecentFetchPage[] _recentFetchPages = NewRecentFetchPages();
@@ -121,6 +125,7 @@ public sealed unsafe partial class Cpu
             _stats.AddInstructions(_instructions - start);
             ReportMmuStats();
             _stats.AddDecodes(_decodes);
+            _stats.ReportDecodedPages(_codePages.Count);
             _decodes = 0;
         }
     }
@@ -265,6 +270,7 @@ public sealed unsafe partial class Cpu
         if (e.Epoch == _mmu.Epoch && e.LinearPage == linearPage && page!.Bitness == _bitness &&
             page.Generation == _codePageTracker.PageGeneration(page.PhysPage))
         {
+            page.LastUse = ++_fetchClock;
             _fetchPage = page;
             _fetchLinearPage = linearPage;
             _fetchHostPage = e.HostPage;
@@ -304,6 +310,11 @@ public sealed unsafe partial class Cpu
         int gen = _codePageTracker.PageGeneration(ppage);
         if (!_codePages.TryGetValue(ppage, out var page) || page.Generation != gen || page.Bitness != _bitness)
         {
+            if (page is null && _codePages.Count >= MaxDecodedPages)
+            {
+                TrimDecodedPages();
+            }
+
             if (page?.UnitSlots is not null && page.Generation != gen && _host.Options.CollectStats)
             {
                 // The page was rewritten under units entered from it: they are never found again.
@@ -314,6 +325,7 @@ public sealed unsafe partial class Cpu
             _codePages[ppage] = page;
         }
 
+        page.LastUse = ++_fetchClock;
         _fetchPage = page;
         _fetchLinearPage = la >> 12;
         _fetchHostPage = fetch.HostPage;
@@ -433,6 +445,41 @@ public sealed unsafe partial class Cpu
             OpKind.NearBranch32 => (uint)t,
             _ => t,
         };
+    }
+
+    /// <summary>
+    /// Drops the least recently used quarter of the decoded pages. Decoding is cheap and a boot touches ~1,600 code
+    /// pages of which a few hundred stay hot, while each decoded page costs tens of KiB (instructions, fast forms, the
+    /// offset map, translation slots): unbounded, the decode cache was most of the managed heap. Translated units
+    /// live on in the shared cache and are found again from a re-decoded page (ProbeCache).
+    /// </summary>
+    private void TrimDecodedPages()
+    {
+        var stamps = new long[_codePages.Count];
+        int i = 0;
+        foreach (var p in _codePages.Values)
+        {
+            stamps[i++] = p.LastUse;
+        }
+
+        Array.Sort(stamps);
+        long cutoff = stamps[stamps.Length / 4];
+        List<ulong> old = [];
+        foreach (var (ppage, p) in _codePages)
+        {
+            if (p.LastUse < cutoff)
+            {
+                old.Add(ppage);
+            }
+        }
+
+        foreach (ulong ppage in old)
+        {
+            _codePages.Remove(ppage);
+        }
+
+        // The recent-page cache must not keep evicted pages alive (or found).
+        Array.Fill(_recentFetchPages, new RecentFetchPage(0, -1, null, 0));
     }
 
     /// <summary>Drops every cached decoded page of this vCPU (e.g. after a snapshot restore).</summary>
