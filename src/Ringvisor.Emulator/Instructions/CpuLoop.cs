@@ -84,6 +84,7 @@ public sealed unsafe partial class Cpu
         if (_translationMode > 0 && _bitness == 64)
         {
             ReleaseDroppedUnits();
+            bool collect = _host.Options.CollectStats;
             for (int n = 0; n < count; n++)
             {
                 if (_attention && ServiceEvents())
@@ -96,8 +97,20 @@ public sealed unsafe partial class Cpu
                     break;
                 }
 
-                if (!TryRunTranslated(ref n, count))
+                // The lookup counts the execution towards the translation threshold; a cold instruction costs this
+                // probe and nothing else.
+                var unit = FindUnit();
+                if (unit is not null && CanEnterUnit)
                 {
+                    RunUnits(unit, ref n, count);
+                }
+                else
+                {
+                    if (collect)
+                    {
+                        SampleInterpretedIfDue();
+                    }
+
                     Step();
                 }
             }

@@ -1,5 +1,5 @@
-// The dispatcher between the interpreter and translated code (Translation/). ExecuteBatch calls TryRunTranslated before
-// each interpreted step: a slot beside each decoded instruction (CodePage.UnitSlots) counts executions; a hot RIP gets
+// The dispatcher between the interpreter and translated code (Translation/). ExecuteBatch looks for a unit (FindUnit)
+// before each interpreted step and hands over to RunUnits when there is one: a slot beside each decoded instruction (CodePage.UnitSlots) counts executions; a hot RIP gets
 // a unit from the per-VM cache (translated on a miss), and while units are found for the next RIP they run back to back.
 // Translated code is never entered with TF or RF set, in an interrupt shadow, while tracing, with a fault pending or
 // outside 64-bit mode; a fault inside a unit is delivered here exactly as Step() does.
@@ -282,38 +282,28 @@ public sealed unsafe partial class Cpu
         _translationMode = on ? 1 : -1;
     }
 
+    /// <summary>Whether a unit may be entered now (never with TF or RF set, in an interrupt shadow, while tracing, with
+    /// a fault pending, or outside 64-bit mode).</summary>
+    private bool CanEnterUnit =>
+        _bitness == 64 && (_flags & (FlagTf | FlagRf)) == 0 && !_interruptShadow && _trace is null && !_faultPending;
+
     /// <summary>
-    /// Runs translated code at RIP if there is (or now is, once hot) a unit for it, chaining units while the batch
-    /// allows. Returns false when the caller must interpret the instruction at RIP; true when instructions ran (n is
-    /// advanced by their count less the caller's own increment).
+    /// Runs <paramref name="first"/> (found by ExecuteBatch for RIP) and then the units that follow, chaining through
+    /// remembered links, interpreting single instructions between units, while the batch allows. Advances
+    /// <paramref name="n"/> by the instructions that ran less the caller's own increment.
     /// </summary>
-    internal bool TryRunTranslated(ref int n, int count)
+    internal void RunUnits(TranslatedUnit first, ref int n, int count)
     {
-        if (_translationMode <= 0)
-        {
-            if (_translationMode < 0)
-            {
-                return false;
-            }
-
-            InitTranslation();
-            if (_translationMode < 0)
-            {
-                return false;
-            }
-        }
-
         long start = _instructions;
         long interpreted = 0;
-        bool ran = false;
-        TranslatedUnit? next = null;
+        TranslatedUnit? next = first;
 
         // The exit the last unit left through, while its successor is being looked up (to remember it there).
         TranslatedUnit? from = null;
         int fromLink = 0;
         while (true)
         {
-            if (_bitness != 64 || (_flags & (FlagTf | FlagRf)) != 0 || _interruptShadow || _trace is not null || _faultPending)
+            if (!CanEnterUnit)
             {
                 break;
             }
@@ -338,11 +328,6 @@ public sealed unsafe partial class Cpu
 
             if (unit is null)
             {
-                if (!ran)
-                {
-                    break;
-                }
-
                 // Between units (typically an instruction the translator does not cover): interpret it here rather
                 // than returning through the batch loop, then look for a unit again.
                 long before = _instructions;
@@ -356,7 +341,6 @@ public sealed unsafe partial class Cpu
                 continue;
             }
 
-            ran = true;
             long budget = count - n - (_instructions - start);
             int rc = unit.Code(this, Rip & ~0xFFFUL, Math.Max(1, budget), unit.Helpers);
             var exit = TranslationExits.Reason(rc);
@@ -403,16 +387,6 @@ public sealed unsafe partial class Cpu
             }
         }
 
-        if (!ran)
-        {
-            if (_host.Options.CollectStats && _bitness == 64 && (++_interpretedSample & 63) == 0)
-            {
-                SampleInterpreted();
-            }
-
-            return false;
-        }
-
         long executed = _instructions - start;
         if (_host.Options.CollectStats)
         {
@@ -421,7 +395,15 @@ public sealed unsafe partial class Cpu
         }
 
         n += (int)Math.Max(0, executed - 1);
-        return true;
+    }
+
+    /// <summary>Records (1 in 64) the instruction about to be interpreted in 64-bit mode, for --stats.</summary>
+    internal void SampleInterpretedIfDue()
+    {
+        if (_bitness == 64 && (++_interpretedSample & 63) == 0)
+        {
+            SampleInterpreted();
+        }
     }
 
     private void SampleInterpreted()
