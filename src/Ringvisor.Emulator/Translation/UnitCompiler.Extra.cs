@@ -260,9 +260,11 @@ internal sealed partial class UnitCompiler
                 EmitSignExtendAcc(op.Aux);
                 return true;
             case UnitExtra.PushI:
-                LdI8(op.Imm);
-                St(_val);
-                EmitPushValue(ui);
+                {
+                    ulong imm = op.Imm;
+                    EmitPushValue(ui, () => LdI8(imm));
+                }
+
                 return true;
             case UnitExtra.IndirectJmp:
             case UnitExtra.IndirectCall:
@@ -294,7 +296,6 @@ internal sealed partial class UnitCompiler
             }
         }
 
-        StoreFlags();
         _il.Emit(OpCodes.Ldarg_0);
         _il.Emit(OpCodes.Ldarg_3);
         LdI4((int)op.Imm);
@@ -320,11 +321,12 @@ internal sealed partial class UnitCompiler
             }
         }
 
-        LoadFlags();
         ForgetFlags();
+        _stackSegmentKnown = null;
+        var fault = FaultStub();
         Ld(_status);
         LdI4(1);
-        _il.Emit(OpCodes.Beq, FaultStub());
+        _il.Emit(OpCodes.Beq, fault);
         var go = _il.DefineLabel();
         Ld(_status);
         _il.Emit(OpCodes.Brfalse, go);
@@ -346,8 +348,8 @@ internal sealed partial class UnitCompiler
         }
         else
         {
-            EmitLinear(ref op);
-            EmitRead(8, _t1);
+            EmitReadOperand(ref op, 8);
+            St(_t1);
         }
 
         Ld(_t1);
@@ -355,8 +357,7 @@ internal sealed partial class UnitCompiler
         _il.Emit(OpCodes.Brfalse, FallbackStub());
         if (ui.Extra == UnitExtra.IndirectCall)
         {
-            EmitLoadReturnAddress(ui);
-            EmitPushValueUnchecked();
+            EmitPushValueUnchecked(() => EmitLoadReturnAddress(ui));
         }
 
         // The exit below also covers the store check (self-modifying code, attention) after CALL's push.
@@ -426,15 +427,16 @@ internal sealed partial class UnitCompiler
         }
 
         St(_val);
-        StoreFlags();
         _il.Emit(OpCodes.Ldarg_0);
         Ld(_c0);
         Ld(_val);
         Op(OpCodes.Conv_I4);
         Call(Cpu.MethodPatchCfOf);
-        LdI4((int)FlagOp.None);
-        St(_fOp);
+
+        // PatchCfOf materialised the flags: the Cpu's operation is None now.
         _known = FlagOp.None;
+        _fieldOp = (int)FlagOp.None;
+        ForgetOperands();
     }
 
     /// <summary>Pushes int32 1 when (<paramref name="l"/> &amp; <paramref name="bit"/>) != 0.</summary>

@@ -41,8 +41,7 @@ internal sealed partial class UnitCompiler
                     EnsureCurrent(target);
 
                     // sp = rsp - 8; [sp] = return address; rsp = sp.
-                    EmitLoadReturnAddress(ui);
-                    EmitPushValueUnchecked();
+                    EmitPushValueUnchecked(() => EmitLoadReturnAddress(ui));
                     EmitStoreCheck(target, false);
                     EmitGotoAfterCheck(target);
                     return false;
@@ -50,14 +49,12 @@ internal sealed partial class UnitCompiler
 
             case FastKind.Ret:
                 {
-                    LdReg(4);
-                    St(_t0);
-                    EmitStackLinear(_t0);
-                    EmitRead(8, _t1);
+                    EmitReadStack(_reg[4]!);
+                    St(_t1);
                     Ld(_t1);
                     Call(Cpu.MethodIsCanonical);
                     _il.Emit(OpCodes.Brfalse, FallbackStub());
-                    Ld(_t0);
+                    LdReg(4);
                     LdI8(8);
                     Op(OpCodes.Add);
                     St(_reg[4]!);
@@ -68,16 +65,16 @@ internal sealed partial class UnitCompiler
                 }
 
             case FastKind.PushR:
-                LdReg(op.Src);
-                St(_val);
-                EmitPushValue(ui);
-                return true;
+                {
+                    int src = op.Src;
+                    EmitPushValue(ui, () => LdReg(src));
+                    return true;
+                }
+
             case FastKind.PopR:
+                EmitReadStack(_reg[4]!);
+                St(_val);
                 LdReg(4);
-                St(_t0);
-                EmitStackLinear(_t0);
-                EmitRead(8, _val);
-                Ld(_t0);
                 LdI8(8);
                 Op(OpCodes.Add);
                 St(_reg[4]!);
@@ -112,32 +109,33 @@ internal sealed partial class UnitCompiler
         _il.Emit(OpCodes.Brfalse, FallbackStub());
     }
 
-    /// <summary>PUSH of the 64-bit value in _val, then the store check (self-modifying code, attention).</summary>
-    private void EmitPushValue(UnitInstruction ui)
+    /// <summary>PUSH of the 64-bit value <paramref name="pushValue"/> pushes (loads only, evaluated before RSP
+    /// changes), then the store check (self-modifying code, attention).</summary>
+    private void EmitPushValue(UnitInstruction ui, Action pushValue)
     {
-        EmitPushValueUnchecked();
+        EmitPushValueUnchecked(pushValue);
         EmitStoreCheck(ui.NextOffset, false);
     }
 
-    /// <summary>Stores _val at RSP-8 (which may fault, RSP unchanged), then commits RSP; the caller does the store check.</summary>
-    private void EmitPushValueUnchecked()
+    /// <summary>Stores the value at RSP-8 (which may fault, RSP unchanged), then commits RSP; the caller does the store
+    /// check.</summary>
+    private void EmitPushValueUnchecked(Action pushValue)
     {
         LdReg(4);
         LdI8(8);
         Op(OpCodes.Sub);
         St(_t0);
-        EmitStackLinear(_t0);
-        EmitWrite(8, _val);
+        SetStackSegment(true);
+        EmitWrite(8, () => Ld(_t0), pushValue, plain: false);
         Ld(_t0);
         St(_reg[4]!);
     }
 
-    /// <summary>_val = the guest address of the instruction after <paramref name="ui"/> (a CALL's return address).</summary>
+    /// <summary>Pushes the guest address of the instruction after <paramref name="ui"/> (a CALL's return address).</summary>
     private void EmitLoadReturnAddress(UnitInstruction ui)
     {
         _il.Emit(OpCodes.Ldarg_1);
         LdI8((ulong)ui.NextOffset);
         Op(OpCodes.Add);
-        St(_val);
     }
 }

@@ -48,10 +48,18 @@ internal sealed partial class UnitCompiler
     private int _k;
     private int _currentSet = -1;
     private LocalBuilder _curOff = null!, _curNext = null!, _curAdj = null!, _status = null!, _rv = null!;
+    private LocalBuilder _curPacked = null!;
     private Label _faultExit;
     private Label _storeExit;
     private bool _faultExitUsed;
     private bool _storeExitUsed;
+
+    // In front of the shared exits: unpack the current instruction's exit data (see EnsureCurrent); a plain store's
+    // single status branch lands on _storeOrFault, which picks the exit.
+    private Label _faultUnpack;
+    private Label _storeUnpack;
+    private Label _storeOrFault;
+    private bool _storeOrFaultUsed;
 
     private UnitCompiler(List<UnitInstruction> instructions, int entry, ulong physPage, int generation)
     {
@@ -108,7 +116,6 @@ internal sealed partial class UnitCompiler
     {
         _il = il;
         ScanRegisters();
-        ScanFlags();
         ComputeBlocks();
         DeclareLocals();
         _labels = new Label[_ins.Count];
@@ -120,6 +127,9 @@ internal sealed partial class UnitCompiler
         _epilogue = il.DefineLabel();
         _faultExit = il.DefineLabel();
         _storeExit = il.DefineLabel();
+        _faultUnpack = il.DefineLabel();
+        _storeUnpack = il.DefineLabel();
+        _storeOrFault = il.DefineLabel();
 
         // A negative budget is a dry run that returns at once: it makes the JIT compile the method (on the translating
         // thread) without touching a vCPU.
@@ -142,6 +152,7 @@ internal sealed partial class UnitCompiler
                 _il.Emit(OpCodes.Add);
                 _il.Emit(OpCodes.Stloc, _icount);
                 ForgetFlags();
+                _stackSegmentKnown = null;
             }
 
             if (EmitInstruction(Cur))
@@ -155,9 +166,11 @@ internal sealed partial class UnitCompiler
             EmitStub(s);
         }
 
+        EmitUnpackExits();
         EmitSharedExits();
 
         EmitEpilogue();
+        BtStats.UnitIlEmitted(il.ILOffset, _ins.Count);
     }
 
     private void ScanRegisters()
@@ -303,7 +316,7 @@ internal sealed partial class UnitCompiler
         _curAdj = _il.DeclareLocal(typeof(long));
         _status = _il.DeclareLocal(typeof(int));
         _rv = _il.DeclareLocal(typeof(ulong));
-        DeclareFlagLocals();
+        _curPacked = _il.DeclareLocal(typeof(long));
     }
 
     private void EmitPrologue()
@@ -324,7 +337,6 @@ internal sealed partial class UnitCompiler
             }
         }
 
-        LoadFlags();
         _il.Emit(OpCodes.Ldc_I8, 0L);
         _il.Emit(OpCodes.Stloc, _icount);
     }
@@ -399,9 +411,17 @@ internal sealed partial class UnitCompiler
         return l;
     }
 
+    // EnsureCurrent's packed constant: page offset (12 bits), count adjustment (9 bits: a block has at most 256
+    // instructions), then the signed distance to where execution continues (a CALL's rel32 target may lie anywhere).
+    private const int PackAdjShift = 12;
+    private const int PackNextShift = 21;
+    private const long PackOffMask = 0xFFF;
+    private const long PackAdjMask = 0x1FF;
+
     /// <summary>
     /// Records, once per instruction, what the shared fault and store exits need: the instruction's offset, where
-    /// execution continues after it (<paramref name="nextOffset"/>) and its count adjustment. One shared exit per kind
+    /// execution continues after it (<paramref name="nextOffset"/>) and its count adjustment, packed into one constant
+    /// (one local store per instruction instead of three; unpacked by EmitUnpackExits). One shared exit per kind
     /// instead of a stub per access keeps the method small, which is what the JIT's time depends on.
     /// </summary>
     private void EnsureCurrent(long nextOffset)
@@ -412,20 +432,73 @@ internal sealed partial class UnitCompiler
         }
 
         _currentSet = _k;
-        LdI8((ulong)Cur.Offset);
-        St(_curOff);
-        LdI8((ulong)nextOffset);
-        St(_curNext);
-        LdI8((ulong)AdjustAfter);
+        long adj = AdjustAfter;
+        if ((ulong)adj > PackAdjMask)
+        {
+            throw new InvalidOperationException($"translator: count adjustment {adj} does not fit the exit data");
+        }
+
+        long packed = (long)((uint)Cur.Offset | ((ulong)adj << PackAdjShift) | ((ulong)(nextOffset - Cur.Offset) << PackNextShift));
+        _il.Emit(OpCodes.Ldc_I8, packed);
+        St(_curPacked);
+    }
+
+    /// <summary>Unpacks EnsureCurrent's constant into the locals the shared exits read, in front of each exit used.</summary>
+    private void EmitUnpackExits()
+    {
+        if (_storeOrFaultUsed)
+        {
+            _il.MarkLabel(_storeOrFault);
+            Ld(_status);
+            LdI4(1);
+            _il.Emit(OpCodes.Beq, _faultUnpack);
+            _il.Emit(OpCodes.Br, _storeUnpack);
+        }
+
+        if (_faultExitUsed)
+        {
+            _il.MarkLabel(_faultUnpack);
+            EmitUnpackAdjust();
+            Ld(_curPacked);
+            _il.Emit(OpCodes.Ldc_I8, PackOffMask);
+            Op(OpCodes.And);
+            St(_curOff);
+            _il.Emit(OpCodes.Br, _faultExit);
+        }
+
+        if (_storeExitUsed)
+        {
+            _il.MarkLabel(_storeUnpack);
+            EmitUnpackAdjust();
+            Ld(_curPacked);
+            _il.Emit(OpCodes.Ldc_I8, PackOffMask);
+            Op(OpCodes.And);
+            Ld(_curPacked);
+            LdI4(PackNextShift);
+            Op(OpCodes.Shr);
+            Op(OpCodes.Add);
+            St(_curNext);
+            _il.Emit(OpCodes.Br, _storeExit);
+        }
+    }
+
+    private void EmitUnpackAdjust()
+    {
+        Ld(_curPacked);
+        LdI4(PackAdjShift);
+        Op(OpCodes.Shr);
+        _il.Emit(OpCodes.Ldc_I8, PackAdjMask);
+        Op(OpCodes.And);
         St(_curAdj);
     }
 
-    /// <summary>A memory access of the current instruction faulted: the instruction counts as executed (as in Step), RIP stays at it.</summary>
+    /// <summary>A memory access of the current instruction faulted: the instruction counts as executed (as in Step), RIP
+    /// stays at it. Call it before pushing the access's arguments (it may emit a local store).</summary>
     private Label FaultStub()
     {
         EnsureCurrent(Cur.NextOffset);
         _faultExitUsed = true;
-        return _faultExit;
+        return _faultUnpack;
     }
 
     private void EmitSharedExits()
@@ -504,7 +577,7 @@ internal sealed partial class UnitCompiler
         EnsureCurrent(nextRipOffset);
         _storeExitUsed = true;
         Ld(_status);
-        _il.Emit(OpCodes.Brtrue, _storeExit);
+        _il.Emit(OpCodes.Brtrue, _storeUnpack);
     }
 
     // ---- small IL helpers ------------------------------------------------------------------------------------------
@@ -515,7 +588,11 @@ internal sealed partial class UnitCompiler
 
     private void Ld(LocalBuilder l) => _il.Emit(OpCodes.Ldloc, l);
 
-    private void St(LocalBuilder l) => _il.Emit(OpCodes.Stloc, l);
+    private void St(LocalBuilder l)
+    {
+        LocalWritten(l);
+        _il.Emit(OpCodes.Stloc, l);
+    }
 
     private void Op(OpCode op) => _il.Emit(op);
 
