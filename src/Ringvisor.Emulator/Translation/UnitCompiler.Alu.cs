@@ -59,6 +59,12 @@ internal sealed partial class UnitCompiler
                 EmitAluMemory(ui, ref op);
                 return true;
             case FastKind.TestRR:
+                if (FlagsDead)
+                {
+                    FlagsSkipped();
+                    return true;
+                }
+
                 LdReg(op.Dst, size);
                 LdReg(op.Src);
                 Op(OpCodes.And);
@@ -66,6 +72,12 @@ internal sealed partial class UnitCompiler
                 SetFlags(FlagOp.Logic, null, null, _t2, size);
                 return true;
             case FastKind.TestRI:
+                if (FlagsDead)
+                {
+                    FlagsSkipped();
+                    return true;
+                }
+
                 LdReg(op.Dst, size);
                 LdI8(op.Imm);
                 Op(OpCodes.And);
@@ -75,6 +87,14 @@ internal sealed partial class UnitCompiler
             case FastKind.TestMR:
             case FastKind.TestMI:
                 EmitReadOperand(ref op, size);
+                if (FlagsDead)
+                {
+                    // The read stays: it may fault.
+                    Op(OpCodes.Pop);
+                    FlagsSkipped();
+                    return true;
+                }
+
                 if (op.Kind == FastKind.TestMR)
                 {
                     LdReg(op.Src);
@@ -117,6 +137,16 @@ internal sealed partial class UnitCompiler
                 {
                     // INC/DEC keep CF: the carry-in is the current CF, read before the fields change.
                     bool inc = op.Kind == FastKind.IncR;
+                    if (FlagsDead)
+                    {
+                        LdReg(op.Dst, size);
+                        LdI8(1);
+                        Op(inc ? OpCodes.Add : OpCodes.Sub);
+                        StReg(op.Dst, size);
+                        FlagsSkipped();
+                        return true;
+                    }
+
                     EmitCarry();
                     St(_c0);
                     SetFlagOperands(Operand.Of(_reg[op.Dst]!, size), Operand.Constant(1));
@@ -273,9 +303,22 @@ internal sealed partial class UnitCompiler
     {
         var aop = (AluOp)op.Aux;
         int size = op.Size;
-        EmitCarryIn(aop);
-        SetFlagOperands(Operand.Of(_reg[op.Dst]!, size), b);
         int dst = op.Dst;
+        EmitCarryIn(aop);
+        if (FlagsDead)
+        {
+            if (aop != AluOp.Cmp)
+            {
+                EmitAluCompute(aop, size, () => LdReg(dst, size), () => LdOperand(b));
+                Ld(_t2);
+                StReg(dst, size);
+            }
+
+            FlagsSkipped();
+            return;
+        }
+
+        SetFlagOperands(Operand.Of(_reg[op.Dst]!, size), b);
         EmitAluCompute(aop, size, () => LdReg(dst, size), () => LdOperand(b));
         if (aop != AluOp.Cmp)
         {
@@ -323,6 +366,21 @@ internal sealed partial class UnitCompiler
             return;
         }
 
+        if (FlagsDead)
+        {
+            Ld(_t0);
+            if (op.Aux == 2)
+            {
+                SignExtend(size);
+            }
+
+            LdI4(op.Aux == 2 ? Math.Min(count, 63) : count);
+            Op(op.Aux switch { 0 => OpCodes.Shl, 1 => OpCodes.Shr_Un, _ => OpCodes.Shr });
+            StReg(op.Dst, size);
+            FlagsSkipped();
+            return;
+        }
+
         switch (op.Aux)
         {
             case 0:
@@ -364,11 +422,23 @@ internal sealed partial class UnitCompiler
     /// <summary>IMUL with a truncated 32/64-bit product of _t0 and _t1: CF = OF = the signed product does not fit.</summary>
     private void EmitImul(ref FastOp op)
     {
+        if (FlagsDead)
+        {
+            // Only the truncated product: the same bits signed or unsigned.
+            Ld(_t0);
+            Ld(_t1);
+            Op(OpCodes.Mul);
+            StReg(op.Dst, op.Size);
+            FlagsSkipped();
+            return;
+        }
+
         if (op.Size == 8)
         {
             Ld(_t0);
             Ld(_t1);
             _il.Emit(OpCodes.Ldloca, _rv);
+            LocalWritten(_rv);
             Call(Cpu.MethodBigMul);
             Ld(_rv);
             St(_t2);

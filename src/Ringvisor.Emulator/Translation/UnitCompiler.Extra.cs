@@ -232,6 +232,16 @@ internal sealed partial class UnitCompiler
                 StReg(op.Dst, size);
                 return true;
             case UnitExtra.NegR:
+                if (FlagsDead)
+                {
+                    LdI8(0);
+                    LdReg(op.Dst, size);
+                    Op(OpCodes.Sub);
+                    StReg(op.Dst, size);
+                    FlagsSkipped();
+                    return true;
+                }
+
                 LdReg(op.Dst, size);
                 St(_t0);
                 LdI8(0);
@@ -352,9 +362,7 @@ internal sealed partial class UnitCompiler
             St(_t1);
         }
 
-        Ld(_t1);
-        Call(Cpu.MethodIsCanonical);
-        _il.Emit(OpCodes.Brfalse, FallbackStub());
+        EmitBranchUnlessCanonical(_t1, FallbackStub());
         if (ui.Extra == UnitExtra.IndirectCall)
         {
             EmitPushValueUnchecked(() => EmitLoadReturnAddress(ui));
@@ -402,6 +410,11 @@ internal sealed partial class UnitCompiler
         St(_t2);
         Ld(_t2);
         StReg(op.Dst, size);
+        if (FlagsDead)
+        {
+            FlagsSkipped();
+            return;
+        }
 
         ulong sign = Cpu.SignBit(size);
         if (op.Aux == 0)
@@ -484,7 +497,11 @@ internal sealed partial class UnitCompiler
                 St(_t2);
                 Ld(_t2);
                 StReg(op.Dst, size);
-                SetFlags(FlagOp.Shl, _t0, _t3, _t2, size);
+                if (!FlagsDead)
+                {
+                    SetFlags(FlagOp.Shl, _t0, _t3, _t2, size);
+                }
+
                 break;
             case 1:
                 Ld(_t0);
@@ -493,7 +510,11 @@ internal sealed partial class UnitCompiler
                 St(_t2);
                 Ld(_t2);
                 StReg(op.Dst, size);
-                SetFlags(FlagOp.Shr, _t0, _t3, _t2, size);
+                if (!FlagsDead)
+                {
+                    SetFlags(FlagOp.Shr, _t0, _t3, _t2, size);
+                }
+
                 break;
             default:
                 Ld(_t0);
@@ -506,7 +527,11 @@ internal sealed partial class UnitCompiler
                 St(_t2);
                 Ld(_t2);
                 StReg(op.Dst, size);
-                SetFlags(FlagOp.Sar, _t1, _t3, _t2, size);
+                if (!FlagsDead)
+                {
+                    SetFlags(FlagOp.Sar, _t1, _t3, _t2, size);
+                }
+
                 break;
         }
 

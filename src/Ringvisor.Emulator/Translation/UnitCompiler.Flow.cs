@@ -51,9 +51,7 @@ internal sealed partial class UnitCompiler
                 {
                     EmitReadStack(_reg[4]!);
                     St(_t1);
-                    Ld(_t1);
-                    Call(Cpu.MethodIsCanonical);
-                    _il.Emit(OpCodes.Brfalse, FallbackStub());
+                    EmitBranchUnlessCanonical(_t1, FallbackStub());
                     LdReg(4);
                     LdI8(8);
                     Op(OpCodes.Add);
@@ -105,8 +103,21 @@ internal sealed partial class UnitCompiler
         _il.Emit(OpCodes.Ldarg_1);
         LdI8((ulong)target);
         Op(OpCodes.Add);
-        Call(Cpu.MethodIsCanonical);
-        _il.Emit(OpCodes.Brfalse, FallbackStub());
+        St(_w);
+        EmitBranchUnlessCanonical(_w, FallbackStub());
+    }
+
+    /// <summary>Branches to <paramref name="target"/> unless the address in <paramref name="la"/> is canonical
+    /// (Cpu.IsCanonical, written out: one compare instead of a call the JIT has to inline).</summary>
+    private void EmitBranchUnlessCanonical(LocalBuilder la, Label target)
+    {
+        Ld(la);
+        LdI4(16);
+        Op(OpCodes.Shl);
+        LdI4(16);
+        Op(OpCodes.Shr);
+        Ld(la);
+        _il.Emit(OpCodes.Bne_Un, target);
     }
 
     /// <summary>PUSH of the 64-bit value <paramref name="pushValue"/> pushes (loads only, evaluated before RSP

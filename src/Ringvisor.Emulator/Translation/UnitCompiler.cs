@@ -117,6 +117,7 @@ internal sealed partial class UnitCompiler
         _il = il;
         ScanRegisters();
         ComputeBlocks();
+        ScanFlagLiveness();
         DeclareLocals();
         _labels = new Label[_ins.Count];
         for (int i = 0; i < _ins.Count; i++)
@@ -312,7 +313,8 @@ internal sealed partial class UnitCompiler
         _w = _il.DeclareLocal(typeof(ulong));
         _c0 = _il.DeclareLocal(typeof(int));
         _curOff = _il.DeclareLocal(typeof(ulong));
-        _curNext = _il.DeclareLocal(typeof(ulong));
+        // The fault and store exits never run together: one local serves both.
+        _curNext = _curOff;
         _curAdj = _il.DeclareLocal(typeof(long));
         _status = _il.DeclareLocal(typeof(int));
         _rv = _il.DeclareLocal(typeof(ulong));
