@@ -289,15 +289,17 @@ internal sealed partial class UnitCompiler
     }
 
     /// <summary>
-    /// Runs the instruction in the interpreter (Cpu.TranslatedExecute): registers and lazy flags are stored into the
-    /// Cpu before and loaded back after, whatever happened. A fault exits at the instruction; a changed next RIP (a REP
-    /// string instruction that stopped part way runs again), attention or a rewrite of this page exits after it.
+    /// Runs the instruction in the interpreter (Cpu.TranslatedExecute): the registers the unit writes are stored into
+    /// the Cpu before (the lazy flags are in its fields already) and all its registers loaded back after, whatever
+    /// happened. A fault exits at the instruction; a changed next RIP (a REP string instruction that stopped part way
+    /// runs again), attention or a rewrite of this page exits after it.
     /// </summary>
     private void EmitHelper(UnitInstruction ui, ref FastOp op)
     {
+        // Registers the unit never writes are in Cpu.Gpr already (a helper's writes are reloaded below).
         for (int r = 15; r >= 0; r--)
         {
-            if (_regUsed[r])
+            if (_regWritten[r])
             {
                 Ld(_gpr);
                 LdI4(r);

@@ -132,14 +132,17 @@ internal sealed partial class UnitCompiler
     /// check.</summary>
     private void EmitPushValueUnchecked(Action pushValue)
     {
+        SetStackSegment(true);
+        EmitWrite(8, LdRspMinus8, pushValue, plain: false);
+        LdRspMinus8();
+        St(_reg[4]!);
+    }
+
+    private void LdRspMinus8()
+    {
         LdReg(4);
         LdI8(8);
         Op(OpCodes.Sub);
-        St(_t0);
-        SetStackSegment(true);
-        EmitWrite(8, () => Ld(_t0), pushValue, plain: false);
-        Ld(_t0);
-        St(_reg[4]!);
     }
 
     /// <summary>Pushes the guest address of the instruction after <paramref name="ui"/> (a CALL's return address).</summary>
