@@ -12,6 +12,39 @@ internal sealed partial class UnitCompiler
 {
     private bool[] _flagsDead = [];
 
+    // Instructions reached by some edge other than the fall-through from the instruction before (the entry, branch
+    // targets, non-contiguous fall-throughs). A block leader that is not a join (the instruction after a Jcc, reached
+    // only when the Jcc is not taken) keeps what is known about the flags and Cpu._stackSegment: one path leads there.
+    private bool[] _joins = [];
+
+    private void ScanJoins()
+    {
+        int n = _ins.Count;
+        _joins = new bool[n];
+        _joins[_index[_entry]] = true;
+        for (int k = 0; k < n; k++)
+        {
+            var ui = _ins[k];
+            if (HasTarget(ui) && ui.BranchTarget is >= 0 and < PageSize && _index.TryGetValue((int)ui.BranchTarget, out int t))
+            {
+                _joins[t] = true;
+            }
+
+            bool falls = FallsThrough(ui);
+            bool contiguous = falls && k + 1 < n && _ins[k + 1].Offset == ui.NextOffset;
+            if (falls && !contiguous && _index.TryGetValue(ui.NextOffset, out int j))
+            {
+                _joins[j] = true;
+            }
+
+            if (k + 1 < n && !contiguous)
+            {
+                // Not reached by falling through (after JMP/RET/CALL...): only by edges marked above, if at all.
+                _joins[k + 1] = true;
+            }
+        }
+    }
+
     /// <summary>Whether the current instruction's flags are dead (overwritten before any reader or exit).</summary>
     private bool FlagsDead => _flagsDead[_k];
 

@@ -118,6 +118,7 @@ internal sealed partial class UnitCompiler
         ScanRegisters();
         ComputeBlocks();
         ScanFlagLiveness();
+        ScanJoins();
         DeclareLocals();
         _labels = new Label[_ins.Count];
         for (int i = 0; i < _ins.Count; i++)
@@ -152,8 +153,11 @@ internal sealed partial class UnitCompiler
                 _il.Emit(OpCodes.Ldc_I8, (long)_blockLen[_k]);
                 _il.Emit(OpCodes.Add);
                 _il.Emit(OpCodes.Stloc, _icount);
-                ForgetFlags();
-                _stackSegmentKnown = null;
+                if (_joins[_k])
+                {
+                    ForgetFlags();
+                    _stackSegmentKnown = null;
+                }
             }
 
             if (EmitInstruction(Cur))

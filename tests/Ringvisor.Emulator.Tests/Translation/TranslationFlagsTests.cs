@@ -162,4 +162,42 @@ public sealed class TranslationFlagsTests
             a.hlt();
         });
     }
+
+    [Fact]
+    public void CascadedConditions_AfterNotTakenJcc_AndAtJoins_MatchInterpreter()
+    {
+        // The instruction after a not-taken Jcc keeps what is known about the flags (one path leads there); a join
+        // (here reached from SUB, TEST and ADD) must not.
+        RunBoth(a =>
+        {
+            var loop = a.CreateLabel();
+            var less = a.CreateLabel();
+            var eq = a.CreateLabel();
+            var merge = a.CreateLabel();
+            a.mov(rcx, 24);
+            a.Label(ref loop);
+            a.mov(rax, rcx);
+            a.and(eax, 7);
+            a.cmp(rax, 3);
+            a.je(eq);
+            a.jl(less);
+            a.seta(r8b);
+            a.sub(rax, 5);
+            a.jmp(merge);
+            a.Label(ref less);
+            a.test(eax, eax);
+            a.jmp(merge);
+            a.Label(ref eq);
+            a.add(rax, -100);
+            a.Label(ref merge);
+            a.setl(r9b);
+            a.setz(r10b);
+            a.adc(r11, r9);
+            a.add(r12, r10);
+            a.add(r13, r8);
+            a.dec(rcx);
+            a.jnz(loop);
+            a.hlt();
+        });
+    }
 }
