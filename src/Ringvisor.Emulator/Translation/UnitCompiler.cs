@@ -255,8 +255,12 @@ internal sealed partial class UnitCompiler
         {
             var ui = _ins[k];
             bool falls = FallsThrough(ui);
-            // A block ends after a conditional branch too: its taken edge leaves the block.
-            bool contiguous = falls && ui.Op.Kind != FastKind.Jcc && k + 1 < n && _ins[k + 1].Offset == ui.NextOffset;
+            // A block ends after a conditional branch to an instruction of the unit (the taken edge enters another
+            // block, which counts its own instructions). A Jcc whose taken edge leaves the unit exits through a stub
+            // that subtracts the rest of the block, like any early exit, so the block goes on after it (one count
+            // update less per such Jcc).
+            bool endsBlock = ui.Op.Kind == FastKind.Jcc && ui.BranchTarget is >= 0 and < PageSize && _index.ContainsKey((int)ui.BranchTarget);
+            bool contiguous = falls && !endsBlock && k + 1 < n && _ins[k + 1].Offset == ui.NextOffset;
             if (k + 1 < n && !contiguous)
             {
                 _leader[k + 1] = true;
@@ -667,12 +671,11 @@ internal sealed partial class UnitCompiler
                 St(reg);
                 break;
             default:
-                St(_w);
+                // (value & mask) | (reg & ~mask) on the IL stack: one statement, no temporary.
+                Mask(size);
                 Ld(reg);
                 LdI8(~Cpu.SizeMask(size));
                 Op(OpCodes.And);
-                Ld(_w);
-                Mask(size);
                 Op(OpCodes.Or);
                 St(reg);
                 break;

@@ -200,4 +200,29 @@ public sealed class TranslationFlagsTests
             a.hlt();
         });
     }
+
+    [Fact]
+    public void JccLeavingTheUnit_MidBlock_CountsOnlyExecutedInstructions()
+    {
+        // The JE's target (HLT) is not translated: its taken edge exits in the middle of a block that goes on after
+        // it, and the instruction count must not include the rest of that block. Partial-register writes (AL, BX)
+        // merge into their registers.
+        RunBoth(a =>
+        {
+            var loop = a.CreateLabel();
+            var done = a.CreateLabel();
+            a.mov(rcx, 9);
+            a.mov(rax, 0x1122_3344_5566_7788UL);
+            a.Label(ref loop);
+            a.cmp(rcx, 4);
+            a.je(done);
+            a.add(al, cl);
+            a.sub(bx, cx);
+            a.add(rdx, rcx);
+            a.dec(rcx);
+            a.jnz(loop);
+            a.Label(ref done);
+            a.hlt();
+        });
+    }
 }
