@@ -10,6 +10,8 @@ namespace Ringvisor.Emulator.Translation;
 
 internal sealed partial class UnitCompiler
 {
+    private InstructionInfoFactory? _instructionInfo;
+
     private static UnitExtra ClassifyExtra(in Instruction ins, ref FastOp op)
     {
         if (ins.HasLockPrefix || ins.HasRepPrefix || ins.HasRepnePrefix)
@@ -290,8 +292,8 @@ internal sealed partial class UnitCompiler
 
     /// <summary>
     /// Runs the instruction in the interpreter (Cpu.TranslatedExecute): the registers the unit writes are stored into
-    /// the Cpu before (the lazy flags are in its fields already) and all its registers loaded back after, whatever
-    /// happened. A fault exits at the instruction; a changed next RIP (a REP string instruction that stopped part way
+    /// the Cpu before (the lazy flags are in its fields already) and the ones the instruction may write loaded back
+    /// after, whatever happened. A fault exits at the instruction; a changed next RIP (a REP string instruction that stopped part way
     /// runs again), attention or a rewrite of this page exits after it.
     /// </summary>
     private void EmitHelper(UnitInstruction ui, ref FastOp op)
@@ -321,10 +323,13 @@ internal sealed partial class UnitCompiler
         St(_status);
 
         // Whatever the interpreter left is the state, also after a fault (a REP string instruction reports its
-        // progress in RCX/RSI/RDI when it faults part way).
+        // progress in RCX/RSI/RDI when it faults part way). Only the registers the instruction may write are
+        // reloaded (Iced's instruction info: written, conditionally written, read-written; RSP for stack forms):
+        // the others' locals are still current.
+        var writes = HelperWrites(ui.Instruction);
         for (int r = 15; r >= 0; r--)
         {
-            if (_regUsed[r])
+            if (_regUsed[r] && writes[r])
             {
                 Ld(_gpr);
                 LdI4(r);
@@ -347,6 +352,27 @@ internal sealed partial class UnitCompiler
         St(_exitRip);
         _il.Emit(OpCodes.Br, Stub(TranslationExit.Store, 0, true, AdjustAfter));
         _il.MarkLabel(go);
+    }
+
+    /// <summary>The general-purpose registers (by index) that <paramref name="ins"/> may write.</summary>
+    private bool[] HelperWrites(in Instruction ins)
+    {
+        var writes = new bool[16];
+        var info = (_instructionInfo ??= new InstructionInfoFactory()).GetInfo(ins);
+        foreach (var u in info.GetUsedRegisters())
+        {
+            if (u.Register.IsGPR() && u.Access is OpAccess.Write or OpAccess.CondWrite or OpAccess.ReadWrite or OpAccess.ReadCondWrite)
+            {
+                writes[u.Register.GetFullRegister() - Register.RAX] = true;
+            }
+        }
+
+        if (ins.StackPointerIncrement != 0)
+        {
+            writes[4] = true;
+        }
+
+        return writes;
     }
 
     /// <summary>JMP/CALL through a register or memory (InterpFlow.ExecJmp/ExecCall): read the target, leave a
