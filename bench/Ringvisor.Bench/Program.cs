@@ -2,6 +2,7 @@
 //   dotnet run -c Release --project bench/Ringvisor.Bench -- <benchmark> [options]
 // Each benchmark prints its figures and the ratio against the baseline it measures in the same run.
 using Ringvisor.Bench.Guest;
+using Ringvisor.Bench.Jit;
 using Ringvisor.Bench.Mips;
 using Ringvisor.Bench.Pio;
 
@@ -9,6 +10,7 @@ var benchmarks = new SortedDictionary<string, (string Description, Func<string[]
 {
     ["guest"] = ("Default guest with rv.bench=1: boot to ready, shell loop, md5sum; Ringvisor (bt) vs QEMU TCG", GuestBenchmark.Run),
     ["io"] = ("virtio-blk sequential write/read and VM-to-VM TCP MiB/s in the default guest; Ringvisor (bt) vs QEMU TCG", Ringvisor.Bench.Io.IoBenchmark.Run),
+    ["jit"] = ("bt translator: build + emit + JIT microseconds per unit and IL bytes per guest instruction on synthetic units", JitBenchmark.Run),
     ["mips"] = ("bt interpreter speed on a CPU-bound 64-bit integer loop", MipsBenchmark.Run),
     ["pio"] = ("PIO-exit round trips through the kvm engine's KVM_RUN loop vs a minimal C loop", PioBenchmark.Run),
 };

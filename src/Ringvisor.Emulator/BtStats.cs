@@ -29,6 +29,11 @@ public sealed class BtStats
     private long _cacheFlushes;
     private long _staleUnits;
 
+    // IL emitted for translated units, process-wide (the compiler does not see a VM's stats object): what the JIT's
+    // time per unit grows with.
+    private static long s_unitIlBytes;
+    private static long s_unitIlInstructions;
+
     public ConcurrentDictionary<string, long> UndefinedMnemonics { get; } = new();
 
     /// <summary>Mnemonics of interpreted 64-bit instructions, sampled 1 in 64 (what the translator should cover next).</summary>
@@ -73,6 +78,15 @@ public sealed class BtStats
 
     /// <summary>Units the cache dropped because their page was rewritten after translation.</summary>
     public long StaleUnitsDropped => Interlocked.Read(ref _staleUnits);
+
+    /// <summary>IL bytes of all units compiled in this process (every VM), and their guest instructions.</summary>
+    public static (long IlBytes, long Instructions) UnitIl => (Interlocked.Read(ref s_unitIlBytes), Interlocked.Read(ref s_unitIlInstructions));
+
+    internal static void UnitIlEmitted(int ilBytes, int instructions)
+    {
+        Interlocked.Add(ref s_unitIlBytes, ilBytes);
+        Interlocked.Add(ref s_unitIlInstructions, instructions);
+    }
 
     internal void SetStaleUnitsDropped(long n) => Interlocked.Exchange(ref _staleUnits, n);
 
@@ -156,6 +170,8 @@ public sealed class BtStats
         long translated = TranslatedInstructions;
         sb.AppendLine($"translated tier:       {translated} instructions ({(Instructions > 0 ? 100.0 * translated / Instructions : 0):F1}%), interpreted {Instructions - translated}");
         sb.AppendLine($"units:                 {UnitsTranslated} translated ({Interlocked.Read(ref _unitInstructions)} instructions, {TranslationTime.TotalMilliseconds:F0} ms to build, emit and JIT), {TranslationRejected} rejected, {UnitsInvalidated} invalidated");
+        var (ilBytes, ilInstructions) = UnitIl;
+        sb.AppendLine($"unit IL:               {ilBytes / 1024} KiB for {ilInstructions} guest instructions ({(ilInstructions > 0 ? (double)ilBytes / ilInstructions : 0):F1} bytes each; all VMs of the process)");
         sb.AppendLine($"translation cache:     {TranslationCacheBytes / 1024} KiB estimated, {TranslationCacheFlushes} flushes, {StaleUnitsDropped} stale units dropped");
 
         // Where the process's memory beyond guest RAM goes: the managed heap (units' DynamicMethod graphs, decoded

@@ -26,51 +26,45 @@ internal sealed partial class UnitCompiler
                 StReg(op.Dst, size);
                 return true;
             case FastKind.MovRM:
-                EmitLinear(ref op);
-                EmitRead(size, _val);
-                Ld(_val);
+                EmitReadOperand(ref op, size);
                 StReg(op.Dst, size);
                 return true;
             case FastKind.MovMR:
-                EmitLinear(ref op);
-                LdReg(op.Src);
-                St(_val);
-                EmitWrite(size, _val);
-                EmitStoreCheck(ui.NextOffset, false);
-                return true;
+                {
+                    int src = op.Src;
+                    EmitPlainStore(ref op, size, () => LdReg(src));
+                    return true;
+                }
+
             case FastKind.MovMI:
-                EmitLinear(ref op);
-                LdI8(op.Imm);
-                St(_val);
-                EmitWrite(size, _val);
-                EmitStoreCheck(ui.NextOffset, false);
-                return true;
+                {
+                    ulong imm = op.Imm;
+                    EmitPlainStore(ref op, size, () => LdI8(imm));
+                    return true;
+                }
+
             case FastKind.AluRR:
-                LdReg(op.Dst, size);
-                St(_t0);
-                LdReg(op.Src, size);
-                St(_t1);
-                EmitAluRegister(ref op);
+                EmitAluRegister(ref op, Operand.Of(_reg[op.Src]!, size));
                 return true;
             case FastKind.AluRI:
-                LdReg(op.Dst, size);
-                St(_t0);
-                LdI8(op.Imm);
-                St(_t1);
-                EmitAluRegister(ref op);
+                EmitAluRegister(ref op, Operand.Constant(op.Imm));
                 return true;
             case FastKind.AluRM:
-                EmitLinear(ref op);
-                EmitRead(size, _t1);
-                LdReg(op.Dst, size);
-                St(_t0);
-                EmitAluRegister(ref op);
+                EmitReadOperand(ref op, size);
+                St(_t1);
+                EmitAluRegister(ref op, Operand.Of(_t1));
                 return true;
             case FastKind.AluMR:
             case FastKind.AluMI:
                 EmitAluMemory(ui, ref op);
                 return true;
             case FastKind.TestRR:
+                if (FlagsDead)
+                {
+                    FlagsSkipped();
+                    return true;
+                }
+
                 LdReg(op.Dst, size);
                 LdReg(op.Src);
                 Op(OpCodes.And);
@@ -78,6 +72,12 @@ internal sealed partial class UnitCompiler
                 SetFlags(FlagOp.Logic, null, null, _t2, size);
                 return true;
             case FastKind.TestRI:
+                if (FlagsDead)
+                {
+                    FlagsSkipped();
+                    return true;
+                }
+
                 LdReg(op.Dst, size);
                 LdI8(op.Imm);
                 Op(OpCodes.And);
@@ -86,9 +86,15 @@ internal sealed partial class UnitCompiler
                 return true;
             case FastKind.TestMR:
             case FastKind.TestMI:
-                EmitLinear(ref op);
-                EmitRead(size, _t0);
-                Ld(_t0);
+                EmitReadOperand(ref op, size);
+                if (FlagsDead)
+                {
+                    // The read stays: it may fault.
+                    Op(OpCodes.Pop);
+                    FlagsSkipped();
+                    return true;
+                }
+
                 if (op.Kind == FastKind.TestMR)
                 {
                     LdReg(op.Src);
@@ -114,9 +120,7 @@ internal sealed partial class UnitCompiler
                 return true;
             case FastKind.MovzxRM:
             case FastKind.MovsxRM:
-                EmitLinear(ref op);
-                EmitRead(op.SrcSize, _val);
-                Ld(_val);
+                EmitReadOperand(ref op, op.SrcSize);
                 if (op.Kind == FastKind.MovsxRM)
                 {
                     SignExtend(op.SrcSize);
@@ -131,19 +135,29 @@ internal sealed partial class UnitCompiler
             case FastKind.IncR:
             case FastKind.DecR:
                 {
+                    // INC/DEC keep CF: the carry-in is the current CF, read before the fields change.
                     bool inc = op.Kind == FastKind.IncR;
-                    LdReg(op.Dst, size);
-                    St(_t0);
+                    if (FlagsDead)
+                    {
+                        LdReg(op.Dst, size);
+                        LdI8(1);
+                        Op(inc ? OpCodes.Add : OpCodes.Sub);
+                        StReg(op.Dst, size);
+                        FlagsSkipped();
+                        return true;
+                    }
+
                     EmitCarry();
                     St(_c0);
-                    Ld(_t0);
+                    SetFlagOperands(Operand.Of(_reg[op.Dst]!, size), Operand.Constant(1));
+                    LdReg(op.Dst, size);
                     LdI8(1);
                     Op(inc ? OpCodes.Add : OpCodes.Sub);
                     Mask(size);
                     St(_t2);
                     Ld(_t2);
                     StReg(op.Dst, size);
-                    SetFlagsConstB(inc ? FlagOp.Inc : FlagOp.Dec, _t0, 1, _t2, size, _c0);
+                    SetFlagResult(inc ? FlagOp.Inc : FlagOp.Dec, Operand.Of(_t2), size, _c0);
                     return true;
                 }
 
@@ -157,8 +171,8 @@ internal sealed partial class UnitCompiler
                 StReg(op.Dst, size);
                 return true;
             case FastKind.CmovRM:
-                EmitLinear(ref op);
-                EmitRead(size, _val);
+                EmitReadOperand(ref op, size);
+                St(_val);
                 EmitCondition(op.Aux);
                 St(_c0);
                 {
@@ -195,8 +209,8 @@ internal sealed partial class UnitCompiler
                 EmitImul(ref op);
                 return true;
             case FastKind.ImulRM:
-                EmitLinear(ref op);
-                EmitRead(size, _t1);
+                EmitReadOperand(ref op, size);
+                St(_t1);
                 LdReg(op.Dst);
                 St(_t0);
                 EmitImul(ref op);
@@ -230,18 +244,12 @@ internal sealed partial class UnitCompiler
         _ => FlagOp.Logic,
     };
 
-    /// <summary>res (_t2) = a (_t0) op b (_t1), masked; _c0 = carry-in for ADC/SBB (read before).</summary>
-    private void EmitAluCompute(AluOp aop, int size)
+    /// <summary>res (_t2) = a op b, masked (<paramref name="a"/> and <paramref name="b"/> push loads only); _c0 =
+    /// carry-in for ADC/SBB, which the caller read before the flag fields changed.</summary>
+    private void EmitAluCompute(AluOp aop, int size, Action a, Action b)
     {
-        bool carry = aop is AluOp.Adc or AluOp.Sbb;
-        if (carry)
-        {
-            EmitCarry();
-            St(_c0);
-        }
-
-        Ld(_t0);
-        Ld(_t1);
+        a();
+        b();
         switch (aop)
         {
             case AluOp.Add:
@@ -277,23 +285,48 @@ internal sealed partial class UnitCompiler
         St(_t2);
     }
 
-    private void EmitAluFlags(AluOp aop, int size)
+    private void EmitCarryIn(AluOp aop)
     {
-        bool carry = aop is AluOp.Adc or AluOp.Sbb;
-        SetFlags(FlagOpOf(aop), _t0, _t1, _t2, size, carry ? _c0 : null);
+        if (aop is AluOp.Adc or AluOp.Sbb)
+        {
+            EmitCarry();
+            St(_c0);
+        }
     }
 
-    private void EmitAluRegister(ref FastOp op)
+    /// <summary>
+    /// dst = dst op b with lazy flags. The operands go straight from the register (or constant, or the loaded value)
+    /// into the flag fields, the destination's before it is overwritten: fewer IL statements than copying both into
+    /// temporaries first.
+    /// </summary>
+    private void EmitAluRegister(ref FastOp op, Operand b)
     {
         var aop = (AluOp)op.Aux;
-        EmitAluCompute(aop, op.Size);
+        int size = op.Size;
+        int dst = op.Dst;
+        EmitCarryIn(aop);
+        if (FlagsDead)
+        {
+            if (aop != AluOp.Cmp)
+            {
+                EmitAluCompute(aop, size, () => LdReg(dst, size), () => LdOperand(b));
+                Ld(_t2);
+                StReg(dst, size);
+            }
+
+            FlagsSkipped();
+            return;
+        }
+
+        SetFlagOperands(Operand.Of(_reg[op.Dst]!, size), b);
+        EmitAluCompute(aop, size, () => LdReg(dst, size), () => LdOperand(b));
         if (aop != AluOp.Cmp)
         {
             Ld(_t2);
-            StReg(op.Dst, op.Size);
+            StReg(op.Dst, size);
         }
 
-        EmitAluFlags(aop, op.Size);
+        SetFlagResult(FlagOpOf(aop), Operand.Of(_t2), size, aop is AluOp.Adc or AluOp.Sbb ? _c0 : null);
     }
 
     private void EmitAluMemory(UnitInstruction ui, ref FastOp op)
@@ -301,24 +334,18 @@ internal sealed partial class UnitCompiler
         var aop = (AluOp)op.Aux;
         int size = op.Size;
         EmitLinear(ref op);
-        EmitRead(size, _t0);
-        if (op.Kind == FastKind.AluMR)
-        {
-            LdReg(op.Src, size);
-        }
-        else
-        {
-            LdI8(op.Imm);
-        }
-
-        St(_t1);
-        EmitAluCompute(aop, size);
+        EmitReadLinear(size);
+        St(_t0);
+        var b = op.Kind == FastKind.AluMR ? Operand.Of(_reg[op.Src]!, size) : Operand.Constant(op.Imm);
+        EmitCarryIn(aop);
+        EmitAluCompute(aop, size, () => Ld(_t0), () => LdOperand(b));
         if (aop != AluOp.Cmp)
         {
-            EmitWrite(size, _t2);
+            EmitWrite(size, () => Ld(_la), () => Ld(_t2), plain: false);
         }
 
-        EmitAluFlags(aop, size);
+        SetFlags(FlagOpOf(aop), Operand.Of(_t0), b, Operand.Of(_t2), size,
+            aop is AluOp.Adc or AluOp.Sbb ? _c0 : null);
         if (aop != AluOp.Cmp)
         {
             EmitStoreCheck(ui.NextOffset, false);
@@ -336,6 +363,21 @@ internal sealed partial class UnitCompiler
             // No flags change; a 32-bit destination is still zero-extended.
             Ld(_t0);
             StReg(op.Dst, size);
+            return;
+        }
+
+        if (FlagsDead)
+        {
+            Ld(_t0);
+            if (op.Aux == 2)
+            {
+                SignExtend(size);
+            }
+
+            LdI4(op.Aux == 2 ? Math.Min(count, 63) : count);
+            Op(op.Aux switch { 0 => OpCodes.Shl, 1 => OpCodes.Shr_Un, _ => OpCodes.Shr });
+            StReg(op.Dst, size);
+            FlagsSkipped();
             return;
         }
 
@@ -380,11 +422,23 @@ internal sealed partial class UnitCompiler
     /// <summary>IMUL with a truncated 32/64-bit product of _t0 and _t1: CF = OF = the signed product does not fit.</summary>
     private void EmitImul(ref FastOp op)
     {
+        if (FlagsDead)
+        {
+            // Only the truncated product: the same bits signed or unsigned.
+            Ld(_t0);
+            Ld(_t1);
+            Op(OpCodes.Mul);
+            StReg(op.Dst, op.Size);
+            FlagsSkipped();
+            return;
+        }
+
         if (op.Size == 8)
         {
             Ld(_t0);
             Ld(_t1);
             _il.Emit(OpCodes.Ldloca, _rv);
+            LocalWritten(_rv);
             Call(Cpu.MethodBigMul);
             Ld(_rv);
             St(_t2);

@@ -10,6 +10,8 @@ namespace Ringvisor.Emulator.Translation;
 
 internal sealed partial class UnitCompiler
 {
+    private InstructionInfoFactory? _instructionInfo;
+
     private static UnitExtra ClassifyExtra(in Instruction ins, ref FastOp op)
     {
         var sseOp = op;
@@ -242,6 +244,16 @@ internal sealed partial class UnitCompiler
                 StReg(op.Dst, size);
                 return true;
             case UnitExtra.NegR:
+                if (FlagsDead)
+                {
+                    LdI8(0);
+                    LdReg(op.Dst, size);
+                    Op(OpCodes.Sub);
+                    StReg(op.Dst, size);
+                    FlagsSkipped();
+                    return true;
+                }
+
                 LdReg(op.Dst, size);
                 St(_t0);
                 LdI8(0);
@@ -270,9 +282,11 @@ internal sealed partial class UnitCompiler
                 EmitSignExtendAcc(op.Aux);
                 return true;
             case UnitExtra.PushI:
-                LdI8(op.Imm);
-                St(_val);
-                EmitPushValue(ui);
+                {
+                    ulong imm = op.Imm;
+                    EmitPushValue(ui, () => LdI8(imm));
+                }
+
                 return true;
             case UnitExtra.IndirectJmp:
             case UnitExtra.IndirectCall:
@@ -290,15 +304,17 @@ internal sealed partial class UnitCompiler
     }
 
     /// <summary>
-    /// Runs the instruction in the interpreter (Cpu.TranslatedExecute): registers and lazy flags are stored into the
-    /// Cpu before and loaded back after, whatever happened. A fault exits at the instruction; a changed next RIP (a REP
-    /// string instruction that stopped part way runs again), attention or a rewrite of this page exits after it.
+    /// Runs the instruction in the interpreter (Cpu.TranslatedExecute): the registers the unit writes are stored into
+    /// the Cpu before (the lazy flags are in its fields already) and the ones the instruction may write loaded back
+    /// after, whatever happened. A fault exits at the instruction; a changed next RIP (a REP string instruction that stopped part way
+    /// runs again), attention or a rewrite of this page exits after it.
     /// </summary>
     private void EmitHelper(UnitInstruction ui, ref FastOp op)
     {
+        // Registers the unit never writes are in Cpu.Gpr already (a helper's writes are reloaded below).
         for (int r = 15; r >= 0; r--)
         {
-            if (_regUsed[r])
+            if (_regWritten[r])
             {
                 Ld(_gpr);
                 LdI4(r);
@@ -307,7 +323,6 @@ internal sealed partial class UnitCompiler
             }
         }
 
-        StoreFlags();
         _il.Emit(OpCodes.Ldarg_0);
         _il.Emit(OpCodes.Ldarg_3);
         LdI4((int)op.Imm);
@@ -321,10 +336,13 @@ internal sealed partial class UnitCompiler
         St(_status);
 
         // Whatever the interpreter left is the state, also after a fault (a REP string instruction reports its
-        // progress in RCX/RSI/RDI when it faults part way).
+        // progress in RCX/RSI/RDI when it faults part way). Only the registers the instruction may write are
+        // reloaded (Iced's instruction info: written, conditionally written, read-written; RSP for stack forms):
+        // the others' locals are still current.
+        var writes = HelperWrites(ui.Instruction);
         for (int r = 15; r >= 0; r--)
         {
-            if (_regUsed[r])
+            if (_regUsed[r] && writes[r])
             {
                 Ld(_gpr);
                 LdI4(r);
@@ -333,11 +351,12 @@ internal sealed partial class UnitCompiler
             }
         }
 
-        LoadFlags();
         ForgetFlags();
+        _stackSegmentKnown = null;
+        var fault = FaultStub();
         Ld(_status);
         LdI4(1);
-        _il.Emit(OpCodes.Beq, FaultStub());
+        _il.Emit(OpCodes.Beq, fault);
         var go = _il.DefineLabel();
         Ld(_status);
         _il.Emit(OpCodes.Brfalse, go);
@@ -346,6 +365,27 @@ internal sealed partial class UnitCompiler
         St(_exitRip);
         _il.Emit(OpCodes.Br, Stub(TranslationExit.Store, 0, true, AdjustAfter));
         _il.MarkLabel(go);
+    }
+
+    /// <summary>The general-purpose registers (by index) that <paramref name="ins"/> may write.</summary>
+    private bool[] HelperWrites(in Instruction ins)
+    {
+        var writes = new bool[16];
+        var info = (_instructionInfo ??= new InstructionInfoFactory()).GetInfo(ins);
+        foreach (var u in info.GetUsedRegisters())
+        {
+            if (u.Register.IsGPR() && u.Access is OpAccess.Write or OpAccess.CondWrite or OpAccess.ReadWrite or OpAccess.ReadCondWrite)
+            {
+                writes[u.Register.GetFullRegister() - Register.RAX] = true;
+            }
+        }
+
+        if (ins.StackPointerIncrement != 0)
+        {
+            writes[4] = true;
+        }
+
+        return writes;
     }
 
     /// <summary>JMP/CALL through a register or memory (InterpFlow.ExecJmp/ExecCall): read the target, leave a
@@ -359,17 +399,14 @@ internal sealed partial class UnitCompiler
         }
         else
         {
-            EmitLinear(ref op);
-            EmitRead(8, _t1);
+            EmitReadOperand(ref op, 8);
+            St(_t1);
         }
 
-        Ld(_t1);
-        Call(Cpu.MethodIsCanonical);
-        _il.Emit(OpCodes.Brfalse, FallbackStub());
+        EmitBranchUnlessCanonical(_t1, FallbackStub());
         if (ui.Extra == UnitExtra.IndirectCall)
         {
-            EmitLoadReturnAddress(ui);
-            EmitPushValueUnchecked();
+            EmitPushValueUnchecked(() => EmitLoadReturnAddress(ui));
         }
 
         // The exit below also covers the store check (self-modifying code, attention) after CALL's push.
@@ -414,9 +451,9 @@ internal sealed partial class UnitCompiler
         St(_t2);
         Ld(_t2);
         StReg(op.Dst, size);
-        if (NextOverwritesFlags())
+        if (FlagsDead)
         {
-            // CF and OF are dead (md5's ROL + ADD pattern): materialising them costs a call per rotate.
+            FlagsSkipped();
             return;
         }
 
@@ -444,37 +481,16 @@ internal sealed partial class UnitCompiler
         }
 
         St(_val);
-        StoreFlags();
         _il.Emit(OpCodes.Ldarg_0);
         Ld(_c0);
         Ld(_val);
         Op(OpCodes.Conv_I4);
         Call(Cpu.MethodPatchCfOf);
-        LdI4((int)FlagOp.None);
-        St(_fOp);
+
+        // PatchCfOf materialised the flags: the Cpu's operation is None now.
         _known = FlagOp.None;
-    }
-
-    /// <summary>
-    /// Whether the next instruction in the unit follows the current one directly (so nothing can exit in between) and
-    /// replaces every arithmetic flag without reading one and without a possible fault: a register-form ADD, OR, AND,
-    /// SUB, XOR, CMP or TEST. The current instruction's flag results are then dead.
-    /// </summary>
-    private bool NextOverwritesFlags()
-    {
-        int j = _k + 1;
-        if (j >= _ins.Count || _ins[j].Offset != Cur.NextOffset || _ins[j].Extra != UnitExtra.None)
-        {
-            return false;
-        }
-
-        ref var next = ref _ins[j].Op;
-        return next.Kind switch
-        {
-            FastKind.AluRR or FastKind.AluRI => (AluOp)next.Aux is AluOp.Add or AluOp.Or or AluOp.And or AluOp.Sub or AluOp.Xor or AluOp.Cmp,
-            FastKind.TestRR or FastKind.TestRI => true,
-            _ => false,
-        };
+        _fieldOp = (int)FlagOp.None;
+        ForgetOperands();
     }
 
     /// <summary>Pushes int32 1 when (<paramref name="l"/> &amp; <paramref name="bit"/>) != 0.</summary>
@@ -522,7 +538,11 @@ internal sealed partial class UnitCompiler
                 St(_t2);
                 Ld(_t2);
                 StReg(op.Dst, size);
-                SetFlags(FlagOp.Shl, _t0, _t3, _t2, size);
+                if (!FlagsDead)
+                {
+                    SetFlags(FlagOp.Shl, _t0, _t3, _t2, size);
+                }
+
                 break;
             case 1:
                 Ld(_t0);
@@ -531,7 +551,11 @@ internal sealed partial class UnitCompiler
                 St(_t2);
                 Ld(_t2);
                 StReg(op.Dst, size);
-                SetFlags(FlagOp.Shr, _t0, _t3, _t2, size);
+                if (!FlagsDead)
+                {
+                    SetFlags(FlagOp.Shr, _t0, _t3, _t2, size);
+                }
+
                 break;
             default:
                 Ld(_t0);
@@ -544,7 +568,11 @@ internal sealed partial class UnitCompiler
                 St(_t2);
                 Ld(_t2);
                 StReg(op.Dst, size);
-                SetFlags(FlagOp.Sar, _t1, _t3, _t2, size);
+                if (!FlagsDead)
+                {
+                    SetFlags(FlagOp.Sar, _t1, _t3, _t2, size);
+                }
+
                 break;
         }
 

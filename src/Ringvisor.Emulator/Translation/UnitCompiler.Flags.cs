@@ -1,9 +1,15 @@
-// Lazy arithmetic flags in translated code (the same model as Instructions/CpuFlags.cs). A unit that writes flags keeps
-// the lazy state (operation, operands, result, size, carry-in) in locals, loaded at entry and stored at every exit, so
-// GetRflags() afterwards is what the interpreter would compute. Within a block the last writer's operation and size
-// are known at translation time: conditions after SUB/CMP and logic/TEST compare the recorded operands in IL; other
-// conditions store the state into the Cpu and call Cpu.Condition. At block leaders the knowledge is dropped (several
-// paths meet there).
+// Lazy arithmetic flags in translated code (the same model as Instructions/CpuFlags.cs). A flag-writing instruction
+// commits the lazy state (operation, operands, result, size, carry-in) straight into the Cpu's fields, after its
+// accesses succeeded, so GetRflags() at any exit is what the interpreter would compute and helper calls need no
+// spill/reload. Within a block the last writer's operation and size are known at translation time, and its operands
+// are usually still in the IL temporaries it computed them in: conditions after SUB/CMP and logic/TEST compare those
+// (or the fields, once a temporary was reused); other conditions call Cpu.Condition. At block leaders the knowledge
+// is dropped (several paths meet there).
+//
+// Round 3 (JIT cost): the state used to live in six locals, loaded at entry and stored at every exit. They were live
+// across every accessor call and exit edge of the unit, which cost the JIT (liveness, SSA, register allocation around
+// calls) far more than the stores into the fields cost at run time.
+using System.Reflection;
 using System.Reflection.Emit;
 using Ringvisor.Emulator.Decoding;
 using Ringvisor.Emulator.Instructions;
@@ -12,125 +18,182 @@ namespace Ringvisor.Emulator.Translation;
 
 internal sealed partial class UnitCompiler
 {
-    private bool _flagsInLocals;
     private FlagOp? _known;
     private int _knownSize;
-    private LocalBuilder _fOp = null!, _fA = null!, _fB = null!, _fRes = null!, _fSize = null!, _fCin = null!;
 
-    private void ScanFlags()
+    // Where the last writer's operands, result and carry-in can still be found without reading the Cpu's fields (a
+    // local not overwritten since, or a constant); null: read the field.
+    private Operand? _knownA, _knownB, _knownRes, _knownCin;
+
+    // What the Cpu's lazy-flag fields are known to hold at this point of the block (null: unknown), so a writer can skip
+    // storing a value that is already there (the operation and size of a run of CMP/TEST, logic's zero operands).
+    private int? _fieldOp, _fieldSize;
+    private ulong? _fieldA, _fieldB;
+
+    /// <summary>A lazy-flag value at translation time: a local (stored masked to <see cref="MaskSize"/>) or a constant.</summary>
+    private readonly record struct Operand(LocalBuilder? Local, ulong Const, int MaskSize)
     {
-        foreach (var ui in _ins)
-        {
-            if (WritesFlags(ui.Op.Kind) || ExtraWritesFlags(ui.Extra) || ui.Extra == UnitExtra.Helper)
-            {
-                _flagsInLocals = true;
-            }
-        }
+        public bool IsConst => Local is null;
+
+        public static Operand Of(LocalBuilder l, int maskSize = 8) => new(l, 0, maskSize);
+
+        public static Operand Constant(ulong v) => new(null, v, 8);
+
+        public static Operand OfOrZero(LocalBuilder? l) => l is null ? Constant(0) : Of(l);
     }
 
     private static bool WritesFlags(FastKind k) => k is FastKind.AluRR or FastKind.AluRI or FastKind.AluRM or FastKind.AluMR or
         FastKind.AluMI or FastKind.TestRR or FastKind.TestRI or FastKind.TestMR or FastKind.TestMI or FastKind.IncR or
         FastKind.DecR or FastKind.ShiftRI or FastKind.ImulRR or FastKind.ImulRM or FastKind.ImulRRI;
 
-    private void DeclareFlagLocals()
+    /// <summary>Nothing to do: the lazy-flag state is committed into the Cpu's fields as it is produced (the epilogue
+    /// calls this).</summary>
+    private static void StoreFlags()
     {
-        _fOp = _il.DeclareLocal(typeof(int));
-        _fA = _il.DeclareLocal(typeof(ulong));
-        _fB = _il.DeclareLocal(typeof(ulong));
-        _fRes = _il.DeclareLocal(typeof(ulong));
-        _fSize = _il.DeclareLocal(typeof(int));
-        _fCin = _il.DeclareLocal(typeof(int));
     }
 
-    private void LoadFlags()
+    /// <summary>A local is about to be overwritten: it no longer holds the last flag writer's values.</summary>
+    private void LocalWritten(LocalBuilder l)
     {
-        if (!_flagsInLocals)
+        if (_knownA?.Local == l)
+        {
+            _knownA = null;
+        }
+
+        if (_knownB?.Local == l)
+        {
+            _knownB = null;
+        }
+
+        if (_knownRes?.Local == l)
+        {
+            _knownRes = null;
+        }
+
+        if (_knownCin?.Local == l)
+        {
+            _knownCin = null;
+        }
+    }
+
+    private void LdOperand(Operand v)
+    {
+        if (v.IsConst)
+        {
+            LdI8(v.Const);
+        }
+        else
+        {
+            Ld(v.Local!);
+            Mask(v.MaskSize);
+        }
+    }
+
+    /// <summary>Stores <paramref name="v"/> into a lazy-flag field unless the field is known to hold that constant.</summary>
+    private void StoreOperand(System.Reflection.FieldInfo f, Operand v, ref ulong? held)
+    {
+        if (v.IsConst && held == v.Const)
         {
             return;
         }
 
-        LoadField(Cpu.FieldFlagOp, _fOp);
-        LoadField(Cpu.FieldFA, _fA);
-        LoadField(Cpu.FieldFB, _fB);
-        LoadField(Cpu.FieldFRes, _fRes);
-        LoadField(Cpu.FieldFSize, _fSize);
-        LoadField(Cpu.FieldFCarryIn, _fCin);
-    }
-
-    /// <summary>Stores the lazy-flag locals into the Cpu (at exits, and before calling Cpu.Condition/GetCf).</summary>
-    private void StoreFlags()
-    {
-        if (!_flagsInLocals)
-        {
-            return;
-        }
-
-        StoreField(Cpu.FieldFlagOp, _fOp);
-        StoreField(Cpu.FieldFA, _fA);
-        StoreField(Cpu.FieldFB, _fB);
-        StoreField(Cpu.FieldFRes, _fRes);
-        StoreField(Cpu.FieldFSize, _fSize);
-        StoreField(Cpu.FieldFCarryIn, _fCin);
-    }
-
-    private void LoadField(System.Reflection.FieldInfo f, LocalBuilder l)
-    {
+        held = v.IsConst ? v.Const : null;
         _il.Emit(OpCodes.Ldarg_0);
-        _il.Emit(OpCodes.Ldfld, f);
-        St(l);
-    }
-
-    private void StoreField(System.Reflection.FieldInfo f, LocalBuilder l)
-    {
-        _il.Emit(OpCodes.Ldarg_0);
-        Ld(l);
+        LdOperand(v);
         _il.Emit(OpCodes.Stfld, f);
     }
 
-    private void ForgetFlags() => _known = null;
-
-    /// <summary>Commits a lazy flag result (after the instruction's stores succeeded).</summary>
-    private void SetFlags(FlagOp op, LocalBuilder? a, LocalBuilder? b, LocalBuilder res, int size, LocalBuilder? carryIn = null)
+    private void StoreFieldI4(System.Reflection.FieldInfo f, int v, ref int? held)
     {
-        LdOrZero(a);
-        St(_fA);
-        LdOrZero(b);
-        St(_fB);
-        Ld(res);
-        St(_fRes);
-        LdI4((int)op);
-        St(_fOp);
-        LdI4(size);
-        St(_fSize);
+        if (held == v)
+        {
+            return;
+        }
+
+        held = v;
+        _il.Emit(OpCodes.Ldarg_0);
+        LdI4(v);
+        _il.Emit(OpCodes.Stfld, f);
+    }
+
+    /// <summary>Pushes a lazy-flag value: from where it is known to be, else from the Cpu's field.</summary>
+    private void LdFlag(Operand? v, System.Reflection.FieldInfo f)
+    {
+        if (v is { } k)
+        {
+            LdOperand(k);
+            return;
+        }
+
+        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldfld, f);
+    }
+
+    private void LdFA() => LdFlag(_knownA, Cpu.FieldFA);
+
+    private void LdFB() => LdFlag(_knownB, Cpu.FieldFB);
+
+    private void LdFRes() => LdFlag(_knownRes, Cpu.FieldFRes);
+
+    /// <summary>Several paths meet here (a block leader, after a helper call): nothing is known about the flags.</summary>
+    private void ForgetFlags()
+    {
+        _known = null;
+        ForgetOperands();
+        _fieldOp = _fieldSize = null;
+        _fieldA = _fieldB = null;
+    }
+
+    private void ForgetOperands() => _knownA = _knownB = _knownRes = _knownCin = null;
+
+    /// <summary>Stores the operands of a flag writer (part of its commit: after its accesses succeeded). Separate from
+    /// <see cref="SetFlagResult"/> so a register operand can be stored before the instruction overwrites it.</summary>
+    private void SetFlagOperands(Operand a, Operand b)
+    {
+        StoreOperand(Cpu.FieldFA, a, ref _fieldA);
+        StoreOperand(Cpu.FieldFB, b, ref _fieldB);
+        _knownA = a;
+        _knownB = b;
+    }
+
+    /// <summary>Completes the commit of a lazy flag result: result, operation, size, carry-in (int32 0/1 local).</summary>
+    private void SetFlagResult(FlagOp op, Operand res, int size, LocalBuilder? carryIn = null)
+    {
+        _il.Emit(OpCodes.Ldarg_0);
+        LdOperand(res);
+        _il.Emit(OpCodes.Stfld, Cpu.FieldFRes);
+        StoreFieldI4(Cpu.FieldFlagOp, (int)op, ref _fieldOp);
+        StoreFieldI4(Cpu.FieldFSize, size, ref _fieldSize);
         if (carryIn is not null)
         {
+            _il.Emit(OpCodes.Ldarg_0);
             Ld(carryIn);
-            St(_fCin);
+            _il.Emit(OpCodes.Stfld, Cpu.FieldFCarryIn);
+            _knownCin = Operand.Of(carryIn, 4);
+        }
+        else
+        {
+            _knownCin = null;
         }
 
         _known = op;
         _knownSize = size;
+        _knownRes = res;
+    }
+
+    /// <summary>Commits a lazy flag result (after the instruction's stores succeeded). A null operand is 0.</summary>
+    private void SetFlags(FlagOp op, LocalBuilder? a, LocalBuilder? b, LocalBuilder res, int size, LocalBuilder? carryIn = null) =>
+        SetFlags(op, Operand.OfOrZero(a), Operand.OfOrZero(b), Operand.Of(res), size, carryIn);
+
+    private void SetFlags(FlagOp op, Operand a, Operand b, Operand res, int size, LocalBuilder? carryIn = null)
+    {
+        SetFlagOperands(a, b);
+        SetFlagResult(op, res, size, carryIn);
     }
 
     /// <summary>Commits a lazy flag result with a constant second operand (shift counts, INC/DEC's 1).</summary>
-    private void SetFlagsConstB(FlagOp op, LocalBuilder a, ulong b, LocalBuilder res, int size, LocalBuilder? carryIn = null)
-    {
-        LdI8(b);
-        St(_t3);
-        SetFlags(op, a, _t3, res, size, carryIn);
-    }
-
-    private void LdOrZero(LocalBuilder? l)
-    {
-        if (l is null)
-        {
-            LdI8(0);
-        }
-        else
-        {
-            Ld(l);
-        }
-    }
+    private void SetFlagsConstB(FlagOp op, LocalBuilder a, ulong b, LocalBuilder res, int size, LocalBuilder? carryIn = null) =>
+        SetFlags(op, Operand.Of(a), Operand.Constant(b), Operand.Of(res), size, carryIn);
 
     /// <summary>Commits flags computed eagerly (IMUL): CF and OF as given (int32 locals), ZF/SF/PF from the result.</summary>
     private void SetEagerFlags(LocalBuilder res, int size, LocalBuilder cf, LocalBuilder of)
@@ -147,31 +210,28 @@ internal sealed partial class UnitCompiler
         Call(Cpu.MethodEagerArithBits);
         Op(OpCodes.Or);
         _il.Emit(OpCodes.Stfld, Cpu.FieldFlags);
-        LdI4((int)FlagOp.None);
-        St(_fOp);
+        StoreFieldI4(Cpu.FieldFlagOp, (int)FlagOp.None, ref _fieldOp);
         _known = FlagOp.None;
+        ForgetOperands();
     }
 
     /// <summary>Pushes CF (int32 0/1) as Cpu.GetCf() would return it now.</summary>
     private void EmitCarry()
     {
-        if (!_flagsInLocals)
-        {
-            _il.Emit(OpCodes.Ldarg_0);
-            Call(Cpu.MethodGetCf);
-            return;
-        }
-
         switch (_known)
         {
             case FlagOp.Sub:
-                LdMasked(_fA, _knownSize);
-                LdMasked(_fB, _knownSize);
+                LdFA();
+                Mask(_knownSize);
+                LdFB();
+                Mask(_knownSize);
                 Op(OpCodes.Clt_Un);
                 return;
             case FlagOp.Add:
-                LdMasked(_fRes, _knownSize);
-                LdMasked(_fA, _knownSize);
+                LdFRes();
+                Mask(_knownSize);
+                LdFA();
+                Mask(_knownSize);
                 Op(OpCodes.Clt_Un);
                 return;
             case FlagOp.Logic:
@@ -179,30 +239,35 @@ internal sealed partial class UnitCompiler
                 return;
             case FlagOp.Inc:
             case FlagOp.Dec:
-                Ld(_fCin);
+                LdFlag(_knownCin, Cpu.FieldFCarryIn);
                 return;
             default:
-                StoreFlags();
                 _il.Emit(OpCodes.Ldarg_0);
                 Call(Cpu.MethodGetCf);
                 return;
         }
     }
 
-    private void LdMasked(LocalBuilder l, int size)
-    {
-        Ld(l);
-        Mask(size);
-    }
-
     /// <summary>Pushes condition <paramref name="cc"/> (SDM Vol. 1 Appendix B, low 4 bits of Jcc) as int32 0/1.</summary>
     private void EmitCondition(int cc)
     {
-        if (_flagsInLocals && _known == FlagOp.Sub && cc is (>= 2 and <= 7) or (>= 12 and <= 15))
+        if (_known == FlagOp.Sub && cc is 4 or 5 && _knownA is null && _knownRes is not null)
+        {
+            // E/NE after SUB whose destination was overwritten: the result is still at hand (a == b iff a - b == 0).
+            LdZero(_knownSize);
+            if (cc == 5)
+            {
+                Not();
+            }
+
+            return;
+        }
+
+        if (_known == FlagOp.Sub && cc is (>= 2 and <= 7) or (>= 12 and <= 15))
         {
             int s = _knownSize;
             bool signed = cc >= 12;
-            Ld(_fA);
+            LdFA();
             if (signed)
             {
                 SignExtend(s);
@@ -212,7 +277,7 @@ internal sealed partial class UnitCompiler
                 Mask(s);
             }
 
-            Ld(_fB);
+            LdFB();
             if (signed)
             {
                 SignExtend(s);
@@ -239,7 +304,7 @@ internal sealed partial class UnitCompiler
             return;
         }
 
-        if (_flagsInLocals && _known == FlagOp.Logic && cc is (>= 2 and <= 9) or (>= 12 and <= 15))
+        if (_known == FlagOp.Logic && cc is (>= 2 and <= 9) or (>= 12 and <= 15))
         {
             int s = _knownSize;
             switch (cc)
@@ -282,8 +347,7 @@ internal sealed partial class UnitCompiler
             }
         }
 
-        // The general case: the Cpu evaluates its (now current) lazy state.
-        StoreFlags();
+        // The general case: the Cpu evaluates its lazy state.
         _il.Emit(OpCodes.Ldarg_0);
         LdI4(cc);
         Call(Cpu.MethodCondition);
@@ -292,7 +356,8 @@ internal sealed partial class UnitCompiler
     /// <summary>Pushes (fRes masked to size) == 0.</summary>
     private void LdZero(int size)
     {
-        LdMasked(_fRes, size);
+        LdFRes();
+        Mask(size);
         LdI8(0);
         Op(OpCodes.Ceq);
     }
@@ -300,7 +365,7 @@ internal sealed partial class UnitCompiler
     /// <summary>Pushes the sign bit of fRes at size.</summary>
     private void LdSign(int size)
     {
-        Ld(_fRes);
+        LdFRes();
         SignExtend(size);
         LdI8(0);
         Op(OpCodes.Clt);

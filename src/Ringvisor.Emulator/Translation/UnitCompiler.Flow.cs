@@ -41,8 +41,7 @@ internal sealed partial class UnitCompiler
                     EnsureCurrent(target);
 
                     // sp = rsp - 8; [sp] = return address; rsp = sp.
-                    EmitLoadReturnAddress(ui);
-                    EmitPushValueUnchecked();
+                    EmitPushValueUnchecked(() => EmitLoadReturnAddress(ui));
                     EmitStoreCheck(target, false);
                     EmitGotoAfterCheck(target);
                     return false;
@@ -50,14 +49,10 @@ internal sealed partial class UnitCompiler
 
             case FastKind.Ret:
                 {
+                    EmitReadStack(_reg[4]!);
+                    St(_t1);
+                    EmitBranchUnlessCanonical(_t1, FallbackStub());
                     LdReg(4);
-                    St(_t0);
-                    EmitStackLinear(_t0);
-                    EmitRead(8, _t1);
-                    Ld(_t1);
-                    Call(Cpu.MethodIsCanonical);
-                    _il.Emit(OpCodes.Brfalse, FallbackStub());
-                    Ld(_t0);
                     LdI8(8);
                     Op(OpCodes.Add);
                     St(_reg[4]!);
@@ -68,16 +63,16 @@ internal sealed partial class UnitCompiler
                 }
 
             case FastKind.PushR:
-                LdReg(op.Src);
-                St(_val);
-                EmitPushValue(ui);
-                return true;
+                {
+                    int src = op.Src;
+                    EmitPushValue(ui, () => LdReg(src));
+                    return true;
+                }
+
             case FastKind.PopR:
+                EmitReadStack(_reg[4]!);
+                St(_val);
                 LdReg(4);
-                St(_t0);
-                EmitStackLinear(_t0);
-                EmitRead(8, _val);
-                Ld(_t0);
                 LdI8(8);
                 Op(OpCodes.Add);
                 St(_reg[4]!);
@@ -108,36 +103,53 @@ internal sealed partial class UnitCompiler
         _il.Emit(OpCodes.Ldarg_1);
         LdI8((ulong)target);
         Op(OpCodes.Add);
-        Call(Cpu.MethodIsCanonical);
-        _il.Emit(OpCodes.Brfalse, FallbackStub());
+        St(_w);
+        EmitBranchUnlessCanonical(_w, FallbackStub());
     }
 
-    /// <summary>PUSH of the 64-bit value in _val, then the store check (self-modifying code, attention).</summary>
-    private void EmitPushValue(UnitInstruction ui)
+    /// <summary>Branches to <paramref name="target"/> unless the address in <paramref name="la"/> is canonical
+    /// (Cpu.IsCanonical, written out: one compare instead of a call the JIT has to inline).</summary>
+    private void EmitBranchUnlessCanonical(LocalBuilder la, Label target)
     {
-        EmitPushValueUnchecked();
+        Ld(la);
+        LdI4(16);
+        Op(OpCodes.Shl);
+        LdI4(16);
+        Op(OpCodes.Shr);
+        Ld(la);
+        _il.Emit(OpCodes.Bne_Un, target);
+    }
+
+    /// <summary>PUSH of the 64-bit value <paramref name="pushValue"/> pushes (loads only, evaluated before RSP
+    /// changes), then the store check (self-modifying code, attention).</summary>
+    private void EmitPushValue(UnitInstruction ui, Action pushValue)
+    {
+        EmitPushValueUnchecked(pushValue);
         EmitStoreCheck(ui.NextOffset, false);
     }
 
-    /// <summary>Stores _val at RSP-8 (which may fault, RSP unchanged), then commits RSP; the caller does the store check.</summary>
-    private void EmitPushValueUnchecked()
+    /// <summary>Stores the value at RSP-8 (which may fault, RSP unchanged), then commits RSP; the caller does the store
+    /// check.</summary>
+    private void EmitPushValueUnchecked(Action pushValue)
+    {
+        SetStackSegment(true);
+        EmitWrite(8, LdRspMinus8, pushValue, plain: false);
+        LdRspMinus8();
+        St(_reg[4]!);
+    }
+
+    private void LdRspMinus8()
     {
         LdReg(4);
         LdI8(8);
         Op(OpCodes.Sub);
-        St(_t0);
-        EmitStackLinear(_t0);
-        EmitWrite(8, _val);
-        Ld(_t0);
-        St(_reg[4]!);
     }
 
-    /// <summary>_val = the guest address of the instruction after <paramref name="ui"/> (a CALL's return address).</summary>
+    /// <summary>Pushes the guest address of the instruction after <paramref name="ui"/> (a CALL's return address).</summary>
     private void EmitLoadReturnAddress(UnitInstruction ui)
     {
         _il.Emit(OpCodes.Ldarg_1);
         LdI8((ulong)ui.NextOffset);
         Op(OpCodes.Add);
-        St(_val);
     }
 }

@@ -2,6 +2,12 @@
 // size-specialised wrappers of the Cpu's own accessors (ReadMem/WriteMem check the current CPL, translate through the
 // MMU and record faults), with a branch to the instruction's fault exit when they return false. Out of line because
 // inlining the MMU fast path at every access multiplied the JIT time per unit.
+//
+// The JIT's time grows with the IL statements it imports (each local store, field store or branch is one), so an
+// access is emitted as few of them as possible: the address and the stored value go straight onto the IL stack as
+// the call's arguments, a loaded value is left on the stack for its consumer, Cpu._stackSegment is only written when
+// it changes within a block, and the instruction's exit data is set before the arguments are pushed (a store to a
+// local with the call's result still on the stack would make the JIT spill it into a temporary).
 using System.Reflection.Emit;
 using Ringvisor.Core.Cpu;
 using Ringvisor.Emulator.Decoding;
@@ -11,6 +17,11 @@ namespace Ringvisor.Emulator.Translation;
 
 internal sealed partial class UnitCompiler
 {
+    // What Cpu._stackSegment holds at this point of the block (null: unknown). Only FastLinear/Linear and interrupt
+    // delivery write it, and only the accessors read it (#SS or #GP for a non-canonical address), so a unit may skip
+    // writing the value it already holds; a helper call or a block leader makes it unknown.
+    private bool? _stackSegmentKnown;
+
     /// <summary>Pushes the effective address of the FastOp's memory operand (no segment base).</summary>
     private void EmitEffectiveAddress(ref FastOp op)
     {
@@ -47,8 +58,8 @@ internal sealed partial class UnitCompiler
         }
     }
 
-    /// <summary>Computes the linear address of the memory operand into _la (and Cpu._stackSegment, as FastLinear does).</summary>
-    private void EmitLinear(ref FastOp op)
+    /// <summary>Pushes the linear address of the memory operand (the caller has set the stack-segment flag).</summary>
+    private void EmitLinearAddress(ref FastOp op)
     {
         EmitEffectiveAddress(ref op);
         if (op.Seg >= Cpu.SegFs)
@@ -60,52 +71,105 @@ internal sealed partial class UnitCompiler
             _il.Emit(OpCodes.Ldfld, typeof(SegmentRegister).GetField(nameof(SegmentRegister.Base))!);
             Op(OpCodes.Add);
         }
+    }
 
-        St(_la);
+    /// <summary>Computes the linear address of the memory operand into _la (and Cpu._stackSegment, as FastLinear does),
+    /// for read-modify-write forms that access it twice.</summary>
+    private void EmitLinear(ref FastOp op)
+    {
         SetStackSegment(op.Seg == Cpu.SegSs);
+        EmitLinearAddress(ref op);
+        St(_la);
     }
 
     private void SetStackSegment(bool stack)
     {
+        if (_stackSegmentKnown == stack)
+        {
+            return;
+        }
+
+        _stackSegmentKnown = stack;
         _il.Emit(OpCodes.Ldarg_0);
         LdI4(stack ? 1 : 0);
         _il.Emit(OpCodes.Stfld, Cpu.FieldStackSegment);
     }
 
-    /// <summary>Reads <paramref name="size"/> bytes at _la into <paramref name="into"/>; exits with the fault on failure.</summary>
-    private void EmitRead(int size, LocalBuilder into)
+    /// <summary>Pushes the <paramref name="size"/>-byte value of the FastOp's memory operand; exits with the fault on failure.</summary>
+    private void EmitReadOperand(ref FastOp op, int size)
     {
-        // Only _rv has its address taken (address-exposed locals are kept in memory by the JIT).
+        var fault = FaultStub();
+        SetStackSegment(op.Seg == Cpu.SegSs);
         _il.Emit(OpCodes.Ldarg_0);
-        Ld(_la);
-        _il.Emit(OpCodes.Ldloca, _rv);
-        Call(Cpu.TranslatedReadMethod(size));
-        _il.Emit(OpCodes.Brfalse, FaultStub());
-        Ld(_rv);
-        St(into);
+        EmitLinearAddress(ref op);
+        EmitReadCall(size, fault);
     }
 
-    /// <summary>Writes <paramref name="value"/> at _la; exits with the fault on failure. Leaves in _status whether the
-    /// unit must exit after the instruction (checked by EmitStoreCheck once the instruction has committed).</summary>
-    private void EmitWrite(int size, LocalBuilder value)
+    /// <summary>Pushes the <paramref name="size"/>-byte value at _la; exits with the fault on failure.</summary>
+    private void EmitReadLinear(int size)
     {
+        var fault = FaultStub();
         _il.Emit(OpCodes.Ldarg_0);
         Ld(_la);
-        Ld(value);
+        EmitReadCall(size, fault);
+    }
+
+    /// <summary>Pushes the qword at the stack address in <paramref name="sp"/> (SS: base 0 in 64-bit mode); exits with
+    /// the fault on failure.</summary>
+    private void EmitReadStack(LocalBuilder sp)
+    {
+        var fault = FaultStub();
+        SetStackSegment(true);
+        _il.Emit(OpCodes.Ldarg_0);
+        Ld(sp);
+        EmitReadCall(8, fault);
+    }
+
+    /// <summary>With the Cpu and the address on the stack: the read call, the fault branch, then pushes the value.</summary>
+    private void EmitReadCall(int size, Label fault)
+    {
+        // Only _rv has its address taken (address-exposed locals are kept in memory by the JIT).
+        _il.Emit(OpCodes.Ldloca, _rv);
+        LocalWritten(_rv);
+        Call(Cpu.TranslatedReadMethod(size));
+        _il.Emit(OpCodes.Brfalse, fault);
+        Ld(_rv);
+    }
+
+    /// <summary>
+    /// Writes the value <paramref name="pushValue"/> pushes at the address <paramref name="pushAddress"/> pushes (both
+    /// emit loads only). A <paramref name="plain"/> store (MOV: nothing to commit after it) takes one branch to a
+    /// shared block that tells a fault from a store exit; otherwise a fault exits here and _status tells
+    /// EmitStoreCheck, after the instruction's commit, whether the unit must leave (Cpu.TranslatedWriteMethod).
+    /// </summary>
+    private void EmitWrite(int size, Action pushAddress, Action pushValue, bool plain)
+    {
+        var fault = FaultStub();
+        _il.Emit(OpCodes.Ldarg_0);
+        pushAddress();
+        pushValue();
         LdI8(_physPage);
         LdI4(_generation);
         Call(Cpu.TranslatedWriteMethod(size));
         St(_status);
         Ld(_status);
+        if (plain)
+        {
+            _storeExitUsed = true;
+            _storeOrFaultUsed = true;
+            _il.Emit(OpCodes.Brtrue, _storeOrFault);
+            return;
+        }
+
         LdI4(1);
-        _il.Emit(OpCodes.Beq, FaultStub());
+        _il.Emit(OpCodes.Beq, fault);
     }
 
-    /// <summary>_la = RSP-relative stack address (SS has base 0 in 64-bit mode; Cpu.Linear marks the access as SS).</summary>
-    private void EmitStackLinear(LocalBuilder sp)
+    /// <summary>A store of the FastOp's memory operand with nothing to commit after it (MOV m, r/imm).</summary>
+    private void EmitPlainStore(ref FastOp op, int size, Action pushValue)
     {
-        Ld(sp);
-        St(_la);
-        SetStackSegment(true);
+        var fop = op;
+        SetStackSegment(op.Seg == Cpu.SegSs);
+        EmitWrite(size, () => EmitLinearAddress(ref fop), pushValue, plain: true);
     }
 }

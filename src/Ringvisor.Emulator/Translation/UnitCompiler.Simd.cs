@@ -247,8 +247,7 @@ internal sealed partial class UnitCompiler
             case SseOp.MovToXmm:
                 if (memory)
                 {
-                    EmitRead(op.Size, _val);
-                    Ld(_val);
+                    EmitReadLinear(op.Size);
                 }
                 else
                 {
@@ -265,7 +264,7 @@ internal sealed partial class UnitCompiler
                 if (memory)
                 {
                     St(_val);
-                    EmitWrite(op.Size, _val);
+                    EmitWrite(op.Size, () => Ld(_la), () => Ld(_val), plain: false);
                     EmitStoreCheck(ui.NextOffset, false);
                 }
                 else
@@ -277,8 +276,7 @@ internal sealed partial class UnitCompiler
             case SseOp.MovqLoad:
                 if (memory)
                 {
-                    EmitRead(8, _val);
-                    Ld(_val);
+                    EmitReadLinear(8);
                 }
                 else
                 {
@@ -296,7 +294,7 @@ internal sealed partial class UnitCompiler
                 if (memory)
                 {
                     St(_val);
-                    EmitWrite(8, _val);
+                    EmitWrite(8, () => Ld(_la), () => Ld(_val), plain: false);
                     EmitStoreCheck(ui.NextOffset, false);
                 }
                 else
@@ -336,15 +334,17 @@ internal sealed partial class UnitCompiler
             return;
         }
 
+        var fault = FaultStub();
         _il.Emit(OpCodes.Ldarg_0);
         Ld(_la);
         _il.Emit(OpCodes.Ldloca, _xv!);
         Call(Cpu.MethodRead16);
-        _il.Emit(OpCodes.Brfalse, FaultStub());
+        _il.Emit(OpCodes.Brfalse, fault);
     }
 
     private void EmitWrite16()
     {
+        var fault = FaultStub();
         _il.Emit(OpCodes.Ldarg_0);
         Ld(_la);
         Ld(_xv!);
@@ -354,7 +354,7 @@ internal sealed partial class UnitCompiler
         St(_status);
         Ld(_status);
         LdI4(1);
-        _il.Emit(OpCodes.Beq, FaultStub());
+        _il.Emit(OpCodes.Beq, fault);
     }
 
     private void LdXmmAddress(int r)

@@ -49,10 +49,18 @@ internal sealed partial class UnitCompiler
     private int _linkCount;
     private int _currentSet = -1;
     private LocalBuilder _curOff = null!, _curNext = null!, _curAdj = null!, _status = null!, _rv = null!;
+    private LocalBuilder _curPacked = null!;
     private Label _faultExit;
     private Label _storeExit;
     private bool _faultExitUsed;
     private bool _storeExitUsed;
+
+    // In front of the shared exits: unpack the current instruction's exit data (see EnsureCurrent); a plain store's
+    // single status branch lands on _storeOrFault, which picks the exit.
+    private Label _faultUnpack;
+    private Label _storeUnpack;
+    private Label _storeOrFault;
+    private bool _storeOrFaultUsed;
 
     private UnitCompiler(List<UnitInstruction> instructions, int entry, ulong physPage, int generation)
     {
@@ -109,8 +117,9 @@ internal sealed partial class UnitCompiler
     {
         _il = il;
         ScanRegisters();
-        ScanFlags();
         ComputeBlocks();
+        ScanFlagLiveness();
+        ScanJoins();
         DeclareLocals();
         _labels = new Label[_ins.Count];
         for (int i = 0; i < _ins.Count; i++)
@@ -121,6 +130,9 @@ internal sealed partial class UnitCompiler
         _epilogue = il.DefineLabel();
         _faultExit = il.DefineLabel();
         _storeExit = il.DefineLabel();
+        _faultUnpack = il.DefineLabel();
+        _storeUnpack = il.DefineLabel();
+        _storeOrFault = il.DefineLabel();
 
         // A negative budget is a dry run that returns at once: it makes the JIT compile the method (on the translating
         // thread) without touching a vCPU.
@@ -142,7 +154,11 @@ internal sealed partial class UnitCompiler
                 _il.Emit(OpCodes.Ldc_I8, (long)_blockLen[_k]);
                 _il.Emit(OpCodes.Add);
                 _il.Emit(OpCodes.Stloc, _icount);
-                ForgetFlags();
+                if (_joins[_k])
+                {
+                    ForgetFlags();
+                    _stackSegmentKnown = null;
+                }
             }
 
             if (EmitInstruction(Cur))
@@ -156,9 +172,11 @@ internal sealed partial class UnitCompiler
             EmitStub(s);
         }
 
+        EmitUnpackExits();
         EmitSharedExits();
 
         EmitEpilogue();
+        BtStats.UnitIlEmitted(il.ILOffset, _ins.Count);
     }
 
     private void ScanRegisters()
@@ -238,8 +256,12 @@ internal sealed partial class UnitCompiler
         {
             var ui = _ins[k];
             bool falls = FallsThrough(ui);
-            // A block ends after a conditional branch too: its taken edge leaves the block.
-            bool contiguous = falls && ui.Op.Kind != FastKind.Jcc && k + 1 < n && _ins[k + 1].Offset == ui.NextOffset;
+            // A block ends after a conditional branch to an instruction of the unit (the taken edge enters another
+            // block, which counts its own instructions). A Jcc whose taken edge leaves the unit exits through a stub
+            // that subtracts the rest of the block, like any early exit, so the block goes on after it (one count
+            // update less per such Jcc).
+            bool endsBlock = ui.Op.Kind == FastKind.Jcc && ui.BranchTarget is >= 0 and < PageSize && _index.ContainsKey((int)ui.BranchTarget);
+            bool contiguous = falls && !endsBlock && k + 1 < n && _ins[k + 1].Offset == ui.NextOffset;
             if (k + 1 < n && !contiguous)
             {
                 _leader[k + 1] = true;
@@ -300,11 +322,12 @@ internal sealed partial class UnitCompiler
         _w = _il.DeclareLocal(typeof(ulong));
         _c0 = _il.DeclareLocal(typeof(int));
         _curOff = _il.DeclareLocal(typeof(ulong));
-        _curNext = _il.DeclareLocal(typeof(ulong));
+        // The fault and store exits never run together: one local serves both.
+        _curNext = _curOff;
         _curAdj = _il.DeclareLocal(typeof(long));
         _status = _il.DeclareLocal(typeof(int));
         _rv = _il.DeclareLocal(typeof(ulong));
-        DeclareFlagLocals();
+        _curPacked = _il.DeclareLocal(typeof(long));
     }
 
     private void EmitPrologue()
@@ -325,7 +348,6 @@ internal sealed partial class UnitCompiler
             }
         }
 
-        LoadFlags();
         _il.Emit(OpCodes.Ldc_I8, 0L);
         _il.Emit(OpCodes.Stloc, _icount);
     }
@@ -408,9 +430,17 @@ internal sealed partial class UnitCompiler
         return l;
     }
 
+    // EnsureCurrent's packed constant: page offset (12 bits), count adjustment (9 bits: a block has at most 256
+    // instructions), then the signed distance to where execution continues (a CALL's rel32 target may lie anywhere).
+    private const int PackAdjShift = 12;
+    private const int PackNextShift = 21;
+    private const long PackOffMask = 0xFFF;
+    private const long PackAdjMask = 0x1FF;
+
     /// <summary>
     /// Records, once per instruction, what the shared fault and store exits need: the instruction's offset, where
-    /// execution continues after it (<paramref name="nextOffset"/>) and its count adjustment. One shared exit per kind
+    /// execution continues after it (<paramref name="nextOffset"/>) and its count adjustment, packed into one constant
+    /// (one local store per instruction instead of three; unpacked by EmitUnpackExits). One shared exit per kind
     /// instead of a stub per access keeps the method small, which is what the JIT's time depends on.
     /// </summary>
     private void EnsureCurrent(long nextOffset)
@@ -421,20 +451,73 @@ internal sealed partial class UnitCompiler
         }
 
         _currentSet = _k;
-        LdI8((ulong)Cur.Offset);
-        St(_curOff);
-        LdI8((ulong)nextOffset);
-        St(_curNext);
-        LdI8((ulong)AdjustAfter);
+        long adj = AdjustAfter;
+        if ((ulong)adj > PackAdjMask)
+        {
+            throw new InvalidOperationException($"translator: count adjustment {adj} does not fit the exit data");
+        }
+
+        long packed = (long)((uint)Cur.Offset | ((ulong)adj << PackAdjShift) | ((ulong)(nextOffset - Cur.Offset) << PackNextShift));
+        _il.Emit(OpCodes.Ldc_I8, packed);
+        St(_curPacked);
+    }
+
+    /// <summary>Unpacks EnsureCurrent's constant into the locals the shared exits read, in front of each exit used.</summary>
+    private void EmitUnpackExits()
+    {
+        if (_storeOrFaultUsed)
+        {
+            _il.MarkLabel(_storeOrFault);
+            Ld(_status);
+            LdI4(1);
+            _il.Emit(OpCodes.Beq, _faultUnpack);
+            _il.Emit(OpCodes.Br, _storeUnpack);
+        }
+
+        if (_faultExitUsed)
+        {
+            _il.MarkLabel(_faultUnpack);
+            EmitUnpackAdjust();
+            Ld(_curPacked);
+            _il.Emit(OpCodes.Ldc_I8, PackOffMask);
+            Op(OpCodes.And);
+            St(_curOff);
+            _il.Emit(OpCodes.Br, _faultExit);
+        }
+
+        if (_storeExitUsed)
+        {
+            _il.MarkLabel(_storeUnpack);
+            EmitUnpackAdjust();
+            Ld(_curPacked);
+            _il.Emit(OpCodes.Ldc_I8, PackOffMask);
+            Op(OpCodes.And);
+            Ld(_curPacked);
+            LdI4(PackNextShift);
+            Op(OpCodes.Shr);
+            Op(OpCodes.Add);
+            St(_curNext);
+            _il.Emit(OpCodes.Br, _storeExit);
+        }
+    }
+
+    private void EmitUnpackAdjust()
+    {
+        Ld(_curPacked);
+        LdI4(PackAdjShift);
+        Op(OpCodes.Shr);
+        _il.Emit(OpCodes.Ldc_I8, PackAdjMask);
+        Op(OpCodes.And);
         St(_curAdj);
     }
 
-    /// <summary>A memory access of the current instruction faulted: the instruction counts as executed (as in Step), RIP stays at it.</summary>
+    /// <summary>A memory access of the current instruction faulted: the instruction counts as executed (as in Step), RIP
+    /// stays at it. Call it before pushing the access's arguments (it may emit a local store).</summary>
     private Label FaultStub()
     {
         EnsureCurrent(Cur.NextOffset);
         _faultExitUsed = true;
-        return _faultExit;
+        return _faultUnpack;
     }
 
     private void EmitSharedExits()
@@ -513,7 +596,7 @@ internal sealed partial class UnitCompiler
         EnsureCurrent(nextRipOffset);
         _storeExitUsed = true;
         Ld(_status);
-        _il.Emit(OpCodes.Brtrue, _storeExit);
+        _il.Emit(OpCodes.Brtrue, _storeUnpack);
     }
 
     // ---- small IL helpers ------------------------------------------------------------------------------------------
@@ -524,7 +607,11 @@ internal sealed partial class UnitCompiler
 
     private void Ld(LocalBuilder l) => _il.Emit(OpCodes.Ldloc, l);
 
-    private void St(LocalBuilder l) => _il.Emit(OpCodes.Stloc, l);
+    private void St(LocalBuilder l)
+    {
+        LocalWritten(l);
+        _il.Emit(OpCodes.Stloc, l);
+    }
 
     private void Op(OpCode op) => _il.Emit(op);
 
@@ -593,12 +680,11 @@ internal sealed partial class UnitCompiler
                 St(reg);
                 break;
             default:
-                St(_w);
+                // (value & mask) | (reg & ~mask) on the IL stack: one statement, no temporary.
+                Mask(size);
                 Ld(reg);
                 LdI8(~Cpu.SizeMask(size));
                 Op(OpCodes.And);
-                Ld(_w);
-                Mask(size);
                 Op(OpCodes.Or);
                 St(reg);
                 break;

@@ -1,0 +1,131 @@
+// Dead arithmetic flags at translation time. A flag-writing instruction whose flags the next instructions of its block
+// overwrite before anything can read them (a condition, a carry-in, a helper call, an exit of any kind: a fault, a
+// store check, a branch) commits nothing: no lazy-flag stores, no carry or eager-flag computation, no PatchCfOf call
+// for a rotate. Only instructions without any exit can be skipped over (register-only forms), so every exit still sees
+// exactly the interpreter's flags. Round 3 (JIT cost): a rotate's flags alone were a call and a dozen IL statements.
+using Ringvisor.Emulator.Decoding;
+using Ringvisor.Emulator.Instructions;
+
+namespace Ringvisor.Emulator.Translation;
+
+internal sealed partial class UnitCompiler
+{
+    private bool[] _flagsDead = [];
+
+    // Instructions reached by some edge other than the fall-through from the instruction before (the entry, branch
+    // targets, non-contiguous fall-throughs). A block leader that is not a join (the instruction after a Jcc, reached
+    // only when the Jcc is not taken) keeps what is known about the flags and Cpu._stackSegment: one path leads there.
+    private bool[] _joins = [];
+
+    private void ScanJoins()
+    {
+        int n = _ins.Count;
+        _joins = new bool[n];
+        _joins[_index[_entry]] = true;
+        for (int k = 0; k < n; k++)
+        {
+            var ui = _ins[k];
+            if (HasTarget(ui) && ui.BranchTarget is >= 0 and < PageSize && _index.TryGetValue((int)ui.BranchTarget, out int t))
+            {
+                _joins[t] = true;
+            }
+
+            bool falls = FallsThrough(ui);
+            bool contiguous = falls && k + 1 < n && _ins[k + 1].Offset == ui.NextOffset;
+            if (falls && !contiguous && _index.TryGetValue(ui.NextOffset, out int j))
+            {
+                _joins[j] = true;
+            }
+
+            if (k + 1 < n && !contiguous)
+            {
+                // Not reached by falling through (after JMP/RET/CALL...): only by edges marked above, if at all.
+                _joins[k + 1] = true;
+            }
+        }
+    }
+
+    /// <summary>Whether the current instruction's flags are dead (overwritten before any reader or exit).</summary>
+    private bool FlagsDead => _flagsDead[_k];
+
+    /// <summary>Backward pass over each block: flags are live at block ends and before any instruction that may exit
+    /// or reads them; a full writer without exits kills them.</summary>
+    private void ScanFlagLiveness()
+    {
+        int n = _ins.Count;
+        _flagsDead = new bool[n];
+        bool liveBefore = true;
+        for (int k = n - 1; k >= 0; k--)
+        {
+            bool liveAfter = k + 1 == n || _leader[k + 1] || liveBefore;
+            var ui = _ins[k];
+            _flagsDead[k] = !liveAfter;
+            if (!RegisterOnly(ui) || ReadsFlags(ui))
+            {
+                liveBefore = true;
+            }
+            else if (WritesAllFlags(ui))
+            {
+                liveBefore = false;
+            }
+            else
+            {
+                // No flags touched, or only some of them (INC/DEC keep CF, rotates keep ZF/SF/PF/AF, a shift by CL
+                // may be by 0): the input matters exactly when the output does.
+                liveBefore = liveAfter;
+            }
+        }
+    }
+
+    /// <summary>No memory access, helper call, branch or fallback: the instruction cannot leave the unit.</summary>
+    private static bool RegisterOnly(UnitInstruction ui)
+    {
+        if (ui.Extra != UnitExtra.None)
+        {
+            return ui.Extra is UnitExtra.RotateRI or UnitExtra.NotR or UnitExtra.NegR or UnitExtra.ShiftRCl or
+                UnitExtra.XchgRR or UnitExtra.SignExtendAcc;
+        }
+
+        return ui.Op.Kind is FastKind.Nop or FastKind.MovRR or FastKind.MovRI or FastKind.AluRR or FastKind.AluRI or
+            FastKind.TestRR or FastKind.TestRI or FastKind.MovzxRR or FastKind.MovsxRR or FastKind.Lea or FastKind.IncR or
+            FastKind.DecR or FastKind.ShiftRI or FastKind.CmovRR or FastKind.SetccR or FastKind.ImulRR or FastKind.ImulRRI;
+    }
+
+    private static bool ReadsFlags(UnitInstruction ui)
+    {
+        if (ui.Extra != UnitExtra.None)
+        {
+            return false;
+        }
+
+        return ui.Op.Kind switch
+        {
+            FastKind.AluRR or FastKind.AluRI => (AluOp)ui.Op.Aux is AluOp.Adc or AluOp.Sbb,
+            FastKind.CmovRR or FastKind.SetccR => true,
+            _ => false,
+        };
+    }
+
+    private static bool WritesAllFlags(UnitInstruction ui)
+    {
+        if (ui.Extra != UnitExtra.None)
+        {
+            return ui.Extra == UnitExtra.NegR;
+        }
+
+        return ui.Op.Kind switch
+        {
+            FastKind.AluRR or FastKind.AluRI or FastKind.TestRR or FastKind.TestRI or FastKind.ImulRR or FastKind.ImulRRI => true,
+            FastKind.ShiftRI => ((int)ui.Op.Imm & (ui.Op.Size == 8 ? 0x3F : 0x1F)) != 0,
+            _ => false,
+        };
+    }
+
+    /// <summary>The current instruction's flag commit was left out: nothing is known about the flags any more (the
+    /// fields keep an older state that nothing reads before the next writer).</summary>
+    private void FlagsSkipped()
+    {
+        _known = null;
+        ForgetOperands();
+    }
+}

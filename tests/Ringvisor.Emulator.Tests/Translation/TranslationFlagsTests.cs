@@ -1,0 +1,228 @@
+// Directed tests of the translator's round-3 (JIT cost) emission: lazy flags committed straight into the Cpu's fields,
+// flag commits left out when the next instructions overwrite the flags first (dead flags), the exit data of a faulting
+// or store-checked instruction packed into one constant, one status branch for plain stores, and the canonical check
+// written out in IL. Each program runs interpreted and with every unit translated on its first execution and must end
+// in the same state; faults are taken into a handler that records the frame (RIP, RFLAGS, error code).
+using Iced.Intel;
+using Ringvisor.Core.Cpu;
+using Ringvisor.Emulator.Tests.Interpreter;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace Ringvisor.Emulator.Tests.Translation;
+
+public sealed class TranslationFlagsTests
+{
+    private const ulong DataA = 0x60_0000;   // 2 MiB page 3
+    private const ulong Unmapped = 0x4000_0000; // beyond the harness's 16 MiB identity map: #PF
+    private const ulong Handler = GuestHarness.CodeBase + 0x800;
+
+    private static GuestHarness NewHarness(bool translate) =>
+        new(null, new BtOptions
+        {
+            CollectStats = true,
+            Translation = translate,
+            TranslationThreshold = 1,
+            BackgroundTranslation = false,
+        });
+
+    /// <summary>Runs the program on both tiers to its final HLT; a #PF goes to a handler that saves the frame's RIP,
+    /// RFLAGS and error code in R15/R14/R13 and halts.</summary>
+    private static BtStats RunBoth(Action<Assembler> program, Action<GuestHarness>? setup = null)
+    {
+        using var interp = NewHarness(translate: false);
+        using var trans = NewHarness(translate: true);
+        var states = new List<CpuState>();
+        foreach (var g in new[] { interp, trans })
+        {
+            g.SetupLongMode();
+            g.Code64(GuestHarness.CodeBase, program);
+            g.Code64(Handler, a =>
+            {
+                a.mov(r15, __qword_ptr[rsp + 8]);
+                a.mov(r14, __qword_ptr[rsp + 24]);
+                a.mov(r13, __qword_ptr[rsp]);
+                a.hlt();
+            });
+            g.SetGate64(14, Handler);
+            setup?.Invoke(g);
+            var exit = g.Run();
+            Assert.Equal(VcpuExitReason.Halted, exit.Reason);
+            states.Add(g.State);
+        }
+
+        var e = states[0].Registers;
+        var t = states[1].Registers;
+        Assert.Equal(
+            new[] { e.Rax, e.Rcx, e.Rdx, e.Rbx, e.Rsp, e.Rbp, e.Rsi, e.Rdi, e.R8, e.R9, e.R10, e.R11, e.R12, e.R13, e.R14, e.R15 },
+            new[] { t.Rax, t.Rcx, t.Rdx, t.Rbx, t.Rsp, t.Rbp, t.Rsi, t.Rdi, t.R8, t.R9, t.R10, t.R11, t.R12, t.R13, t.R14, t.R15 });
+        Assert.Equal(e.Rip, t.Rip);
+        Assert.Equal(e.Rflags, t.Rflags);
+        Assert.Equal(states[0].System.Cr2, states[1].System.Cr2);
+        Assert.Equal(interp.Vcpu.InstructionsExecuted, trans.Vcpu.InstructionsExecuted);
+        Assert.True(trans.Host.Stats.TranslatedInstructions > 0, "no instruction ran translated");
+        return trans.Host.Stats;
+    }
+
+    [Fact]
+    public void DeadFlagRun_ThenFault_HandlerSeesLastWritersFlags()
+    {
+        // ADD, ROL, SHL, IMUL, NEG and INC overwrite each other's flags with no exit between them (dead commits left
+        // out); the XOR's flags are the ones the #PF frame must show.
+        RunBoth(a =>
+        {
+            a.mov(rax, 0x8000_0000_0000_0001UL);
+            a.mov(rbx, 0x7FFF_FFFF_FFFF_FFFFUL);
+            a.add(rax, rbx);
+            a.rol(rax, 5);
+            a.shl(rbx, 3);
+            a.imul(rcx, rbx, 12345);
+            a.neg(rdx);
+            a.inc(rbx);
+            a.xor(ecx, 0x4000_0001);
+            a.mov(r8, __qword_ptr[Unmapped]);
+            a.add(r9, 1);         // would make the XOR's flags dead if the load could not exit
+            a.hlt();
+        });
+    }
+
+    [Fact]
+    public void DeadFlags_IncKeepsCarryOfEarlierWriter_MatchesInterpreter()
+    {
+        // INC reads CF of the SUB before it: that SUB's flags are live although INC overwrites the others.
+        RunBoth(a =>
+        {
+            a.mov(eax, 1);
+            a.mov(ebx, 2);
+            a.sub(eax, ebx);      // CF = 1
+            a.inc(ecx);           // keeps CF
+            a.rol(edx, 1);        // keeps ZF/SF/PF, sets CF/OF from the rotate
+            a.setb(r9b);
+            a.seto(r10b);
+            a.sete(r11b);
+            a.hlt();
+        });
+    }
+
+    [Fact]
+    public void CompareChains_SameOperationAndSize_MatchInterpreter()
+    {
+        // Runs of CMP/TEST of one size (the operation and size fields already hold the value and are not stored
+        // again), conditions reading operands from registers overwritten in between, and ADC/SBB carry chains.
+        RunBoth(a =>
+        {
+            var l1 = a.CreateLabel();
+            var l2 = a.CreateLabel();
+            var loop = a.CreateLabel();
+            a.mov(rcx, 40);
+            a.mov(rsi, DataA);
+            a.Label(ref loop);
+            a.mov(rax, rcx);
+            a.imul(rax, rax, 0x1E37_79B9);
+            a.cmp(rax, rcx);
+            a.setl(r8b);
+            a.cmp(rax, 0x1000);
+            a.seta(r9b);
+            a.mov(rax, 3);          // the CMP's first operand is overwritten: its condition reads the field
+            a.setbe(r10b);
+            a.test(ecx, 1);
+            a.jz(l1);
+            a.add(r11, rcx);
+            a.Label(ref l1);
+            a.sub(rbx, rcx);
+            a.jne(l2);              // E/NE after SUB from the result
+            a.inc(r12);
+            a.Label(ref l2);
+            a.adc(rdx, rcx);
+            a.sbb(rdi, rbx);
+            a.add(__qword_ptr[rsi + 8], rdx);
+            a.mov(__qword_ptr[rsi + 16], rdi);
+            a.mov(__dword_ptr[rsi + 24], 0x1234_5678);
+            a.dec(rcx);
+            a.jnz(loop);
+            a.mov(r13, __qword_ptr[rsi + 8]);
+            a.mov(r14, __qword_ptr[rsi + 16]);
+            a.mov(r15, __qword_ptr[rsi + 24]);
+            a.hlt();
+        });
+    }
+
+    [Fact]
+    public void PlainStoreThenFaultingStore_FaultExitAtSecondStore_MatchesInterpreter()
+    {
+        // Two plain stores in one block: the first succeeds, the second faults through the shared status branch;
+        // the packed exit data must name the second (RIP and instruction count in the frame and the counters).
+        RunBoth(a =>
+        {
+            a.mov(rsi, DataA);
+            a.add(rax, 7);
+            a.mov(__qword_ptr[rsi], rax);
+            a.cmp(rax, 9);        // CF and SF set: unlike the ADD before it
+            a.mov(__qword_ptr[Unmapped + 8], rax);
+            a.sub(rax, rax);
+            a.hlt();
+        });
+    }
+
+    [Fact]
+    public void CascadedConditions_AfterNotTakenJcc_AndAtJoins_MatchInterpreter()
+    {
+        // The instruction after a not-taken Jcc keeps what is known about the flags (one path leads there); a join
+        // (here reached from SUB, TEST and ADD) must not.
+        RunBoth(a =>
+        {
+            var loop = a.CreateLabel();
+            var less = a.CreateLabel();
+            var eq = a.CreateLabel();
+            var merge = a.CreateLabel();
+            a.mov(rcx, 24);
+            a.Label(ref loop);
+            a.mov(rax, rcx);
+            a.and(eax, 7);
+            a.cmp(rax, 3);
+            a.je(eq);
+            a.jl(less);
+            a.seta(r8b);
+            a.sub(rax, 5);
+            a.jmp(merge);
+            a.Label(ref less);
+            a.test(eax, eax);
+            a.jmp(merge);
+            a.Label(ref eq);
+            a.add(rax, -100);
+            a.Label(ref merge);
+            a.setl(r9b);
+            a.setz(r10b);
+            a.adc(r11, r9);
+            a.add(r12, r10);
+            a.add(r13, r8);
+            a.dec(rcx);
+            a.jnz(loop);
+            a.hlt();
+        });
+    }
+
+    [Fact]
+    public void JccLeavingTheUnit_MidBlock_CountsOnlyExecutedInstructions()
+    {
+        // The JE's target (HLT) is not translated: its taken edge exits in the middle of a block that goes on after
+        // it, and the instruction count must not include the rest of that block. Partial-register writes (AL, BX)
+        // merge into their registers.
+        RunBoth(a =>
+        {
+            var loop = a.CreateLabel();
+            var done = a.CreateLabel();
+            a.mov(rcx, 9);
+            a.mov(rax, 0x1122_3344_5566_7788UL);
+            a.Label(ref loop);
+            a.cmp(rcx, 4);
+            a.je(done);
+            a.add(al, cl);
+            a.sub(bx, cx);
+            a.add(rdx, rcx);
+            a.dec(rcx);
+            a.jnz(loop);
+            a.Label(ref done);
+            a.hlt();
+        });
+    }
+}
