@@ -641,6 +641,14 @@ public sealed unsafe partial class Cpu
             }
 
             e.Unit = u;
+
+            // The worker adds units without the page tracker: sweep units of rewritten pages from here (every 256).
+            cache.SweepStaleIfDue(_codePageTracker);
+            if (_host.Options.CollectStats)
+            {
+                _stats.SetStaleUnitsDropped(cache.StaleDropped);
+            }
+
             return u;
         }
 
