@@ -43,9 +43,31 @@ internal static class JitBenchmark
     public static int Run(string[] args)
     {
         int pages = 500, length = 12, rounds = 5, loops = 2000;
-        for (int i = 0; i + 1 < args.Length; i += 2)
+        string usage = $"usage: jit [--pages N] [--length instructions per unit] [--rounds N] [--loops N] [--only {string.Join("|", OnlyNames)}]";
+        if (args.Length % 2 != 0)
         {
-            int v = args[i] == "--only" ? Array.IndexOf(OnlyNames, args[i + 1]) : int.Parse(args[i + 1], CultureInfo.InvariantCulture);
+            Console.Error.WriteLine(usage);
+            return 2;
+        }
+
+        for (int i = 0; i < args.Length; i += 2)
+        {
+            int v;
+            if (args[i] == "--only")
+            {
+                v = Array.IndexOf(OnlyNames, args[i + 1]);
+            }
+            else if (!int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out v) || v <= 0)
+            {
+                v = -1;
+            }
+
+            if (v < 0)
+            {
+                Console.Error.WriteLine(usage);
+                return 2;
+            }
+
             switch (args[i])
             {
                 case "--pages": pages = v; break;
@@ -54,7 +76,7 @@ internal static class JitBenchmark
                 case "--loops": loops = v; break;
                 case "--only": s_only = v; break;
                 default:
-                    Console.Error.WriteLine("usage: jit [--pages N] [--length instructions per unit] [--rounds N] [--loops N]");
+                    Console.Error.WriteLine(usage);
                     return 2;
             }
         }

@@ -3,8 +3,8 @@
 // accesses succeeded, so GetRflags() at any exit is what the interpreter would compute and helper calls need no
 // spill/reload. Within a block the last writer's operation and size are known at translation time, and its operands
 // are usually still in the IL temporaries it computed them in: conditions after SUB/CMP and logic/TEST compare those
-// (or the fields, once a temporary was reused); other conditions call Cpu.Condition. At block leaders the knowledge
-// is dropped (several paths meet there).
+// (or the fields, once a temporary was reused); other conditions call Cpu.Condition. At joins (the entry, branch
+// targets) the knowledge is dropped: several paths meet there.
 //
 // Round 3 (JIT cost): the state used to live in six locals, loaded at entry and stored at every exit. They were live
 // across every accessor call and exit edge of the unit, which cost the JIT (liveness, SSA, register allocation around
@@ -26,7 +26,7 @@ internal sealed partial class UnitCompiler
     private Operand? _knownA, _knownB, _knownRes, _knownCin;
 
     // What the Cpu's lazy-flag fields are known to hold at this point of the block (null: unknown), so a writer can skip
-    // storing a value that is already there (the operation and size of a run of CMP/TEST, logic's zero operands).
+    // storing a value that is already there (the operation and size of a run of CMP/TEST, TEST's zero operands).
     private int? _fieldOp, _fieldSize;
     private ulong? _fieldA, _fieldB;
 
@@ -90,7 +90,7 @@ internal sealed partial class UnitCompiler
     }
 
     /// <summary>Stores <paramref name="v"/> into a lazy-flag field unless the field is known to hold that constant.</summary>
-    private void StoreOperand(System.Reflection.FieldInfo f, Operand v, ref ulong? held)
+    private void StoreOperand(FieldInfo f, Operand v, ref ulong? held)
     {
         if (v.IsConst && held == v.Const)
         {
@@ -103,7 +103,7 @@ internal sealed partial class UnitCompiler
         _il.Emit(OpCodes.Stfld, f);
     }
 
-    private void StoreFieldI4(System.Reflection.FieldInfo f, int v, ref int? held)
+    private void StoreFieldI4(FieldInfo f, int v, ref int? held)
     {
         if (held == v)
         {
@@ -117,7 +117,7 @@ internal sealed partial class UnitCompiler
     }
 
     /// <summary>Pushes a lazy-flag value: from where it is known to be, else from the Cpu's field.</summary>
-    private void LdFlag(Operand? v, System.Reflection.FieldInfo f)
+    private void LdFlag(Operand? v, FieldInfo f)
     {
         if (v is { } k)
         {

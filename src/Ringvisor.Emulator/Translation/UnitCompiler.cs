@@ -1,7 +1,8 @@
 // Compiles a unit (UnitBuilder's instructions of one 4 KiB page) into a DynamicMethod that RyuJIT turns into host
 // code. Guest registers live in IL locals (loaded at entry, stored at every exit); RIP is a page-relative constant
-// per instruction; the lazy-flag state lives in locals with what is known about it at translation time (the last
-// writer's operation and size), so Jcc/SETcc/CMOVcc after CMP/SUB/TEST compare the operands directly. Each
+// per instruction; the lazy-flag state is committed into the Cpu's fields, with what is known about it at translation
+// time (the last writer's operation and size, the locals holding its operands), so Jcc/SETcc/CMOVcc after
+// CMP/SUB/TEST compare the operands directly, and flag commits nothing reads are left out. Each
 // instruction is emitted as loads, compute, stores, then commit of registers and flags, so a faulting access exits
 // with the state from before that instruction (precise exceptions). Per-instruction semantics mirror
 // Instructions/InterpFast.cs, the reference; the emitters are grouped by family in the partial files beside this one.
