@@ -23,7 +23,7 @@ public sealed class BtOptions
 
     /// <summary>Executions of an instruction by the interpreter before a unit is translated starting there (0 or 1:
     /// translate on first execution, as the differential tests do).</summary>
-    public int TranslationThreshold { get; init; } = 2000;
+    public int TranslationThreshold { get; init; } = 1000;
 
     /// <summary>Compile units on a worker thread while the vCPU keeps interpreting (on by default: the benchmark boot
     /// is ~30% faster on the 2-core host, see Translation/README.md; off, a vCPU compiles its units itself, which is
