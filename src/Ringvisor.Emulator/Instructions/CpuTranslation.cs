@@ -295,56 +295,25 @@ public sealed unsafe partial class Cpu
     internal void RunUnits(TranslatedUnit first, ref int n, int count)
     {
         long start = _instructions;
+        long limit = start + (count - n); // _instructions when the batch's budget is spent
         long interpreted = 0;
-        TranslatedUnit? next = first;
+        bool collect = _host.Options.CollectStats;
+        var mmu = _mmu;
+        var tracker = _codePageTracker;
+        var unit = first;
 
-        // The exit the last unit left through, while its successor is being looked up (to remember it there).
-        TranslatedUnit? from = null;
-        int fromLink = 0;
+        // Entered with CanEnterUnit true (ExecuteBatch checked). A unit cannot change what it tests (no mode, TF/RF,
+        // interrupt-shadow or trace changes are translated; a fault exits), so it is checked again only after the
+        // interpreter ran an instruction.
         while (true)
         {
-            if (!CanEnterUnit)
-            {
-                break;
-            }
-
-            var unit = next;
-            next = null;
-            if (unit is null)
-            {
-                unit = FindUnit();
-                if (fromLink != 0)
-                {
-                    if (unit is not null && from!.LinkUpdates[fromLink] < MaxLinkUpdates)
-                    {
-                        // FindUnit validated RIP's page under the current epoch (FetchSlot): remember it.
-                        from.LinkUpdates[fromLink]++;
-                        from.Links[fromLink] = new ChainLink(Rip, unit, _mmu, _mmu.Epoch);
-                    }
-
-                    fromLink = 0;
-                }
-            }
-
-            if (unit is null)
-            {
-                // Between units (typically an instruction the translator does not cover): interpret it here rather
-                // than returning through the batch loop, then look for a unit again.
-                long before = _instructions;
-                Step();
-                interpreted += _instructions - before;
-                if (_attention || _halted || _stopBatch || n + (_instructions - start) >= count)
-                {
-                    break;
-                }
-
-                continue;
-            }
-
-            long budget = count - n - (_instructions - start);
-            int rc = unit.Code(this, Rip & ~0xFFFUL, Math.Max(1, budget), unit.Helpers);
+            int rc = unit.Code(this, Rip & ~0xFFFUL, Math.Max(1, limit - _instructions), unit.Helpers);
             var exit = TranslationExits.Reason(rc);
-            _translationExitCounts[(int)exit]++;
+            if (collect)
+            {
+                _translationExitCounts[(int)exit]++;
+            }
+
             if (exit == TranslationExit.Fault)
             {
                 // As Step(): the fault recorded by the access is delivered with RIP at the faulting instruction.
@@ -362,7 +331,7 @@ public sealed unsafe partial class Cpu
                 break;
             }
 
-            if (_attention || _halted || _stopBatch || n + (_instructions - start) >= count)
+            if (_attention || _halted || _stopBatch || _instructions >= limit)
             {
                 break;
             }
@@ -373,22 +342,57 @@ public sealed unsafe partial class Cpu
                 // Chaining: the unit this exit went to last time, if that lookup still holds (same RIP, same MMU
                 // state, target page not rewritten, target not evicted). Otherwise look up and remember.
                 var l = unit.Links[link];
-                if (l is not null && l.Rip == Rip && l.Mmu == _mmu && l.Epoch == _mmu.Epoch && !l.Target.Evicted &&
-                    l.Target.Key.Generation == _codePageTracker.PageGeneration(l.Target.Key.PhysPage))
+                if (l is not null && l.Rip == Rip && l.Mmu == mmu && l.Epoch == mmu.Epoch &&
+                    l.TargetGeneration == tracker.PageGeneration(l.TargetPhysPage) && !l.Target.Evicted)
                 {
-                    next = l.Target;
-                    _translationExitCounts[ChainedExitSlot]++;
+                    unit = l.Target;
+                    if (collect)
+                    {
+                        _translationExitCounts[ChainedExitSlot]++;
+                    }
+
+                    continue;
                 }
-                else
+            }
+
+            var found = FindUnit();
+            if (found is not null)
+            {
+                if (link != 0 && unit.LinkUpdates[link] < MaxLinkUpdates)
                 {
-                    from = unit;
-                    fromLink = link;
+                    // FindUnit validated RIP's page under the current epoch (FetchSlot): remember it.
+                    unit.LinkUpdates[link]++;
+                    unit.Links[link] = new ChainLink(Rip, found, mmu, mmu.Epoch);
+                }
+
+                unit = found;
+                continue;
+            }
+
+            // Between units (typically an instruction the translator does not cover): interpret here rather than
+            // returning through the batch loop, then look for a unit again.
+            while (true)
+            {
+                long before = _instructions;
+                Step();
+                interpreted += _instructions - before;
+                if (_attention || _halted || _stopBatch || _instructions >= limit || !CanEnterUnit)
+                {
+                    goto done;
+                }
+
+                found = FindUnit();
+                if (found is not null)
+                {
+                    unit = found;
+                    break;
                 }
             }
         }
 
+    done:
         long executed = _instructions - start;
-        if (_host.Options.CollectStats)
+        if (collect)
         {
             _stats.AddTranslated(executed - interpreted, _translationExitCounts);
             Array.Clear(_translationExitCounts);

@@ -12,6 +12,8 @@ internal sealed class ChainLink
     {
         Rip = rip;
         Target = target;
+        TargetPhysPage = target.Key.PhysPage;
+        TargetGeneration = target.Key.Generation;
         Mmu = mmu;
         Epoch = epoch;
     }
@@ -19,6 +21,11 @@ internal sealed class ChainLink
     public ulong Rip { get; }
 
     public TranslatedUnit Target { get; }
+
+    /// <summary>The target's page and generation (copies of its key's, read on every chained exit).</summary>
+    public ulong TargetPhysPage { get; }
+
+    public int TargetGeneration { get; }
 
     /// <summary>The vCPU MMU whose translation of <see cref="Rip"/> the lookup used (another vCPU may map it elsewhere).</summary>
     public Mmu Mmu { get; }
