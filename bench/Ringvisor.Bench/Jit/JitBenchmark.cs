@@ -26,20 +26,6 @@ internal static class JitBenchmark
     private const ushort DonePort = 0xF4;
     private const int PageSize = 4096;
 
-    private sealed class Control : IVmControl
-    {
-        public volatile bool Stopped;
-
-        public void RequestStop(VmStopReason reason, int exitStatus, string? detail = null) => Stopped = true;
-    }
-
-    private sealed class DoneDevice(Action done) : IBusDevice
-    {
-        public void Read(ulong offset, Span<byte> data) => data.Clear();
-
-        public void Write(ulong offset, ReadOnlySpan<byte> data) => done();
-    }
-
     public static int Run(string[] args)
     {
         int pages = 500, length = 12, rounds = 5, loops = 2000;
@@ -137,9 +123,9 @@ internal static class JitBenchmark
 
         var pio = new IoBus("pio", 0x1_0000);
         var mmio = new IoBus("mmio", ulong.MaxValue);
-        var control = new Control();
+        var control = new BenchVmControl();
         IVcpu? vcpu = null;
-        pio.Register(DonePort, 4, new DoneDevice(() =>
+        pio.Register(DonePort, 4, new BenchDoneDevice(() =>
         {
             control.Stopped = true;
             vcpu?.Kick();

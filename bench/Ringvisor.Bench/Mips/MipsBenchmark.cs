@@ -20,20 +20,6 @@ internal static class MipsBenchmark
     private const ulong Pml4 = 0x1000, Pdpt = 0x2000;
     private const ushort DonePort = 0xF4;
 
-    private sealed class Control : IVmControl
-    {
-        public volatile bool Stopped;
-
-        public void RequestStop(VmStopReason reason, int exitStatus, string? detail = null) => Stopped = true;
-    }
-
-    private sealed class DoneDevice(Action done) : IBusDevice
-    {
-        public void Read(ulong offset, Span<byte> data) => data.Clear();
-
-        public void Write(ulong offset, ReadOnlySpan<byte> data) => done();
-    }
-
     public static int Run(string[] args)
     {
         long iterations = 10_000_000;
@@ -52,9 +38,9 @@ internal static class MipsBenchmark
 
         var pio = new IoBus("pio", 0x1_0000);
         var mmio = new IoBus("mmio", ulong.MaxValue);
-        var control = new Control();
+        var control = new BenchVmControl();
         IVcpu? vcpu = null;
-        pio.Register(DonePort, 4, new DoneDevice(() =>
+        pio.Register(DonePort, 4, new BenchDoneDevice(() =>
         {
             control.Stopped = true;
             vcpu?.Kick();

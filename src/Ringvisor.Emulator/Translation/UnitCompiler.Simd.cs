@@ -34,16 +34,13 @@ internal sealed partial class UnitCompiler
 
         // Start from a clean operand record (the decoder's FastOp of a Generic instruction may hold partial fields).
         op = new FastOp { Kind = op.Kind, Length = op.Length, Base = FastOp.NoReg, Index = FastOp.NoReg };
+        if (s_xmmRmForms.TryGetValue(ins.Code, out var form))
+        {
+            return XmmRm(ins, ref op, form.Op, form.Aligned);
+        }
+
         switch (ins.Code)
         {
-            case Code.Movaps_xmm_xmmm128:
-            case Code.Movapd_xmm_xmmm128:
-            case Code.Movdqa_xmm_xmmm128:
-                return XmmRm(ins, ref op, SseOp.Load, aligned: true);
-            case Code.Movups_xmm_xmmm128:
-            case Code.Movupd_xmm_xmmm128:
-            case Code.Movdqu_xmm_xmmm128:
-                return XmmRm(ins, ref op, SseOp.Load, aligned: false);
             case Code.Movaps_xmmm128_xmm:
             case Code.Movapd_xmmm128_xmm:
             case Code.Movdqa_xmmm128_xmm:
@@ -69,32 +66,6 @@ internal sealed partial class UnitCompiler
                     return FastOpBuilder.Memory(ins, ref op);
                 }
 
-            case Code.Pxor_xmm_xmmm128:
-            case Code.Xorps_xmm_xmmm128:
-            case Code.Xorpd_xmm_xmmm128:
-                return XmmRm(ins, ref op, SseOp.Xor, aligned: true);
-            case Code.Por_xmm_xmmm128:
-            case Code.Orps_xmm_xmmm128:
-                return XmmRm(ins, ref op, SseOp.Or, aligned: true);
-            case Code.Pand_xmm_xmmm128:
-            case Code.Andps_xmm_xmmm128:
-                return XmmRm(ins, ref op, SseOp.And, aligned: true);
-            case Code.Pandn_xmm_xmmm128:
-                return XmmRm(ins, ref op, SseOp.AndNot, aligned: true);
-            case Code.Pcmpeqb_xmm_xmmm128:
-                return XmmRm(ins, ref op, SseOp.CmpEqB, aligned: true);
-            case Code.Pcmpeqw_xmm_xmmm128:
-                return XmmRm(ins, ref op, SseOp.CmpEqW, aligned: true);
-            case Code.Pcmpeqd_xmm_xmmm128:
-                return XmmRm(ins, ref op, SseOp.CmpEqD, aligned: true);
-            case Code.Paddd_xmm_xmmm128:
-                return XmmRm(ins, ref op, SseOp.AddD, aligned: true);
-            case Code.Paddq_xmm_xmmm128:
-                return XmmRm(ins, ref op, SseOp.AddQ, aligned: true);
-            case Code.Psubq_xmm_xmmm128:
-                return XmmRm(ins, ref op, SseOp.SubQ, aligned: true);
-            case Code.Pminub_xmm_xmmm128:
-                return XmmRm(ins, ref op, SseOp.MinUB, aligned: true);
             case Code.Pshufd_xmm_xmmm128_imm8:
                 if (!XmmRm(ins, ref op, SseOp.Pshufd, aligned: true))
                 {
@@ -135,6 +106,32 @@ internal sealed partial class UnitCompiler
                 return false;
         }
     }
+
+    // xmm, xmm/m128 forms: the operation and whether a memory operand must be 16-byte aligned (#GP otherwise).
+    private static readonly Dictionary<Code, (SseOp Op, bool Aligned)> s_xmmRmForms = new()
+    {
+        [Code.Movaps_xmm_xmmm128] = (SseOp.Load, true),
+        [Code.Movapd_xmm_xmmm128] = (SseOp.Load, true),
+        [Code.Movdqa_xmm_xmmm128] = (SseOp.Load, true),
+        [Code.Movups_xmm_xmmm128] = (SseOp.Load, false),
+        [Code.Movupd_xmm_xmmm128] = (SseOp.Load, false),
+        [Code.Movdqu_xmm_xmmm128] = (SseOp.Load, false),
+        [Code.Pxor_xmm_xmmm128] = (SseOp.Xor, true),
+        [Code.Xorps_xmm_xmmm128] = (SseOp.Xor, true),
+        [Code.Xorpd_xmm_xmmm128] = (SseOp.Xor, true),
+        [Code.Por_xmm_xmmm128] = (SseOp.Or, true),
+        [Code.Orps_xmm_xmmm128] = (SseOp.Or, true),
+        [Code.Pand_xmm_xmmm128] = (SseOp.And, true),
+        [Code.Andps_xmm_xmmm128] = (SseOp.And, true),
+        [Code.Pandn_xmm_xmmm128] = (SseOp.AndNot, true),
+        [Code.Pcmpeqb_xmm_xmmm128] = (SseOp.CmpEqB, true),
+        [Code.Pcmpeqw_xmm_xmmm128] = (SseOp.CmpEqW, true),
+        [Code.Pcmpeqd_xmm_xmmm128] = (SseOp.CmpEqD, true),
+        [Code.Paddd_xmm_xmmm128] = (SseOp.AddD, true),
+        [Code.Paddq_xmm_xmmm128] = (SseOp.AddQ, true),
+        [Code.Psubq_xmm_xmmm128] = (SseOp.SubQ, true),
+        [Code.Pminub_xmm_xmmm128] = (SseOp.MinUB, true),
+    };
 
     private static byte Xmm(Register r) => (byte)(r - Register.XMM0);
 
