@@ -22,7 +22,6 @@ internal static class JitBenchmark
     private const ulong CodeAddress = 0x10_0000;
     private const ulong DataAddress = 0x80_0000;
     private const ulong StackTop = 0x90_0000;
-    private const ulong Pml4 = 0x1000, Pdpt = 0x2000;
     private const ushort DonePort = 0xF4;
     private const int PageSize = 4096;
 
@@ -118,8 +117,7 @@ internal static class JitBenchmark
     {
         using var mem = GuestMemory.Create(16UL << 20);
         mem.Write(CodeAddress, code);
-        mem.TryWrite(Pml4, Pdpt | 0x7);
-        mem.TryWrite(Pdpt, 0x0UL | 0x87);
+        BenchGuest.IdentityMap1G(mem);
 
         var pio = new IoBus("pio", 0x1_0000);
         var mmio = new IoBus("mmio", ulong.MaxValue);
@@ -130,10 +128,11 @@ internal static class JitBenchmark
             control.Stopped = true;
             vcpu?.Kick();
         }), "done");
-        var options = new BtOptions { CollectStats = true, TranslationThreshold = 1 };
+        // Synchronous compilation: the probe times the compile of every unit on this thread, then the translated code.
+        var options = new BtOptions { CollectStats = true, TranslationThreshold = 1, BackgroundTranslation = false };
         using var engine = new BtEngine(new EngineContext { Memory = mem, Pio = pio, Mmio = mmio, Control = control, VcpuCount = 1 }, options);
         vcpu = engine.CreateVcpu(0);
-        var state = LongModeState();
+        var state = BenchGuest.LongModeState(CodeAddress, StackTop);
         state.Registers.R15 = (ulong)loops;
         vcpu.SetState(state);
 
@@ -352,21 +351,5 @@ internal static class JitBenchmark
             case < 97: a.bt(R(rng), (byte)rng.Next(64)); break;
             default: a.nop(); break;
         }
-    }
-
-    private static CpuState LongModeState()
-    {
-        var s = new CpuState();
-        s.Registers.Rip = CodeAddress;
-        s.Registers.Rflags = CpuRegisters.RflagsReserved;
-        s.Registers.Rsp = StackTop;
-        s.System.Cs = SegmentRegister.Flat(0x8, code: true, longMode: true);
-        var data = SegmentRegister.Flat(0x10, code: false);
-        s.System.Ds = s.System.Es = s.System.Ss = s.System.Fs = s.System.Gs = data;
-        s.System.Cr0 = SystemRegisters.Cr0Pe | SystemRegisters.Cr0Pg | SystemRegisters.Cr0Et | SystemRegisters.Cr0Ne;
-        s.System.Cr3 = Pml4;
-        s.System.Cr4 = SystemRegisters.Cr4Pae;
-        s.System.Efer = SystemRegisters.EferLme | SystemRegisters.EferLma;
-        return s;
     }
 }

@@ -17,7 +17,6 @@ internal static class MipsBenchmark
 {
     private const ulong CodeAddress = 0x10_0000;
     private const ulong DataAddress = 0x20_0000;
-    private const ulong Pml4 = 0x1000, Pdpt = 0x2000;
     private const ushort DonePort = 0xF4;
 
     public static int Run(string[] args)
@@ -33,8 +32,7 @@ internal static class MipsBenchmark
         mem.Write(CodeAddress, code);
 
         // Identity map the first 1 GiB with one 1 GiB page (PML4 -> PDPT with PS).
-        mem.TryWrite(Pml4, Pdpt | 0x7);
-        mem.TryWrite(Pdpt, 0x0UL | 0x87);
+        BenchGuest.IdentityMap1G(mem);
 
         var pio = new IoBus("pio", 0x1_0000);
         var mmio = new IoBus("mmio", ulong.MaxValue);
@@ -47,7 +45,7 @@ internal static class MipsBenchmark
         }), "done");
         using var engine = new BtEngine(new EngineContext { Memory = mem, Pio = pio, Mmio = mmio, Control = control, VcpuCount = 1 }, new BtOptions { CollectStats = false });
         vcpu = engine.CreateVcpu(0);
-        vcpu.SetState(LongModeState());
+        vcpu.SetState(BenchGuest.LongModeState(CodeAddress, 0x80000));
 
         var sw = Stopwatch.StartNew();
         while (!control.Stopped)
@@ -94,21 +92,5 @@ internal static class MipsBenchmark
         var ms = new MemoryStream();
         a.Assemble(new StreamCodeWriter(ms), CodeAddress);
         return ms.ToArray();
-    }
-
-    private static CpuState LongModeState()
-    {
-        var s = new CpuState();
-        s.Registers.Rip = CodeAddress;
-        s.Registers.Rflags = CpuRegisters.RflagsReserved;
-        s.Registers.Rsp = 0x80000;
-        s.System.Cs = SegmentRegister.Flat(0x8, code: true, longMode: true);
-        var data = SegmentRegister.Flat(0x10, code: false);
-        s.System.Ds = s.System.Es = s.System.Ss = s.System.Fs = s.System.Gs = data;
-        s.System.Cr0 = SystemRegisters.Cr0Pe | SystemRegisters.Cr0Pg | SystemRegisters.Cr0Et | SystemRegisters.Cr0Ne;
-        s.System.Cr3 = Pml4;
-        s.System.Cr4 = SystemRegisters.Cr4Pae;
-        s.System.Efer = SystemRegisters.EferLme | SystemRegisters.EferLma;
-        return s;
     }
 }
