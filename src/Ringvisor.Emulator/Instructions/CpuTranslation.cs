@@ -58,6 +58,7 @@ public sealed unsafe partial class Cpu
         typeof(Cpu).GetMethod(nameof(TranslatedWrite4), AnyInstance)!,
         typeof(Cpu).GetMethod(nameof(TranslatedWrite8), AnyInstance)!,
     ];
+    internal static readonly FieldInfo FieldMmu = typeof(Cpu).GetField(nameof(_mmu), AnyInstance)!;
     internal static readonly FieldInfo FieldFpuRegs = typeof(Cpu).GetField(nameof(FpuRegs), AnyInstance)!;
     internal static readonly MethodInfo MethodRead16 = typeof(Cpu).GetMethod(nameof(TranslatedRead16), AnyInstance)!;
     internal static readonly MethodInfo MethodWrite16 = typeof(Cpu).GetMethod(nameof(TranslatedWrite16), AnyInstance)!;

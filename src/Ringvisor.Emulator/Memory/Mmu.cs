@@ -56,6 +56,14 @@ public sealed unsafe partial class Mmu : IDisposable
     private const int RequestCodeCheck = 2;
 
     private readonly TlbEntry[] _tlb = new TlbEntry[ClassCount * TlbSets];
+
+    // For translated code, which inlines the read fast path (Translation/UnitCompiler.Memory.cs): the TLB and the
+    // current class's first slot (fixed while a unit runs: no privilege or AC change is translated).
+    internal static readonly global::System.Reflection.FieldInfo FieldTlb =
+        typeof(Mmu).GetField(nameof(_tlb), global::System.Reflection.BindingFlags.Instance | global::System.Reflection.BindingFlags.NonPublic)!;
+
+    internal static readonly global::System.Reflection.FieldInfo FieldCurrentBase =
+        typeof(Mmu).GetField(nameof(_currentBase), global::System.Reflection.BindingFlags.Instance | global::System.Reflection.BindingFlags.NonPublic)!;
     private readonly MemorySystem _system;
     private readonly GuestMemory _memory;
     private readonly IoBus _mmio;

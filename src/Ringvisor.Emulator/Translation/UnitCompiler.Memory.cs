@@ -128,13 +128,81 @@ internal sealed partial class UnitCompiler
     /// <summary>With the Cpu and the address on the stack: the read call, the fault branch, then pushes the value.</summary>
     private void EmitReadCall(int size, Label fault)
     {
+        // Fast path inline: the current class's TLB slot for the page holds a read tag for it (a RAM page, readable
+        // now) and the access stays inside the page; then the value is read from host memory directly. Otherwise the
+        // accessor (which also walks, faults and handles MMIO).
+        var slow = _il.DefineLabel();
+        var done = _il.DefineLabel();
+        St(_ra);
+        Op(OpCodes.Pop);
+        Ld(_tlbBase);
+        Ld(_ra);
+        LdI4(12);
+        Op(OpCodes.Shr_Un);
+        Op(OpCodes.Conv_I4);
+        LdI4(Memory.Mmu.TlbSets - 1);
+        Op(OpCodes.And);
+        _il.Emit(OpCodes.Sizeof, typeof(Memory.TlbEntry));
+        Op(OpCodes.Mul);
+        Op(OpCodes.Add);
+        St(_eref);
+        Ld(_eref);
+        _il.Emit(OpCodes.Ldfld, s_fieldReadTag);
+        Ld(_ra);
+        LdI8(~0xFFFUL);
+        Op(OpCodes.And);
+        _il.Emit(OpCodes.Bne_Un, slow);
+        Ld(_ra);
+        LdI8(0xFFF);
+        Op(OpCodes.And);
+        LdI8((ulong)(4096 - size));
+        _il.Emit(OpCodes.Bgt_Un, slow);
+        Ld(_eref);
+        _il.Emit(OpCodes.Ldfld, s_fieldHostAddend);
+        Ld(_ra);
+        Op(OpCodes.Conv_I);
+        Op(OpCodes.Add);
+        switch (size)
+        {
+            case 1:
+                Op(OpCodes.Ldind_U1);
+                Op(OpCodes.Conv_U8);
+                break;
+            case 2:
+                _il.Emit(OpCodes.Unaligned, (byte)1);
+                Op(OpCodes.Ldind_U2);
+                Op(OpCodes.Conv_U8);
+                break;
+            case 4:
+                _il.Emit(OpCodes.Unaligned, (byte)1);
+                Op(OpCodes.Ldind_U4);
+                Op(OpCodes.Conv_U8);
+                break;
+            default:
+                _il.Emit(OpCodes.Unaligned, (byte)1);
+                Op(OpCodes.Ldind_I8);
+                break;
+        }
+
+        St(_rv2);
+        _il.Emit(OpCodes.Br, done);
+        _il.MarkLabel(slow);
+
         // Only _rv has its address taken (address-exposed locals are kept in memory by the JIT).
+        _il.Emit(OpCodes.Ldarg_0);
+        Ld(_ra);
         _il.Emit(OpCodes.Ldloca, _rv);
         LocalWritten(_rv);
         Call(Cpu.TranslatedReadMethod(size));
         _il.Emit(OpCodes.Brfalse, fault);
         Ld(_rv);
+        St(_rv2);
+        _il.MarkLabel(done);
+        Ld(_rv2);
     }
+
+    private static readonly System.Reflection.FieldInfo s_fieldReadTag = typeof(Memory.TlbEntry).GetField(nameof(Memory.TlbEntry.ReadTag))!;
+    private static readonly System.Reflection.FieldInfo s_fieldHostAddend = typeof(Memory.TlbEntry).GetField(nameof(Memory.TlbEntry.HostAddend))!;
 
     /// <summary>
     /// Writes the value <paramref name="pushValue"/> pushes at the address <paramref name="pushAddress"/> pushes (both

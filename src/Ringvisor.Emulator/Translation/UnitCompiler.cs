@@ -50,6 +50,7 @@ internal sealed partial class UnitCompiler
     private int _linkCount;
     private int _currentSet = -1;
     private LocalBuilder _curOff = null!, _curNext = null!, _curAdj = null!, _status = null!, _rv = null!;
+    private LocalBuilder _ra = null!, _rv2 = null!, _eref = null!, _tlbBase = null!;
     private LocalBuilder _curPacked = null!;
     private Label _faultExit;
     private Label _storeExit;
@@ -329,6 +330,10 @@ internal sealed partial class UnitCompiler
         _status = _il.DeclareLocal(typeof(int));
         _rv = _il.DeclareLocal(typeof(ulong));
         _curPacked = _il.DeclareLocal(typeof(long));
+        _ra = _il.DeclareLocal(typeof(ulong));
+        _rv2 = _il.DeclareLocal(typeof(ulong));
+        _eref = _il.DeclareLocal(typeof(Memory.TlbEntry).MakeByRefType());
+        _tlbBase = _il.DeclareLocal(typeof(Memory.TlbEntry).MakeByRefType());
     }
 
     private void EmitPrologue()
@@ -351,6 +356,16 @@ internal sealed partial class UnitCompiler
 
         _il.Emit(OpCodes.Ldc_I8, 0L);
         _il.Emit(OpCodes.Stloc, _icount);
+
+        // The current privilege class's TLB, for the inlined read fast path (EmitReadCall).
+        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldfld, Cpu.FieldMmu);
+        _il.Emit(OpCodes.Ldfld, Memory.Mmu.FieldTlb);
+        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldfld, Cpu.FieldMmu);
+        _il.Emit(OpCodes.Ldfld, Memory.Mmu.FieldCurrentBase);
+        _il.Emit(OpCodes.Ldelema, typeof(Memory.TlbEntry));
+        _il.Emit(OpCodes.Stloc, _tlbBase);
     }
 
     private void EmitEpilogue()
