@@ -135,18 +135,7 @@ internal sealed partial class UnitCompiler
         var done = _il.DefineLabel();
         St(_ra);
         Op(OpCodes.Pop);
-        Ld(_tlbBase);
-        Ld(_ra);
-        LdI4(12);
-        Op(OpCodes.Shr_Un);
-        Op(OpCodes.Conv_I4);
-        LdI4(Memory.Mmu.TlbSets - 1);
-        Op(OpCodes.And);
-        _il.Emit(OpCodes.Sizeof, typeof(Memory.TlbEntry));
-        Op(OpCodes.Mul);
-        Op(OpCodes.Add);
-        St(_eref);
-        Ld(_eref);
+        EmitTlbSlot(_ra);
         _il.Emit(OpCodes.Ldfld, s_fieldReadTag);
         Ld(_ra);
         LdI8(~0xFFFUL);
@@ -201,6 +190,24 @@ internal sealed partial class UnitCompiler
         Ld(_rv2);
     }
 
+    /// <summary>_eref = the current class's TLB slot for the address in <paramref name="address"/>; leaves _eref pushed.</summary>
+    private void EmitTlbSlot(LocalBuilder address)
+    {
+        Ld(_tlbBase);
+        Ld(address);
+        LdI4(12);
+        Op(OpCodes.Shr_Un);
+        Op(OpCodes.Conv_I4);
+        LdI4(Memory.Mmu.TlbSets - 1);
+        Op(OpCodes.And);
+        _il.Emit(OpCodes.Sizeof, typeof(Memory.TlbEntry));
+        Op(OpCodes.Mul);
+        Op(OpCodes.Add);
+        St(_eref);
+        Ld(_eref);
+    }
+
+    private static readonly System.Reflection.FieldInfo s_fieldWriteTag = typeof(Memory.TlbEntry).GetField(nameof(Memory.TlbEntry.WriteTag))!;
     private static readonly System.Reflection.FieldInfo s_fieldReadTag = typeof(Memory.TlbEntry).GetField(nameof(Memory.TlbEntry.ReadTag))!;
     private static readonly System.Reflection.FieldInfo s_fieldHostAddend = typeof(Memory.TlbEntry).GetField(nameof(Memory.TlbEntry.HostAddend))!;
 
@@ -213,9 +220,73 @@ internal sealed partial class UnitCompiler
     private void EmitWrite(int size, Action pushAddress, Action pushValue, bool plain)
     {
         var fault = FaultStub();
-        _il.Emit(OpCodes.Ldarg_0);
+
+        // Fast path inline, as for reads: a write tag (a RAM page holding no decoded code, writable now, dirty bit
+        // already set) and an access inside the page store to host memory directly. Such a store cannot change the
+        // unit's own page (which holds code) or raise attention (no MMIO), so it needs no exit check.
+        var slow = _il.DefineLabel();
+        var done = _il.DefineLabel();
         pushAddress();
+        St(_wa);
         pushValue();
+        St(_wv);
+        EmitTlbSlot(_wa);
+        _il.Emit(OpCodes.Ldfld, s_fieldWriteTag);
+        Ld(_wa);
+        LdI8(~0xFFFUL);
+        Op(OpCodes.And);
+        _il.Emit(OpCodes.Bne_Un, slow);
+        Ld(_wa);
+        LdI8(0xFFF);
+        Op(OpCodes.And);
+        LdI8((ulong)(4096 - size));
+        _il.Emit(OpCodes.Bgt_Un, slow);
+        Ld(_eref);
+        _il.Emit(OpCodes.Ldfld, s_fieldHostAddend);
+        Ld(_wa);
+        Op(OpCodes.Conv_I);
+        Op(OpCodes.Add);
+        Ld(_wv);
+        switch (size)
+        {
+            case 1:
+                Op(OpCodes.Conv_U1);
+                Op(OpCodes.Stind_I1);
+                break;
+            case 2:
+                Op(OpCodes.Conv_U2);
+                _il.Emit(OpCodes.Unaligned, (byte)1);
+                Op(OpCodes.Stind_I2);
+                break;
+            case 4:
+                Op(OpCodes.Conv_U4);
+                _il.Emit(OpCodes.Unaligned, (byte)1);
+                Op(OpCodes.Stind_I4);
+                break;
+            default:
+                _il.Emit(OpCodes.Unaligned, (byte)1);
+                Op(OpCodes.Stind_I8);
+                break;
+        }
+
+        if (!plain)
+        {
+            LdI4(0);
+            St(_status);
+        }
+
+        _il.Emit(OpCodes.Br, done);
+        _il.MarkLabel(slow);
+        EmitWriteCall(size, plain, fault);
+        _il.MarkLabel(done);
+    }
+
+    /// <summary>The accessor call for a write of _wv at _wa (the slow path of <see cref="EmitWrite"/>).</summary>
+    private void EmitWriteCall(int size, bool plain, Label fault)
+    {
+        _il.Emit(OpCodes.Ldarg_0);
+        Ld(_wa);
+        Ld(_wv);
         LdI8(_physPage);
         LdI4(_generation);
         Call(Cpu.TranslatedWriteMethod(size));

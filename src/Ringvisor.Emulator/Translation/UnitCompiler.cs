@@ -50,7 +50,7 @@ internal sealed partial class UnitCompiler
     private int _linkCount;
     private int _currentSet = -1;
     private LocalBuilder _curOff = null!, _curNext = null!, _curAdj = null!, _status = null!, _rv = null!;
-    private LocalBuilder _ra = null!, _rv2 = null!, _eref = null!, _tlbBase = null!;
+    private LocalBuilder _ra = null!, _rv2 = null!, _eref = null!, _tlbBase = null!, _wa = null!, _wv = null!;
     private LocalBuilder _curPacked = null!;
     private Label _faultExit;
     private Label _storeExit;
@@ -331,6 +331,8 @@ internal sealed partial class UnitCompiler
         _rv = _il.DeclareLocal(typeof(ulong));
         _curPacked = _il.DeclareLocal(typeof(long));
         _ra = _il.DeclareLocal(typeof(ulong));
+        _wa = _il.DeclareLocal(typeof(ulong));
+        _wv = _il.DeclareLocal(typeof(ulong));
         _rv2 = _il.DeclareLocal(typeof(ulong));
         _eref = _il.DeclareLocal(typeof(Memory.TlbEntry).MakeByRefType());
         _tlbBase = _il.DeclareLocal(typeof(Memory.TlbEntry).MakeByRefType());

@@ -236,13 +236,13 @@ public sealed class TranslationTests
     }
 
     [Fact]
-    public void InlineReads_AtAndAcrossPageEnd_MatchInterpreter()
+    public void InlineAccesses_AtAndAcrossPageEnd_MatchInterpreter()
     {
-        // Translated reads take an inline TLB fast path only when the access stays inside its page: reads of every
-        // size at the last offsets of a page (fast) and straddling into the next one (the accessor) must agree with
-        // the interpreter; the loop changes the data so stale values would show. The page after the boundary is
-        // mapped elsewhere (linear 8 MiB -> physical 10 MiB), so a read that ran past its page on the host would see
-        // other bytes.
+        // Translated reads and writes take an inline TLB fast path only when the access stays inside its page:
+        // accesses of every size at the last offsets of a page (fast) and straddling into the next one (the accessor)
+        // must agree with the interpreter; the loop changes the data so stale values would show. The page after the boundary is
+        // mapped elsewhere (linear 8 MiB -> physical 10 MiB), so an access that ran past its page on the host would
+        // see or change other bytes (physical 8 MiB is compared too).
         const ulong Edge = DataA + 0x20_0000;
         RunBoth(
             a =>
@@ -264,6 +264,10 @@ public sealed class TranslationTests
                 a.rol(rbx, 5);
                 a.mov(__qword_ptr[rsi - 8], rbx);
                 a.mov(__qword_ptr[rsi], rcx);
+                a.mov(__dword_ptr[rsi - 3], ebx);   // straddling stores: the accessor, never the inline path
+                a.mov(__word_ptr[rsi - 1], cx);
+                a.mov(__qword_ptr[rsi - 4], rdx);
+                a.add(__byte_ptr[rsi - 1], cl);
                 a.dec(ecx);
                 a.jnz(loop);
                 a.hlt();
