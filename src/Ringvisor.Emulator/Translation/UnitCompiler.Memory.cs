@@ -135,22 +135,7 @@ internal sealed partial class UnitCompiler
         var done = _il.DefineLabel();
         St(_ra);
         Op(OpCodes.Pop);
-        EmitTlbSlot(_ra);
-        _il.Emit(OpCodes.Ldfld, s_fieldReadTag);
-        Ld(_ra);
-        LdI8(~0xFFFUL);
-        Op(OpCodes.And);
-        _il.Emit(OpCodes.Bne_Un, slow);
-        Ld(_ra);
-        LdI8(0xFFF);
-        Op(OpCodes.And);
-        LdI8((ulong)(4096 - size));
-        _il.Emit(OpCodes.Bgt_Un, slow);
-        Ld(_eref);
-        _il.Emit(OpCodes.Ldfld, s_fieldHostAddend);
-        Ld(_ra);
-        Op(OpCodes.Conv_I);
-        Op(OpCodes.Add);
+        EmitTlbHostAddress(_ra, s_fieldReadTag, size, slow);
         switch (size)
         {
             case 1:
@@ -188,6 +173,31 @@ internal sealed partial class UnitCompiler
         St(_rv2);
         _il.MarkLabel(done);
         Ld(_rv2);
+    }
+
+    /// <summary>
+    /// The inline TLB test: branches to <paramref name="slow"/> unless the current class's slot for the address holds
+    /// <paramref name="tag"/> (read or write tag) for its page and the <paramref name="size"/>-byte access stays inside
+    /// the page; otherwise pushes the host address of the access.
+    /// </summary>
+    private void EmitTlbHostAddress(LocalBuilder address, System.Reflection.FieldInfo tag, int size, Label slow)
+    {
+        EmitTlbSlot(address);
+        _il.Emit(OpCodes.Ldfld, tag);
+        Ld(address);
+        LdI8(~0xFFFUL);
+        Op(OpCodes.And);
+        _il.Emit(OpCodes.Bne_Un, slow);
+        Ld(address);
+        LdI8(0xFFF);
+        Op(OpCodes.And);
+        LdI8((ulong)(4096 - size));
+        _il.Emit(OpCodes.Bgt_Un, slow);
+        Ld(_eref);
+        _il.Emit(OpCodes.Ldfld, s_fieldHostAddend);
+        Ld(address);
+        Op(OpCodes.Conv_I);
+        Op(OpCodes.Add);
     }
 
     /// <summary>_eref = the current class's TLB slot for the address in <paramref name="address"/>; leaves _eref pushed.</summary>
@@ -230,22 +240,7 @@ internal sealed partial class UnitCompiler
         St(_wa);
         pushValue();
         St(_wv);
-        EmitTlbSlot(_wa);
-        _il.Emit(OpCodes.Ldfld, s_fieldWriteTag);
-        Ld(_wa);
-        LdI8(~0xFFFUL);
-        Op(OpCodes.And);
-        _il.Emit(OpCodes.Bne_Un, slow);
-        Ld(_wa);
-        LdI8(0xFFF);
-        Op(OpCodes.And);
-        LdI8((ulong)(4096 - size));
-        _il.Emit(OpCodes.Bgt_Un, slow);
-        Ld(_eref);
-        _il.Emit(OpCodes.Ldfld, s_fieldHostAddend);
-        Ld(_wa);
-        Op(OpCodes.Conv_I);
-        Op(OpCodes.Add);
+        EmitTlbHostAddress(_wa, s_fieldWriteTag, size, slow);
         Ld(_wv);
         switch (size)
         {
