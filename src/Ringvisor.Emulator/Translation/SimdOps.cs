@@ -42,6 +42,29 @@ internal static class SimdOps
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<byte> MinUB(Vector128<byte> a, Vector128<byte> b) => Vector128.Min(a, b);
 
+    /// <summary>PUNPCKLBW: bytes a0 b0 a1 b1 ... a7 b7.</summary>
+    public static Vector128<byte> UnpackLowB(Vector128<byte> a, Vector128<byte> b)
+    {
+        if (System.Runtime.Intrinsics.X86.Sse2.IsSupported)
+        {
+            return System.Runtime.Intrinsics.X86.Sse2.UnpackLow(a, b);
+        }
+
+        Span<byte> r = stackalloc byte[16];
+        for (int i = 0; i < 8; i++)
+        {
+            r[2 * i] = a.GetElement(i);
+            r[(2 * i) + 1] = b.GetElement(i);
+        }
+
+        return Vector128.Create((ReadOnlySpan<byte>)r);
+    }
+
+    /// <summary>PUNPCKLQDQ: the low quadword of a, then the low quadword of b.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<byte> UnpackLowQ(Vector128<byte> a, Vector128<byte> b) =>
+        Vector128.Create(a.AsUInt64().ToScalar(), b.AsUInt64().ToScalar()).AsByte();
+
     /// <summary>PSHUFD: dword i of the result is dword ((imm >> 2i) &amp; 3) of the source.</summary>
     public static Vector128<byte> Pshufd(Vector128<byte> src, int imm)
     {

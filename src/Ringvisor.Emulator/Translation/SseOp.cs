@@ -24,6 +24,12 @@ internal enum SseOp : byte
     SubQ,
     MinUB,
 
+    /// <summary>PUNPCKLBW: the low eight bytes of dst and src interleaved (dst first).</summary>
+    UnpackLowB,
+
+    /// <summary>PUNPCKLQDQ: the low quadword of dst, then the low quadword of src.</summary>
+    UnpackLowQ,
+
     /// <summary>PSHUFD xmm, xmm/m128, imm8 (Imm low byte).</summary>
     Pshufd,
 

@@ -12,6 +12,12 @@ internal sealed partial class UnitCompiler
 {
     private InstructionInfoFactory? _instructionInfo;
 
+    private static readonly System.Reflection.MethodInfo s_reverse32 =
+        typeof(System.Buffers.Binary.BinaryPrimitives).GetMethod(nameof(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness), [typeof(uint)])!;
+
+    private static readonly System.Reflection.MethodInfo s_reverse64 =
+        typeof(System.Buffers.Binary.BinaryPrimitives).GetMethod(nameof(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness), [typeof(ulong)])!;
+
     private static UnitExtra ClassifyExtra(in Instruction ins, ref FastOp op)
     {
         var sseOp = op;
@@ -69,6 +75,14 @@ internal sealed partial class UnitCompiler
                 }
 
                 return UnitExtra.XchgRR;
+            case Mnemonic.Bswap:
+                if (n != 1 || k0 != OpKind.Register || !FastOpBuilder.Gpr(ins.Op0Register, out op.Dst, out op.Size) || op.Size < 4)
+                {
+                    // BSWAP r16 is undefined (SDM): left to the interpreter's definition.
+                    return UnitExtra.None;
+                }
+
+                return UnitExtra.Bswap;
             case Mnemonic.Cwde:
                 op.Aux = 0;
                 return UnitExtra.SignExtendAcc;
@@ -297,6 +311,21 @@ internal sealed partial class UnitCompiler
                 return true;
             case UnitExtra.Sse:
                 EmitSse(ui, ref op);
+                return true;
+            case UnitExtra.Bswap:
+                LdReg(op.Dst, size);
+                if (size == 4)
+                {
+                    Op(OpCodes.Conv_U4);
+                    Call(s_reverse32);
+                    Op(OpCodes.Conv_U8);
+                }
+                else
+                {
+                    Call(s_reverse64);
+                }
+
+                StReg(op.Dst, size);
                 return true;
             default:
                 throw new InvalidOperationException($"translator: no emitter for {ui.Extra}");

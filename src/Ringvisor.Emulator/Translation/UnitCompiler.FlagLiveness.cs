@@ -83,7 +83,7 @@ internal sealed partial class UnitCompiler
         if (ui.Extra != UnitExtra.None)
         {
             return ui.Extra is UnitExtra.RotateRI or UnitExtra.NotR or UnitExtra.NegR or UnitExtra.ShiftRCl or
-                UnitExtra.XchgRR or UnitExtra.SignExtendAcc;
+                UnitExtra.XchgRR or UnitExtra.SignExtendAcc or UnitExtra.Bswap;
         }
 
         return ui.Op.Kind is FastKind.Nop or FastKind.MovRR or FastKind.MovRI or FastKind.AluRR or FastKind.AluRI or

@@ -131,6 +131,8 @@ internal sealed partial class UnitCompiler
         [Code.Paddq_xmm_xmmm128] = (SseOp.AddQ, true),
         [Code.Psubq_xmm_xmmm128] = (SseOp.SubQ, true),
         [Code.Pminub_xmm_xmmm128] = (SseOp.MinUB, true),
+        [Code.Punpcklbw_xmm_xmmm128] = (SseOp.UnpackLowB, true),
+        [Code.Punpcklqdq_xmm_xmmm128] = (SseOp.UnpackLowQ, true),
     };
 
     private static byte Xmm(Register r) => (byte)(r - Register.XMM0);

@@ -33,6 +33,9 @@ internal enum UnitExtra : byte
     /// <summary>CALL r64 / CALL qword [mem] (operands as for IndirectJmp).</summary>
     IndirectCall,
 
+    /// <summary>BSWAP r32/r64 (Dst, Size).</summary>
+    Bswap,
+
     /// <summary>SSE moves and integer operations emitted as IL (UnitCompiler.Simd.cs; SseOp in Aux).</summary>
     Sse,
 

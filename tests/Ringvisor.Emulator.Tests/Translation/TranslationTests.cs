@@ -283,6 +283,41 @@ public sealed class TranslationTests
     }
 
     [Fact]
+    public void BswapAndUnpack_BetweenFlagWriterAndReader_MatchInterpreter()
+    {
+        // BSWAP and PUNPCKL* run in IL; a compare's flags stay live across them to the Jcc/ADC that reads them.
+        RunBoth(a =>
+        {
+            var loop = a.CreateLabel();
+            var skip = a.CreateLabel();
+            a.mov(ecx, 200);
+            a.mov(rax, 0x0102_0304_0506_0708UL);
+            a.mov(rsi, DataA);
+            a.Label(ref loop);
+            a.cmp(eax, ecx);
+            a.bswap(rax);
+            a.bswap(edx);
+            a.adc(rbx, rax);
+            a.cmp(ebx, edx);
+            a.bswap(r9);
+            a.jb(skip);
+            a.inc(r10);
+            a.Label(ref skip);
+            a.movq(xmm1, rax);
+            a.movq(xmm2, rbx);
+            a.punpcklbw(xmm1, xmm2);
+            a.punpcklqdq(xmm3, xmm1);
+            a.movdqa(__xmmword_ptr[rsi], xmm3);
+            a.punpcklbw(xmm3, __xmmword_ptr[rsi]);
+            a.movq(r11, xmm3);
+            a.add(rdx, r11);
+            a.dec(ecx);
+            a.jnz(loop);
+            a.hlt();
+        }, compareAt: [DataA, DataA + 8]);
+    }
+
+    [Fact]
     public void TranslationOff_HotLoop_NothingTranslatedAndCountsMatch()
     {
         // With translation off the batch loop runs without the translator's hook: no unit may be built or entered,
