@@ -75,6 +75,23 @@ internal sealed partial class UnitCompiler
                 }
 
                 return UnitExtra.XchgRR;
+            case Mnemonic.Inc:
+            case Mnemonic.Dec:
+                if (n != 1 || k0 != OpKind.Memory || !FastOpBuilder.Memory(ins, ref op) ||
+                    ins.MemorySize is not (MemorySize.UInt8 or MemorySize.UInt16 or MemorySize.UInt32 or MemorySize.UInt64))
+                {
+                    return IsHelperSafe(ins) ? UnitExtra.Helper : UnitExtra.None;
+                }
+
+                op.Size = (byte)(ins.MemorySize switch
+                {
+                    MemorySize.UInt8 => 1,
+                    MemorySize.UInt16 => 2,
+                    MemorySize.UInt32 => 4,
+                    _ => 8,
+                });
+                op.Aux = (byte)(ins.Mnemonic == Mnemonic.Inc ? 0 : 1);
+                return UnitExtra.IncDecM;
             case Mnemonic.Bswap:
                 if (n != 1 || k0 != OpKind.Register || !FastOpBuilder.Gpr(ins.Op0Register, out op.Dst, out op.Size) || op.Size < 4)
                 {
@@ -218,6 +235,10 @@ internal sealed partial class UnitCompiler
             case UnitExtra.Sse:
                 ScanSse(ref op, use, write);
                 break;
+            case UnitExtra.IncDecM:
+                use(op.Base);
+                use(op.Index);
+                break;
             case UnitExtra.IndirectJmp:
             case UnitExtra.IndirectCall:
                 if (op.Aux == 0)
@@ -312,6 +333,9 @@ internal sealed partial class UnitCompiler
             case UnitExtra.Sse:
                 EmitSse(ui, ref op);
                 return true;
+            case UnitExtra.IncDecM:
+                EmitIncDecMemory(ui, ref op);
+                return true;
             case UnitExtra.Bswap:
                 LdReg(op.Dst, size);
                 if (size == 4)
@@ -330,6 +354,43 @@ internal sealed partial class UnitCompiler
             default:
                 throw new InvalidOperationException($"translator: no emitter for {ui.Extra}");
         }
+    }
+
+    /// <summary>
+    /// INC/DEC m (no LOCK): read, add or subtract 1, write, then the flags (CF kept: the carry-in is the current CF,
+    /// read before anything changes), committed only after the store succeeded so a fault leaves the old flags.
+    /// </summary>
+    private void EmitIncDecMemory(UnitInstruction ui, ref FastOp op)
+    {
+        int size = op.Size;
+        bool inc = op.Aux == 0;
+        bool dead = FlagsDead;
+        EmitLinear(ref op);
+        if (!dead)
+        {
+            EmitCarry();
+            St(_c0);
+        }
+
+        EmitReadLinear(size);
+        St(_t0);
+        Ld(_t0);
+        LdI8(1);
+        Op(inc ? OpCodes.Add : OpCodes.Sub);
+        Mask(size);
+        St(_t2);
+        EmitWrite(size, () => Ld(_la), () => Ld(_t2), plain: false);
+        if (dead)
+        {
+            FlagsSkipped();
+        }
+        else
+        {
+            SetFlagOperands(Operand.Of(_t0, size), Operand.Constant(1));
+            SetFlagResult(inc ? FlagOp.Inc : FlagOp.Dec, Operand.Of(_t2), size, _c0);
+        }
+
+        EmitStoreCheck(ui.NextOffset, false);
     }
 
     /// <summary>

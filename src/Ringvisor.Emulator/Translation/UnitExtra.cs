@@ -33,6 +33,9 @@ internal enum UnitExtra : byte
     /// <summary>CALL r64 / CALL qword [mem] (operands as for IndirectJmp).</summary>
     IndirectCall,
 
+    /// <summary>INC/DEC of a memory operand (Aux 0 = INC, 1 = DEC; Size and the FastOp memory operand).</summary>
+    IncDecM,
+
     /// <summary>BSWAP r32/r64 (Dst, Size).</summary>
     Bswap,
 

@@ -318,6 +318,56 @@ public sealed class TranslationTests
     }
 
     [Fact]
+    public void IncDecMemory_InLoopThenFaulting_FlagsAndMemoryMatchInterpreter()
+    {
+        // INC/DEC m run in IL: results, CF kept from before, and an INC whose read succeeds but whose write faults
+        // (a read-only page with CR0.WP set) must leave the flags of the instruction before it (the #PF handler
+        // records RFLAGS and CR2).
+        const ulong Handler = 0x2_0000;
+        const ulong ReadOnly = 0xA0_0000; // 2 MiB page 5, remapped read-only below
+        RunBoth(
+            a =>
+            {
+                var loop = a.CreateLabel();
+                a.mov(rax, cr0);
+                a.or(rax, 1 << 16);
+                a.mov(cr0, rax);
+                a.mov(ecx, 300);
+                a.mov(rsi, ReadOnly);
+                a.Label(ref loop);
+                a.cmp(ecx, 150);
+                a.inc(__dword_ptr[DataA]);
+                a.adc(rbx, 0);
+                a.dec(__byte_ptr[DataA + 5]);
+                a.inc(__word_ptr[DataA + 6]);
+                a.setb(dl);
+                a.add(r8, rdx);
+                a.dec(__qword_ptr[DataA + 8]);
+                a.dec(ecx);
+                a.jnz(loop);
+                a.cmp(ecx, 1);
+                a.inc(__qword_ptr[rsi]);
+                a.hlt();
+            },
+            g =>
+            {
+                g.Code64(Handler, a =>
+                {
+                    a.pushfq();
+                    a.pop(r15);
+                    a.mov(r14, cr2);
+                    a.hlt();
+                });
+                g.SetGate64(14, Handler);
+                g.Write64(GuestHarness.Pd + (5 * 8), ReadOnly | 0x85);
+                g.Write64(ReadOnly, 41);
+                g.Write64(DataA, 0xFFFF_FF00_0000_FFF0UL);
+                g.Write64(DataA + 8, 3);
+            },
+            compareAt: [DataA, DataA + 8, ReadOnly]);
+    }
+
+    [Fact]
     public void TranslationOff_HotLoop_NothingTranslatedAndCountsMatch()
     {
         // With translation off the batch loop runs without the translator's hook: no unit may be built or entered,
