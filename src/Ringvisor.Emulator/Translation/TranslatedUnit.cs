@@ -50,6 +50,6 @@ internal sealed class TranslatedUnit
 
     public int EstimatedBytes { get; }
 
-    /// <summary>Set when the cache dropped the unit; vCPU lookup tables drop their reference on seeing it.</summary>
+    /// <summary>Set when the cache dropped the unit; vCPU unit slots and chain links drop their reference on seeing it.</summary>
     public volatile bool Evicted;
 }

@@ -1,6 +1,6 @@
 // The per-VM cache of translated units, shared by the vCPUs (translated code takes the vCPU as an argument). Bounded by
 // an estimate of the generated code's size: when a new unit would exceed the budget the whole cache is flushed (QEMU's
-// TCG does the same with its code buffer); flushed units are marked evicted so vCPU lookup tables drop them and the GC
+// TCG does the same with its code buffer); flushed units are marked evicted so vCPU unit slots drop them and the GC
 // can collect their DynamicMethods.
 using System.Collections.Concurrent;
 
