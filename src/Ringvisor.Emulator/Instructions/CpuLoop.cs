@@ -30,6 +30,7 @@ public sealed unsafe partial class Cpu
 
     // Recently used fetch pages (SwitchFetchPage), valid under the same rules as the current one.
     private const int RecentFetchPages = 64;
+    private static readonly RecentFetchPage NoRecentFetchPage = new(0, -1, null, 0); // epoch -1 never matches
     private readonly RecentFetchPage[] _recentFetchPages = NewRecentFetchPages();
     private Instruction _crossing;
 
@@ -492,7 +493,7 @@ public sealed unsafe partial class Cpu
         }
 
         // The recent-page cache must not keep evicted pages alive (or found).
-        Array.Fill(_recentFetchPages, new RecentFetchPage(0, -1, null, 0));
+        ForgetRecentFetchPages();
     }
 
     /// <summary>Drops every cached decoded page of this vCPU (e.g. after a snapshot restore).</summary>
@@ -511,13 +512,13 @@ public sealed unsafe partial class Cpu
     private void ForgetRecentFetchPages()
     {
         _fetchEpoch = -1;
-        Array.Fill(_recentFetchPages, new RecentFetchPage(0, -1, null, 0));
+        Array.Fill(_recentFetchPages, NoRecentFetchPage);
     }
 
     private static RecentFetchPage[] NewRecentFetchPages()
     {
         var a = new RecentFetchPage[RecentFetchPages];
-        Array.Fill(a, new RecentFetchPage(0, -1, null, 0));
+        Array.Fill(a, NoRecentFetchPage);
         return a;
     }
 }

@@ -1,6 +1,7 @@
 // The dispatcher between the interpreter and translated code (Translation/). ExecuteBatch looks for a unit (FindUnit)
-// before each interpreted step and hands over to RunUnits when there is one: a slot beside each decoded instruction (CodePage.UnitSlots) counts executions; a hot RIP gets
-// a unit from the per-VM cache (translated on a miss), and while units are found for the next RIP they run back to back.
+// before each interpreted step and hands over to RunUnits when there is one: a slot beside each decoded instruction
+// (CodePage.UnitSlots) counts executions; a hot RIP gets a unit from the per-VM cache (queued for the background
+// translator or translated on the spot), and while units are found for the next RIP they run back to back.
 // Translated code is never entered with TF or RF set, in an interrupt shadow, while tracing, with a fault pending or
 // outside 64-bit mode; a fault inside a unit is delivered here exactly as Step() does.
 using System.Diagnostics;
@@ -173,7 +174,7 @@ public sealed unsafe partial class Cpu
 
     /// <summary>A 16-byte read (SSE operands) with the current privilege; false with the fault recorded.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    internal bool TranslatedRead16(ulong la, out System.Runtime.Intrinsics.Vector128<byte> value)
+    internal bool TranslatedRead16(ulong la, out Vector128<byte> value)
     {
         if ((la & 0xFFF) <= 0xFF0)
         {
@@ -185,7 +186,7 @@ public sealed unsafe partial class Cpu
                 return false;
             }
 
-            value = System.Runtime.Intrinsics.Vector128.Create(lo, hi).AsByte();
+            value = Vector128.Create(lo, hi).AsByte();
             return true;
         }
 
@@ -196,13 +197,13 @@ public sealed unsafe partial class Cpu
             return false;
         }
 
-        value = System.Runtime.Intrinsics.Vector128.Create((ReadOnlySpan<byte>)b);
+        value = Vector128.Create((ReadOnlySpan<byte>)b);
         return true;
     }
 
     /// <summary>A 16-byte write (nothing written on a fault); returns as the other translated writes do.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    internal int TranslatedWrite16(ulong la, System.Runtime.Intrinsics.Vector128<byte> value, ulong physPage, int generation)
+    internal int TranslatedWrite16(ulong la, Vector128<byte> value, ulong physPage, int generation)
     {
         if ((la & 0xFFF) <= 0xFF0 && _mmu.CanWriteFast(la))
         {
@@ -215,7 +216,7 @@ public sealed unsafe partial class Cpu
         }
 
         Span<byte> b = stackalloc byte[16];
-        System.Runtime.Intrinsics.Vector128.CopyTo(value, b);
+        Vector128.CopyTo(value, b);
         return !WriteData(la, b) ? 1 : _codePageTracker.PageGeneration(physPage) != generation || _attention ? 2 : 0;
     }
 

@@ -77,19 +77,12 @@ internal sealed partial class UnitCompiler
                 return UnitExtra.XchgRR;
             case Mnemonic.Inc:
             case Mnemonic.Dec:
-                if (n != 1 || k0 != OpKind.Memory || !FastOpBuilder.Memory(ins, ref op) ||
-                    ins.MemorySize is not (MemorySize.UInt8 or MemorySize.UInt16 or MemorySize.UInt32 or MemorySize.UInt64))
+                if (n != 1 || k0 != OpKind.Memory || !FastOpBuilder.Memory(ins, ref op) || ins.MemorySize.GetSize() is not (1 or 2 or 4 or 8))
                 {
                     return IsHelperSafe(ins) ? UnitExtra.Helper : UnitExtra.None;
                 }
 
-                op.Size = (byte)(ins.MemorySize switch
-                {
-                    MemorySize.UInt8 => 1,
-                    MemorySize.UInt16 => 2,
-                    MemorySize.UInt32 => 4,
-                    _ => 8,
-                });
+                op.Size = (byte)ins.MemorySize.GetSize();
                 op.Aux = (byte)(ins.Mnemonic == Mnemonic.Inc ? 0 : 1);
                 return UnitExtra.IncDecM;
             case Mnemonic.Bswap:

@@ -100,7 +100,6 @@ internal sealed partial class UnitCompiler
     {
         var fault = FaultStub();
         SetStackSegment(op.Seg == Cpu.SegSs);
-        _il.Emit(OpCodes.Ldarg_0);
         EmitLinearAddress(ref op);
         EmitReadCall(size, fault);
     }
@@ -109,7 +108,6 @@ internal sealed partial class UnitCompiler
     private void EmitReadLinear(int size)
     {
         var fault = FaultStub();
-        _il.Emit(OpCodes.Ldarg_0);
         Ld(_la);
         EmitReadCall(size, fault);
     }
@@ -120,12 +118,12 @@ internal sealed partial class UnitCompiler
     {
         var fault = FaultStub();
         SetStackSegment(true);
-        _il.Emit(OpCodes.Ldarg_0);
         Ld(sp);
         EmitReadCall(8, fault);
     }
 
-    /// <summary>With the Cpu and the address on the stack: the read call, the fault branch, then pushes the value.</summary>
+    /// <summary>With the address on the stack: the inline TLB read or the accessor call with its fault branch, then
+    /// pushes the value.</summary>
     private void EmitReadCall(int size, Label fault)
     {
         // Fast path inline: the current class's TLB slot for the page holds a read tag for it (a RAM page, readable
@@ -134,7 +132,6 @@ internal sealed partial class UnitCompiler
         var slow = _il.DefineLabel();
         var done = _il.DefineLabel();
         St(_ra);
-        Op(OpCodes.Pop);
         EmitTlbHostAddress(_ra, s_fieldReadTag, size, slow);
         switch (size)
         {

@@ -321,7 +321,10 @@ internal sealed partial class UnitCompiler
         }
     }
 
-    private static MethodInfo SimdOp(string name) => typeof(SimdOps).GetMethod(name)!;
+    private static readonly Dictionary<string, MethodInfo> s_simdOps =
+        typeof(SimdOps).GetMethods(BindingFlags.Public | BindingFlags.Static).ToDictionary(m => m.Name);
+
+    private static MethodInfo SimdOp(string name) => s_simdOps[name];
 
     /// <summary>_xv = the XMM source register, or the 16 bytes at _la (exits with the fault on failure).</summary>
     private void EmitXmmSource(ref FastOp op, bool memory)
