@@ -17,7 +17,7 @@ public sealed class BtStats
     private long _tlbHits;
     private long _tlbMisses;
     private long _decodes;
-    private readonly long[] _translationExits = new long[8];
+    private readonly long[] _translationExits = new long[9];
     private long _decodedPages;
     private long _translatedInstructions;
     private long _unitsTranslated;
@@ -94,7 +94,7 @@ public sealed class BtStats
     public TimeSpan TranslationTime => TimeSpan.FromTicks(Interlocked.Read(ref _translationTicks) * TimeSpan.TicksPerSecond / System.Diagnostics.Stopwatch.Frequency);
 
     /// <summary>Unit exits by reason (Translation.TranslationExit order).</summary>
-    public long TranslationExits(int reason) => Interlocked.Read(ref _translationExits[reason & 7]);
+    public long TranslationExits(int reason) => Interlocked.Read(ref _translationExits[reason]);
 
     public long ExceptionCount(int vector) => Interlocked.Read(ref _exceptions[vector & 0xFF]);
 
@@ -180,7 +180,7 @@ public sealed class BtStats
         var gc = GC.GetGCMemoryInfo();
         long live = GC.GetTotalMemory(forceFullCollection: true);
         sb.AppendLine($"host memory:           managed heap {gc.HeapSizeBytes >> 20} MiB (committed {gc.TotalCommittedBytes >> 20} MiB, live {live >> 20} MiB), JIT-compiled code {System.Runtime.JitInfo.GetCompiledILBytes() >> 10} KiB of IL in {System.Runtime.JitInfo.GetCompiledMethodCount()} methods");
-        sb.AppendLine($"unit exits:            end {TranslationExits(0)}, branch {TranslationExits(1)}, indirect {TranslationExits(2)}, budget {TranslationExits(3)}, fault {TranslationExits(4)}, store {TranslationExits(5)}, fallback {TranslationExits(6)}; of these chained {TranslationExits(7)}");
+        sb.AppendLine($"unit exits:            end {TranslationExits(0)}, branch {TranslationExits(1)}, indirect {TranslationExits(2)}, budget {TranslationExits(3)}, fault {TranslationExits(4)}, store {TranslationExits(5)}, fallback {TranslationExits(6)}; of these chained {TranslationExits(7)}, through the jump cache {TranslationExits(8)}");
         sb.AppendLine($"exits: PIO {PioExits}, MMIO {MmioExits}, HLT {HaltExits}, hypercall {Hypercalls}");
         for (int v = 0; v < 256; v++)
         {

@@ -77,9 +77,20 @@ public sealed unsafe partial class Cpu
     private int _translationThreshold;
     private TranslationCache? _translationCache;
     private readonly byte[] _translationPage = new byte[4096];
-    // Per TranslationExit, plus the exits that went straight to a linked unit in the last slot.
+    // Per TranslationExit, plus the exits that went straight to a linked unit and those the jump cache served.
     private const int ChainedExitSlot = 7;
-    private readonly long[] _translationExitCounts = new long[8];
+    private const int JumpCacheHitSlot = 8;
+    private readonly long[] _translationExitCounts = new long[9];
+
+    // Jump cache (QEMU's tb_jmp_cache, per vCPU): the unit last found at a RIP after an exit, valid while the MMU epoch
+    // and the unit's page generation hold. Serves the exits whose chain link names another RIP (returns and indirect
+    // jumps with several targets) without the fetch-page lookup FindUnit does.
+    private const int JumpCacheEntries = 1024;
+    private readonly JumpCacheEntry[] _jumpCache = new JumpCacheEntry[JumpCacheEntries];
+
+    private readonly record struct JumpCacheEntry(ulong Rip, long Epoch, TranslatedUnit? Unit);
+
+    private static int JumpCacheIndex(ulong rip) => (int)((rip ^ (rip >> 10)) & (JumpCacheEntries - 1));
     private int _interpretedSample;
     private CodePage? _executedPage;
     private long _seenCacheFlushes;
@@ -357,7 +368,29 @@ public sealed unsafe partial class Cpu
                 }
             }
 
-            var found = FindUnit();
+            // The per-vCPU jump cache next (the link holds one target; a RET or an indirect jump with many targets
+            // misses it), then the full lookup.
+            ref var jc = ref _jumpCache[JumpCacheIndex(Rip)];
+            TranslatedUnit? found;
+            if (jc.Rip == Rip && jc.Epoch == mmu.Epoch && jc.Unit is { Evicted: false } cached &&
+                tracker.PageGeneration(cached.Key.PhysPage) == cached.Key.Generation)
+            {
+                found = cached;
+                if (collect)
+                {
+                    _translationExitCounts[JumpCacheHitSlot]++;
+                }
+            }
+            else
+            {
+                found = FindUnit();
+                if (found is not null)
+                {
+                    // FindUnit validated RIP's page under the current epoch (FetchSlot).
+                    jc = new JumpCacheEntry(Rip, mmu.Epoch, found);
+                }
+            }
+
             if (found is not null)
             {
                 if (link != 0 && unit.LinkUpdates[link] < MaxLinkUpdates)
@@ -453,6 +486,7 @@ public sealed unsafe partial class Cpu
 
         _seenCacheFlushes = flushes;
         _seenCacheStale = stale;
+        Array.Clear(_jumpCache);
         List<ulong>? gone = null;
         foreach (var (ppage, page) in _codePages)
         {
