@@ -68,6 +68,7 @@ public sealed unsafe partial class Cpu
     internal static readonly MethodInfo MethodGetCf = typeof(Cpu).GetMethod(nameof(TranslatedCarry), AnyInstance)!;
     internal static readonly MethodInfo MethodIsCanonical = typeof(Cpu).GetMethod(nameof(IsCanonical), AnyStatic)!;
     internal static readonly MethodInfo MethodTranslatedExecute = typeof(Cpu).GetMethod(nameof(TranslatedExecute), AnyInstance)!;
+    internal static readonly MethodInfo MethodCrossingValid = typeof(Cpu).GetMethod(nameof(TranslatedCrossingValid), AnyInstance)!;
     internal static readonly MethodInfo MethodPatchCfOf = typeof(Cpu).GetMethod(nameof(PatchCfOf), AnyInstance)!;
     internal static readonly MethodInfo MethodEagerArithBits = typeof(Cpu).GetMethod(nameof(EagerArithBits), AnyStatic)!;
     internal static readonly MethodInfo MethodBigMul = typeof(Math).GetMethod(nameof(Math.BigMul), [typeof(long), typeof(long), typeof(long).MakeByRefType()])!;
@@ -76,7 +77,12 @@ public sealed unsafe partial class Cpu
     private int _translationMode;
     private int _translationThreshold;
     private TranslationCache? _translationCache;
-    private readonly byte[] _translationPage = new byte[4096];
+    private readonly byte[] _translationPage = new byte[4096 + CrossingPage.MaxBytes];
+
+    // The next page as TranslatedCrossingValid last found it mapped (linear page, MMU epoch, physical page number).
+    private ulong _crossCheckLinear = ulong.MaxValue;
+    private long _crossCheckEpoch = -1;
+    private ulong _crossCheckPhysPage;
     // Per TranslationExit, plus the exits that went straight to a linked unit and those the jump cache served.
     private const int ChainedExitSlot = 7;
     private const int JumpCacheHitSlot = 8;
@@ -93,6 +99,7 @@ public sealed unsafe partial class Cpu
     private static int JumpCacheIndex(ulong rip) => (int)((rip ^ (rip >> 10)) & (JumpCacheEntries - 1));
     private int _interpretedSample;
     private CodePage? _executedPage;
+    private int _executedCrossing = -1;
     private long _seenCacheFlushes;
     private long _seenCacheStale;
     private Func<int, bool>? _executedInPageCache;
@@ -259,6 +266,43 @@ public sealed unsafe partial class Cpu
         }
 
         return _nextRip != next || _attention || _codePageTracker.PageGeneration(physPage) != generation ? 2 : 0;
+    }
+
+    /// <summary>
+    /// Whether the linear page <paramref name="la"/> (the page after a unit's page) maps, for instruction fetch with the
+    /// current privilege, to RAM page <paramref name="physPage"/> still at <paramref name="generation"/>: the condition
+    /// for a unit to run its page-crossing instruction (UnitCompiler.EmitCrossingGuard). False leaves the instruction
+    /// to the interpreter, which fetches it again and raises any fault.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    internal bool TranslatedCrossingValid(ulong la, ulong physPage, int generation)
+    {
+        if (_codePageTracker.PageGeneration(physPage) != generation)
+        {
+            return false;
+        }
+
+        if (_crossCheckEpoch == _mmu.Epoch && _crossCheckLinear == la && _crossCheckPhysPage == physPage)
+        {
+            return true;
+        }
+
+        if (!_mmu.TryTranslateFetch(la, out FetchPage fetch) || !fetch.IsRam || fetch.PhysicalPage >> 12 != physPage)
+        {
+            return false;
+        }
+
+        // Marked as code (as every fetch page is), so a store to it moves the generation checked above.
+        _mmu.MarkCodePage(fetch.PhysicalPage);
+        if (_codePageTracker.PageGeneration(physPage) != generation)
+        {
+            return false;
+        }
+
+        _crossCheckLinear = la;
+        _crossCheckPhysPage = physPage;
+        _crossCheckEpoch = _mmu.Epoch;
+        return true;
     }
 
     /// <summary>Materialises the flags and replaces CF and OF (what rotates do, InterpShift.ExecShift).</summary>
@@ -622,9 +666,10 @@ public sealed unsafe partial class Cpu
             return null;
         }
 
-        var copy = new byte[0x1000];
+        var copy = new byte[0x1000 + CrossingPage.MaxBytes];
         // SAFETY: host maps the whole 4 KiB RAM page (GetHostPointer checked the range).
         new ReadOnlySpan<byte>((byte*)host, 0x1000).CopyTo(copy);
+        var crossing = ReadCrossingPage(p, copy);
         if (_codePageTracker.PageGeneration(p.PhysPage) != p.Generation)
         {
             // Rewritten since it was decoded: the bytes may not be what the key says. Count again.
@@ -634,7 +679,8 @@ public sealed unsafe partial class Cpu
 
         // The region is chosen here (it needs this vCPU's decoded instructions); only emit + JIT go to the worker.
         _executedPage = p;
-        var instructions = UnitBuilder.Build(copy, key.EntryOffset, _executedInPage);
+        _executedCrossing = crossing is null ? -1 : p.CrossingOffset;
+        var instructions = UnitBuilder.Build(copy, key.EntryOffset, _executedInPage, RegionLength(crossing));
         if (instructions.Count == 0)
         {
             cache.Reject(key);
@@ -647,7 +693,7 @@ public sealed unsafe partial class Cpu
             return null;
         }
 
-        background.Request(key, instructions, copy);
+        background.Request(key, instructions, copy, crossing);
         e.Pending = true;
         e.PendingEntry = (short)key.EntryOffset;
         var slots = p.UnitSlots!;
@@ -726,13 +772,63 @@ public sealed unsafe partial class Cpu
     private bool UnitMatchesMemory(TranslatedUnit unit)
     {
         nint host = _host.Memory.GetHostPointer(unit.Key.PhysPage << 12, 0x1000);
-        // SAFETY: host maps the whole 4 KiB page; SourceStart + Source.Length <= 4096 (instructions end inside it).
-        return host != 0 && new ReadOnlySpan<byte>((byte*)host + unit.SourceStart, unit.Source.Length).SequenceEqual(unit.Source);
+        int inPage = Math.Min(unit.Source.Length, 0x1000 - unit.SourceStart);
+        // SAFETY: host maps the whole 4 KiB page; SourceStart + inPage <= 4096.
+        if (host == 0 || !new ReadOnlySpan<byte>((byte*)host + unit.SourceStart, inPage).SequenceEqual(unit.Source.AsSpan(0, inPage)))
+        {
+            return false;
+        }
+
+        if (unit.Crossing is not { } crossing)
+        {
+            return true;
+        }
+
+        // The page-crossing instruction's bytes on the next page (which the unit checks it still maps to at run time).
+        int rest = unit.Source.Length - inPage;
+        nint next = _host.Memory.GetHostPointer(crossing.PhysPage << 12, 0x1000);
+        // SAFETY: next maps the whole 4 KiB page; rest <= 15.
+        return next != 0 && new ReadOnlySpan<byte>((byte*)next, rest).SequenceEqual(unit.Source.AsSpan(inPage));
     }
 
+    /// <summary>
+    /// The next page's first bytes appended to <paramref name="buffer"/> (a copy of <paramref name="page"/>) when the
+    /// page's page-crossing instruction is cached and still valid (same MMU epoch, next page not rewritten), so a
+    /// region can take that instruction; null otherwise.
+    /// </summary>
+    private CrossingPage? ReadCrossingPage(CodePage page, byte[] buffer)
+    {
+        if (page.CrossingOffset < 0 || page.CrossingEpoch != _mmu.Epoch)
+        {
+            return null;
+        }
+
+        ulong next = page.CrossingPhysPage;
+        int generation = page.CrossingGeneration;
+        nint host = _host.Memory.GetHostPointer(next << 12, 0x1000);
+        if (host == 0 || _codePageTracker.PageGeneration(next) != generation)
+        {
+            return null;
+        }
+
+        var bytes = new byte[CrossingPage.MaxBytes];
+        // SAFETY: host maps the whole 4 KiB RAM page.
+        new ReadOnlySpan<byte>((byte*)host, bytes.Length).CopyTo(bytes);
+        if (_codePageTracker.PageGeneration(next) != generation)
+        {
+            // Rewritten while copying.
+            return null;
+        }
+
+        bytes.CopyTo(buffer, 0x1000);
+        return new CrossingPage(next, generation, bytes);
+    }
+
+    private static int RegionLength(CrossingPage? crossing) => 0x1000 + (crossing is null ? 0 : CrossingPage.MaxBytes);
+
     /// <summary>Whether the interpreter has run the instruction at page offset <paramref name="offset"/> of the page
-    /// being translated (it was fetched and decoded into that page).</summary>
-    private bool ExecutedInPage(int offset) => _executedPage?.SlotByOffset[offset] != 0;
+    /// being translated (it was fetched and decoded into that page, or is its cached page-crossing instruction).</summary>
+    private bool ExecutedInPage(int offset) => _executedPage?.SlotByOffset[offset] != 0 || offset == _executedCrossing;
 
     private TranslatedUnit? GetOrTranslate(CodePage page, int offset, out bool rejected)
     {
@@ -755,13 +851,15 @@ public sealed unsafe partial class Cpu
 
         // SAFETY: host maps the whole 4 KiB RAM page (GetHostPointer checked the range).
         new ReadOnlySpan<byte>((byte*)host, 0x1000).CopyTo(_translationPage);
+        var crossing = ReadCrossingPage(page, _translationPage);
         if (_codePageTracker.PageGeneration(page.PhysPage) != page.Generation)
         {
             // Rewritten since it was decoded: the bytes may not be what the key says.
             return null;
         }
 
-        var instructions = UnitBuilder.Build(_translationPage, offset, _executedInPage);
+        _executedCrossing = crossing is null ? -1 : page.CrossingOffset;
+        var instructions = UnitBuilder.Build(_translationPage, offset, _executedInPage, RegionLength(crossing));
         if (instructions.Count == 0)
         {
             rejected = true;
@@ -773,7 +871,7 @@ public sealed unsafe partial class Cpu
             return null;
         }
 
-        var unit = UnitCompiler.Compile(instructions, key, _translationPage);
+        var unit = UnitCompiler.Compile(instructions, key, _translationPage, crossing);
         if (_codePageTracker.PageGeneration(page.PhysPage) != page.Generation)
         {
             return null;

@@ -50,6 +50,10 @@ internal sealed class TranslatedUnit
 
     public int EstimatedBytes { get; }
 
+    /// <summary>The next page when the unit's code ends with an instruction crossing into it (<see cref="Source"/> then
+    /// runs past the page end by <see cref="CrossingPage.Bytes"/>' used part).</summary>
+    public CrossingPage? Crossing { get; init; }
+
     /// <summary>Set when the cache dropped the unit; vCPU unit slots and chain links drop their reference on seeing it.</summary>
     public volatile bool Evicted;
 }

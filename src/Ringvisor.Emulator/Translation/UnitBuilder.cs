@@ -20,9 +20,14 @@ internal static class UnitBuilder
     /// has run them: the region follows the paths actually taken (JIT time is spent on what runs, not on cold error
     /// paths), and the rest exits to the interpreter.
     /// </summary>
-    public static List<UnitInstruction> Build(byte[] page, int entry, Func<int, bool>? executed = null)
+    /// <remarks>
+    /// <paramref name="length"/> is 4096, or up to 4096 + 15 when <paramref name="page"/> continues with the first
+    /// bytes of the next page (<see cref="CrossingPage"/>): then an instruction that starts in the page and ends in
+    /// the next one can join the region (it is the region's last on its path: what follows it is on the next page).
+    /// </remarks>
+    public static List<UnitInstruction> Build(byte[] page, int entry, Func<int, bool>? executed = null, int length = PageSize)
     {
-        var reader = new ByteArrayCodeReader(page);
+        var reader = new ByteArrayCodeReader(page, 0, length);
         var decoder = Decoder.Create(64, reader, 0, DecoderOptions.None);
         var found = new SortedDictionary<int, UnitInstruction>();
         var rejected = new HashSet<int>();

@@ -48,6 +48,7 @@ internal sealed partial class UnitCompiler
     private LocalBuilder _c0 = null!;
     private int _k;
     private int _linkCount;
+    private CrossingPage? _crossing;
     private int _currentSet = -1;
     private LocalBuilder _curOff = null!, _curNext = null!, _curAdj = null!, _status = null!, _rv = null!;
     private LocalBuilder _ra = null!, _rv2 = null!, _eref = null!, _tlbBase = null!, _wa = null!, _wv = null!;
@@ -82,7 +83,9 @@ internal sealed partial class UnitCompiler
 
     /// <summary>Compiles <paramref name="instructions"/> (sorted by offset, containing the entry) to IL and lets the JIT
     /// compile it (through a dry run), so the first real run costs nothing extra.</summary>
-    public static TranslatedUnit Compile(List<UnitInstruction> instructions, UnitKey key, byte[] page)
+    /// <remarks>A page-crossing instruction among <paramref name="instructions"/> needs <paramref name="crossing"/>
+    /// (what the next page held when the region was chosen; <paramref name="page"/> continues with its bytes).</remarks>
+    public static TranslatedUnit Compile(List<UnitInstruction> instructions, UnitKey key, byte[] page, CrossingPage? crossing = null)
     {
         int sourceStart = instructions[0].Offset;
         int sourceEnd = instructions.Max(i => i.NextOffset);
@@ -98,7 +101,12 @@ internal sealed partial class UnitCompiler
             }
         }
 
-        var c = new UnitCompiler(instructions, key.EntryOffset, key.PhysPage, key.Generation);
+        if (crossing is null && sourceEnd > PageSize)
+        {
+            throw new InvalidOperationException("translator: a page-crossing instruction without its next page");
+        }
+
+        var c = new UnitCompiler(instructions, key.EntryOffset, key.PhysPage, key.Generation) { _crossing = crossing };
         var method = new DynamicMethod(
             $"bt_{key.PhysPage:x}_{key.EntryOffset:x3}",
             typeof(int),
@@ -110,7 +118,10 @@ internal sealed partial class UnitCompiler
         int bytes = (il.ILOffset * BytesPerIlByte) + MethodOverheadBytes;
         var code = (UnitCode)method.CreateDelegate(typeof(UnitCode));
         _ = code(null!, 0, -1, null);
-        return new TranslatedUnit(key, code, instructions.Count, bytes, sourceStart, source, helpers.Count > 0 ? [.. helpers] : null, c._linkCount);
+        return new TranslatedUnit(key, code, instructions.Count, bytes, sourceStart, source, helpers.Count > 0 ? [.. helpers] : null, c._linkCount)
+        {
+            Crossing = sourceEnd > PageSize ? crossing : null,
+        };
     }
 
     private UnitInstruction Cur => _ins[_k];
@@ -161,6 +172,11 @@ internal sealed partial class UnitCompiler
                     ForgetFlags();
                     _stackSegmentKnown = null;
                 }
+            }
+
+            if (Cur.NextOffset > PageSize)
+            {
+                EmitCrossingGuard();
             }
 
             if (EmitInstruction(Cur))
@@ -565,6 +581,24 @@ internal sealed partial class UnitCompiler
         LdI4((int)reason);
         St(_exitReason);
         _il.Emit(OpCodes.Br, _epilogue);
+    }
+
+    /// <summary>
+    /// In front of the page-crossing instruction: the next linear page must still map to the physical page its bytes
+    /// came from, unchanged since (Cpu.TranslatedCrossingValid); otherwise the interpreter fetches the instruction
+    /// (and raises the fetch fault, if any, with CR2 in the next page).
+    /// </summary>
+    private void EmitCrossingGuard()
+    {
+        var crossing = _crossing!;
+        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldarg_1);
+        LdI8(PageSize);
+        Op(OpCodes.Add);
+        LdI8(crossing.PhysPage);
+        LdI4(crossing.Generation);
+        Call(Cpu.MethodCrossingValid);
+        _il.Emit(OpCodes.Brfalse, FallbackStub());
     }
 
     /// <summary>Leaves the current instruction to the interpreter (it re-executes it from scratch).</summary>
