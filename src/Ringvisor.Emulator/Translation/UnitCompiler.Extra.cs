@@ -502,7 +502,7 @@ internal sealed partial class UnitCompiler
     {
         int size = op.Size;
         int bits = size * 8;
-        int count = (int)op.Imm & (size == 8 ? 0x3F : 0x1F);
+        int count = RotateCount(op);
         if (count == 0)
         {
             // No flags change; a 32-bit destination is still written (zero-extended).
@@ -564,6 +564,20 @@ internal sealed partial class UnitCompiler
         }
 
         St(_val);
+        if (RotateFlagsDeferred)
+        {
+            // Only a fault of a load before the next full flag writer can see these flags: keep CF/OF for its exit.
+            Ld(_c0);
+            St(_deferredCf ??= _il.DeclareLocal(typeof(int)));
+            Ld(_val);
+            Op(OpCodes.Conv_I4);
+            St(_deferredOf ??= _il.DeclareLocal(typeof(int)));
+            _deferredFix = _il.DefineLabel();
+            _deferredFixes.Add(_deferredFix.Value);
+            FlagsSkipped();
+            return;
+        }
+
         _il.Emit(OpCodes.Ldarg_0);
         Ld(_c0);
         Ld(_val);

@@ -45,36 +45,144 @@ internal sealed partial class UnitCompiler
         }
     }
 
+    // Rotates whose flags only a fault of the loads after them can see (FaultOnly below): the rotate keeps CF/OF in
+    // locals and those loads' fault exits commit them (EmitDeferredRotateFlags) instead of a PatchCfOf call on the
+    // main path. md5's rounds are rotates followed by loads of the message words and table constants.
+    private bool[] _rotateDeferred = [];
+    private bool[] _faultFixup = [];
+
+    /// <summary>What a point of a block needs of the flags: nothing, only the fault exits of the loads ahead (each
+    /// exits before it changes anything), or everything.</summary>
+    private enum FlagNeed : byte
+    {
+        Dead,
+        FaultOnly,
+        Live,
+    }
+
     /// <summary>Whether the current instruction's flags are dead (overwritten before any reader or exit).</summary>
     private bool FlagsDead => _flagsDead[_k];
 
+    /// <summary>Whether the current (rotate) instruction's flags are needed only if a load after it faults.</summary>
+    private bool RotateFlagsDeferred => _rotateDeferred[_k];
+
     /// <summary>Backward pass over each block: flags are live at block ends and before any instruction that may exit
-    /// or reads them; a full writer without exits kills them.</summary>
+    /// or reads them; a full writer without exits kills them. A load that may only fault (and writes all flags or
+    /// none) needs the flags before it only on its fault exit.</summary>
     private void ScanFlagLiveness()
     {
         int n = _ins.Count;
         _flagsDead = new bool[n];
-        bool liveBefore = true;
+        _rotateDeferred = new bool[n];
+        _faultFixup = new bool[n];
+        var before = FlagNeed.Live;
         for (int k = n - 1; k >= 0; k--)
         {
-            bool liveAfter = k + 1 == n || _leader[k + 1] || liveBefore;
+            var after = k + 1 == n || _leader[k + 1] ? FlagNeed.Live : before;
             var ui = _ins[k];
-            _flagsDead[k] = !liveAfter;
-            if (!RegisterOnly(ui) || ReadsFlags(ui))
+            _flagsDead[k] = after == FlagNeed.Dead;
+            if (ui.Extra == UnitExtra.RotateRI && RotateCount(ui.Op) != 0)
             {
-                liveBefore = true;
+                // CF/OF written, the rest kept: the input matters when the output does (in full: a deferred rotate
+                // commits on top of the state before it).
+                _rotateDeferred[k] = after == FlagNeed.FaultOnly;
+                before = after == FlagNeed.Dead ? FlagNeed.Dead : FlagNeed.Live;
+            }
+            else if (FaultOnlyLoad(ui, out bool writesAll))
+            {
+                before = writesAll || after == FlagNeed.Dead ? FlagNeed.FaultOnly : after;
+            }
+            else if (!RegisterOnly(ui) || ReadsFlags(ui))
+            {
+                before = FlagNeed.Live;
             }
             else if (WritesAllFlags(ui))
             {
-                liveBefore = false;
+                before = FlagNeed.Dead;
+            }
+            else if (after == FlagNeed.FaultOnly && !KeepsFlags(ui))
+            {
+                // A partial writer (INC/DEC keep CF, a shift by CL may be by 0) commits as if its flags were live.
+                before = FlagNeed.Live;
             }
             else
             {
-                // No flags touched, or only some of them (INC/DEC keep CF, rotates keep ZF/SF/PF/AF, a shift by CL
-                // may be by 0): the input matters exactly when the output does.
-                liveBefore = liveAfter;
+                // No flags touched, or only some of them: the input matters exactly when the output does.
+                before = after;
             }
         }
+
+        // Forward: the loads after each deferred rotate, up to the instruction that overwrites the flags, take the
+        // fix-up on their fault exit.
+        bool active = false;
+        for (int k = 0; k < n; k++)
+        {
+            var ui = _ins[k];
+            if (_leader[k])
+            {
+                active = false;
+            }
+
+            if (_rotateDeferred[k])
+            {
+                active = true;
+                continue;
+            }
+
+            if (!active)
+            {
+                continue;
+            }
+
+            if (FaultOnlyLoad(ui, out bool writesAll))
+            {
+                _faultFixup[k] = true;
+                active = !writesAll;
+            }
+            else if (!(RegisterOnly(ui) && KeepsFlags(ui)))
+            {
+                active = false;
+            }
+        }
+    }
+
+    /// <summary>A load into a register (MOV/MOVZX/MOVSX r, m or an ALU r, m other than ADC/SBB) whose only exit is its
+    /// fault, taken before anything changes; <paramref name="writesAll"/> when it then writes every flag.</summary>
+    private static bool FaultOnlyLoad(UnitInstruction ui, out bool writesAll)
+    {
+        writesAll = false;
+        if (ui.Extra != UnitExtra.None)
+        {
+            return false;
+        }
+
+        switch (ui.Op.Kind)
+        {
+            case FastKind.MovRM:
+            case FastKind.MovzxRM:
+            case FastKind.MovsxRM:
+                return true;
+            case FastKind.AluRM:
+                writesAll = true;
+                return (AluOp)ui.Op.Aux is not (AluOp.Adc or AluOp.Sbb);
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>A rotate's count as the instruction masks it (0: no flag changes).</summary>
+    private static int RotateCount(in FastOp op) => (int)op.Imm & (op.Size == 8 ? 0x3F : 0x1F);
+
+    /// <summary>A register-only instruction that touches no flag.</summary>
+    private static bool KeepsFlags(UnitInstruction ui)
+    {
+        if (ui.Extra != UnitExtra.None)
+        {
+            return ui.Extra is UnitExtra.XchgRR or UnitExtra.SignExtendAcc or UnitExtra.Bswap or UnitExtra.NotR;
+        }
+
+        return ui.Op.Kind is FastKind.Nop or FastKind.MovRR or FastKind.MovRI or FastKind.MovzxRR or FastKind.MovsxRR or
+            FastKind.Lea;
     }
 
     /// <summary>No memory access, helper call, branch or fallback: the instruction cannot leave the unit.</summary>

@@ -49,6 +49,9 @@ internal sealed partial class UnitCompiler
     private int _k;
     private int _linkCount;
     private CrossingPage? _crossing;
+    private LocalBuilder? _deferredCf, _deferredOf;
+    private Label? _deferredFix;
+    private readonly List<Label> _deferredFixes = [];
     private int _currentSet = -1;
     private LocalBuilder _curOff = null!, _curNext = null!, _curAdj = null!, _status = null!, _rv = null!;
     private LocalBuilder _ra = null!, _rv2 = null!, _eref = null!, _tlbBase = null!, _wa = null!, _wv = null!;
@@ -190,6 +193,7 @@ internal sealed partial class UnitCompiler
             EmitStub(s);
         }
 
+        EmitDeferredRotateFixes();
         EmitUnpackExits();
         EmitSharedExits();
 
@@ -551,7 +555,22 @@ internal sealed partial class UnitCompiler
     {
         EnsureCurrent(Cur.NextOffset);
         _faultExitUsed = true;
-        return _faultUnpack;
+        return _faultFixup[_k] ? _deferredFix!.Value : _faultUnpack;
+    }
+
+    /// <summary>The fault exits of loads after a deferred rotate: commit its CF/OF onto the flags from before it
+    /// (what the Cpu's fields still hold), then the shared fault exit.</summary>
+    private void EmitDeferredRotateFixes()
+    {
+        foreach (var fix in _deferredFixes)
+        {
+            _il.MarkLabel(fix);
+            _il.Emit(OpCodes.Ldarg_0);
+            Ld(_deferredCf!);
+            Ld(_deferredOf!);
+            Call(Cpu.MethodPatchCfOf);
+            _il.Emit(OpCodes.Br, _faultUnpack);
+        }
     }
 
     private void EmitSharedExits()

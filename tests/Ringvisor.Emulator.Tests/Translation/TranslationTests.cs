@@ -147,6 +147,54 @@ public sealed class TranslationTests
         }, compareAt: [DataA]);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void RotateThenFaultingLoad_FlagsAtTheFaultAreTheRotates(bool aluLoadFaults)
+    {
+        // A rotate whose flags only a fault of the loads after it can see (they end with an ALU load that overwrites
+        // them) keeps CF/OF aside; when a load faults, the handler must see the rotate's CF/OF on top of the ADD's
+        // ZF/SF/PF/AF, exactly as the interpreter leaves them.
+        const ulong handler = GuestHarness.CodeBase + 0x800;
+        RunBoth(
+            a =>
+            {
+                var loop = a.CreateLabel();
+                var skip = a.CreateLabel();
+                a.mov(ecx, 40);
+                a.mov(rsi, DataA);
+                a.mov(rdi, DataA);
+                a.Label(ref loop);
+                a.mov(eax, ecx);
+                a.imul(eax, eax, 0x0F0F_0F0F);
+                a.add(eax, 0x7FFF_FFF0);
+                a.rol(eax, 4);                      // at the faulting pass: CF 1 as ADD's, OF 1 (ADD's 0)
+                a.mov(ebx, __dword_ptr[rsi]);
+                a.movzx(r8d, __byte_ptr[rsi + 4]);
+                a.add(edx, __dword_ptr[rdi + 8]);
+                a.add(edx, ebx);
+                a.cmp(ecx, 13);
+                a.jne(skip);
+                a.mov(aluLoadFaults ? rdi : rsi, Unmapped);
+                a.Label(ref skip);
+                a.dec(ecx);
+                a.jnz(loop);
+                a.hlt();
+            },
+            g =>
+            {
+                g.Code64(handler, a =>
+                {
+                    a.mov(r15, __qword_ptr[rsp + 8]);   // faulting RIP
+                    a.mov(r14, __qword_ptr[rsp + 24]);  // RFLAGS at the fault
+                    a.hlt();
+                });
+                g.SetGate64(14, handler);
+                g.Write64(DataA, 0x1234_5678_9ABC_DEF0);
+                g.Write64(DataA + 8, 0x0FED_CBA9_8765_4321);
+            });
+    }
+
     [Fact]
     public void SseInUnit_Cr0TsSetMidLoop_NmRaisedAtTheInstruction()
     {
