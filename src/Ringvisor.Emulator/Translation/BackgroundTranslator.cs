@@ -53,6 +53,7 @@ internal sealed class BackgroundTranslator
 
     private void Work()
     {
+        _ = WorkerPriority.TryLowerCurrentThread(WorkerPriority.TranslatorNice);
         while (true)
         {
             while (_signal.Wait(IdleExitMilliseconds))
