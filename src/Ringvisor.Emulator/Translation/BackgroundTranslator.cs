@@ -53,7 +53,6 @@ internal sealed class BackgroundTranslator
 
     private void Work()
     {
-        _ = WorkerPriority.TryLowerCurrentThread(WorkerPriority.TranslatorNice);
         while (true)
         {
             while (_signal.Wait(IdleExitMilliseconds))
