@@ -5,6 +5,11 @@ namespace Ringvisor.Emulator.Decoding;
 
 internal sealed class CodePage
 {
+    // Arrays grow by half (not double) from a small start: a page holds ~180 decoded instructions on average, and the
+    // parallel arrays (Ops, UnitSlots) cost 48 bytes a slot, so doubling left a third of them empty.
+    private const int InitialCapacity = 32;
+    private const int InitialGenericCapacity = 8;
+
     public CodePage(ulong physPage, int bitness, int generation)
     {
         PhysPage = physPage;
@@ -21,10 +26,14 @@ internal sealed class CodePage
     /// <summary>Slot + 1 of the instruction starting at each page offset; 0 = not decoded yet.</summary>
     public readonly ushort[] SlotByOffset = new ushort[4096];
 
-    public Instruction[] Instructions = new Instruction[64];
+    /// <summary>Pre-decoded forms by slot. Iced's <see cref="Instruction"/> (40 bytes) is kept only for the Generic
+    /// ones, in <see cref="GenericInstructions"/> at <see cref="FastOp.GenericIndex"/>: the fast forms carry all the
+    /// interpreter needs, and a boot holds ~170,000 decoded instructions of which most are fast.</summary>
+    public FastOp[] Ops = new FastOp[InitialCapacity];
 
-    /// <summary>Pre-decoded fast forms, parallel to <see cref="Instructions"/>.</summary>
-    public FastOp[] Ops = new FastOp[64];
+    public Instruction[] GenericInstructions = new Instruction[InitialGenericCapacity];
+
+    public int GenericCount;
 
     public int Count;
 
@@ -44,20 +53,34 @@ internal sealed class CodePage
     /// looks at the page (CpuTranslation.cs).</summary>
     public Translation.UnitSlot[]? UnitSlots;
 
+    /// <summary>Slots allocated in <see cref="Ops"/> (and in <see cref="UnitSlots"/> once it exists).</summary>
+    public int Capacity => Ops.Length;
+
     public int Add(in Instruction instruction)
     {
-        if (Count == Instructions.Length)
+        if (Count == Ops.Length)
         {
-            Array.Resize(ref Instructions, Count * 2);
-            Array.Resize(ref Ops, Count * 2);
+            int size = Count + Math.Max(InitialCapacity, Count / 2);
+            Array.Resize(ref Ops, size);
             if (UnitSlots is not null)
             {
-                Array.Resize(ref UnitSlots, Count * 2);
+                Array.Resize(ref UnitSlots, size);
             }
         }
 
-        Instructions[Count] = instruction;
-        Ops[Count] = Bitness == 64 ? FastOpBuilder.Build(instruction) : new FastOp { Length = (byte)instruction.Length };
+        var op = Bitness == 64 ? FastOpBuilder.Build(instruction) : new FastOp { Length = (byte)instruction.Length };
+        if (op.Kind == FastKind.Generic)
+        {
+            if (GenericCount == GenericInstructions.Length)
+            {
+                Array.Resize(ref GenericInstructions, GenericCount * 2);
+            }
+
+            op.GenericIndex = (ushort)GenericCount;
+            GenericInstructions[GenericCount++] = instruction;
+        }
+
+        Ops[Count] = op;
         return Count++;
     }
 }

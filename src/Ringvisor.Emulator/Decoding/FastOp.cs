@@ -21,6 +21,10 @@ internal struct FastOp
     public byte Seg;
     public byte AddrSize;
     public byte SrcSize;
+
+    /// <summary>Generic kind only: index of the instruction in its CodePage's GenericInstructions (fills padding: the
+    /// struct stays 32 bytes).</summary>
+    public ushort GenericIndex;
     public long Disp;
     public ulong Imm;
 }

@@ -161,16 +161,16 @@ public sealed unsafe partial class Cpu
                 _nextRip = _bitness == 64 ? Rip + op.Length : RipWrap(Rip + op.Length);
                 if (_trace is not null)
                 {
-                    TraceInstruction(page.Instructions[slot]);
+                    TraceInstruction(InstructionAt(page, slot));
                 }
 
                 if (op.Kind == FastKind.Generic)
                 {
-                    Execute(page.Instructions[slot]);
+                    Execute(page.GenericInstructions[op.GenericIndex]);
                 }
                 else
                 {
-                    ExecFast(ref op, page.Instructions[slot]);
+                    ExecFast(ref op);
                 }
             }
             else
@@ -347,6 +347,30 @@ public sealed unsafe partial class Cpu
         // Read the epoch last: marking a code page may not move it, but nothing above may have flushed either.
         _fetchEpoch = _mmu.Epoch;
         return page;
+    }
+
+    /// <summary>
+    /// Iced's form of the instruction at <paramref name="slot"/> of the fetch page, which must hold RIP (FetchSlot just
+    /// returned them): the kept one for a Generic form, else decoded again from the page (fast forms keep no Iced
+    /// instruction). For --trace and --stats only.
+    /// </summary>
+    internal Instruction InstructionAt(CodePage page, int slot)
+    {
+        ref FastOp op = ref page.Ops[slot];
+        if (op.Kind == FastKind.Generic)
+        {
+            return page.GenericInstructions[op.GenericIndex];
+        }
+
+        // Fast forms exist only in 64-bit pages, where the linear address is RIP; the instruction lies inside the page.
+        int off = (int)(Rip & 0xFFF);
+        // SAFETY: _fetchHostPage maps the fetch page's 4 KiB; op.Length bytes from off were decoded from it.
+        new ReadOnlySpan<byte>((byte*)_fetchHostPage + off, op.Length).CopyTo(_reader.Buffer);
+        _reader.Length = op.Length;
+        _reader.Position = 0;
+        _decoder64.IP = (ulong)off;
+        _decoder64.Decode(out var ins);
+        return ins;
     }
 
     private Decoder CurrentDecoder => _bitness == 64 ? _decoder64 : _bitness == 32 ? _decoder32 : _decoder16;

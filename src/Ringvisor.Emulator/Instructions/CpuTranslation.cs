@@ -494,7 +494,7 @@ public sealed unsafe partial class Cpu
         var page = FetchSlot(out int slot);
         if (page is not null && !_faultPending)
         {
-            var ins = page.Instructions[slot];
+            var ins = InstructionAt(page, slot);
             string state = page.UnitSlots is not { } slots ? "cold" : slots[slot] switch
             {
                 { Failed: true } => "failed",
@@ -594,7 +594,7 @@ public sealed unsafe partial class Cpu
             return null;
         }
 
-        var slots = page.UnitSlots ??= new UnitSlot[page.Instructions.Length];
+        var slots = page.UnitSlots ??= new UnitSlot[page.Capacity];
         ref var e = ref slots[slot];
         if (e.Unit is { } unit)
         {

@@ -1,6 +1,7 @@
 // Fast paths for pre-decoded hot forms of 64-bit code (Decoding/FastOp). Semantics are identical to the generic
 // handlers in the other Interp*.cs files, which remain the reference; this file only avoids Iced's operand
 // accessors and generic operand plumbing.
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Iced.Intel;
 using Ringvisor.Emulator.Decoding;
@@ -92,7 +93,7 @@ public sealed partial class Cpu
         EagerFlags((ulong)p, 4, of, of);
     }
 
-    private void ExecFast(ref FastOp op, in Instruction ins)
+    private void ExecFast(ref FastOp op)
     {
         switch (op.Kind)
         {
@@ -386,8 +387,8 @@ public sealed partial class Cpu
                 WrGpr(op.Dst, 1, Condition(op.Aux) ? 1UL : 0UL);
                 return;
             default:
-                Execute(ins);
-                return;
+                // Generic forms go to Execute with their kept Iced instruction (Step); every other kind is handled above.
+                throw new UnreachableException($"fast form {op.Kind} has no handler");
         }
     }
 }
