@@ -1,4 +1,4 @@
-// P/Invoke surface of libc used by Core (anonymous mappings for guest RAM, host random bytes).
+// P/Invoke surface of libc used by Core (anonymous mappings for guest RAM).
 using System.Runtime.InteropServices;
 
 namespace Ringvisor.Core.Native;
@@ -21,7 +21,4 @@ internal static partial class LibC
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int madvise(nint addr, nuint length, int advice);
-
-    [LibraryImport("libc", SetLastError = true)]
-    public static unsafe partial nint getrandom(byte* buffer, nuint length, uint flags);
 }

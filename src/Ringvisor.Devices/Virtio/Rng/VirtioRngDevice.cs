@@ -1,6 +1,6 @@
 // virtio-rng / entropy device (VIRTIO 1.2 §5.4): one request queue whose device-writable buffers are filled from
-// the host kernel's random number generator (getrandom, Core's HostRandom).
-using Ringvisor.Core.Native;
+// the host's cryptographic random number generator.
+using System.Security.Cryptography;
 
 namespace Ringvisor.Devices.Virtio.Rng;
 
@@ -44,7 +44,7 @@ public sealed class VirtioRngDevice : VirtioDevice
                 ulong n = Math.Min(chain.WritableLength, MaxBytesPerRequest);
                 bool ok = chain.ForEachSpan(Memory, writable: true, 0, n, (span, _) =>
                 {
-                    HostRandom.Fill(span);
+                    RandomNumberGenerator.Fill(span);
                     return true;
                 });
                 if (!ok)
