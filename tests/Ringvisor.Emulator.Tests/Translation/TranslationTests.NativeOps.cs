@@ -12,25 +12,38 @@ public sealed partial class TranslationTests
     private const ulong FaultHandler = 0x2_0000;
     private const ulong ReadOnlyPage = 0xA0_0000; // 2 MiB page 5, mapped read-only by MapReadOnly
 
-    /// <summary>A handler for <paramref name="vector"/> that records the frame (RIP, RFLAGS, error code when there is
-    /// one), CR2 and RFLAGS, then halts.</summary>
+    // Where the handler records the fault (registers stay as the fault left them): RFLAGS inside the handler, CR2,
+    // the frame's RIP, RFLAGS and error code (CS when there is none).
+    private const ulong FaultRecord = DataB + 0x1F_0000;
+    private static readonly ulong[] s_faultRecord = [FaultRecord, FaultRecord + 8, FaultRecord + 16, FaultRecord + 24, FaultRecord + 32];
+
+    /// <summary>A handler for <paramref name="vector"/> that records the fault at <see cref="FaultRecord"/> and halts.</summary>
     private static void RecordingHandler(GuestHarness g, int vector, bool errorCode)
     {
+        int e = errorCode ? 8 : 0;
         g.Code64(FaultHandler, a =>
         {
+            a.push(rax);
             a.pushfq();
-            a.pop(r15);
-            a.mov(r14, cr2);
-            a.mov(r13, __qword_ptr[rsp + (errorCode ? 8 : 0)]);
-            a.mov(r12, __qword_ptr[rsp + (errorCode ? 24 : 16)]);
-            a.mov(r11, errorCode ? __qword_ptr[rsp] : __qword_ptr[rsp + 8]);
+            a.pop(rax);
+            a.mov(__qword_ptr[FaultRecord], rax);
+            a.mov(rax, cr2);
+            a.mov(__qword_ptr[FaultRecord + 8], rax);
+            a.mov(rax, __qword_ptr[rsp + 8 + e]);
+            a.mov(__qword_ptr[FaultRecord + 16], rax);
+            a.mov(rax, __qword_ptr[rsp + 24 + e]);
+            a.mov(__qword_ptr[FaultRecord + 24], rax);
+            a.mov(rax, __qword_ptr[rsp + 8 + (errorCode ? 0 : 8)]);
+            a.mov(__qword_ptr[FaultRecord + 32], rax);
+            a.pop(rax);
             a.hlt();
         });
         g.SetGate64(vector, FaultHandler);
     }
 
-    /// <summary>None of <paramref name="mnemonics"/> ran as a helper call (the sample counts every 64th helper call,
-    /// so a loop of a few hundred rounds shows a form that still goes through the interpreter).</summary>
+    /// <summary>Every unit compiled (a rejected one would leave everything to the interpreter) and none of
+    /// <paramref name="mnemonics"/> ran as a helper call (the sample counts every 64th helper call, so a loop of a few
+    /// hundred rounds shows a form that still goes through the interpreter).</summary>
     private static void AssertNoHelperCalls(BtStats stats, params string[] mnemonics)
     {
         foreach (string m in mnemonics)
@@ -126,7 +139,7 @@ public sealed partial class TranslationTests
                 a.hlt();
             },
             g => RecordingHandler(g, 0, errorCode: false),
-            compareAt: [DataA]);
+            compareAt: [DataA, .. s_faultRecord]);
         Assert.True(stats.ExceptionCount(0) > 0, "the fault was not raised");
         AssertNoHelperCalls(stats, "Mul", "Imul", "Div", "Idiv");
     }
@@ -161,7 +174,8 @@ public sealed partial class TranslationTests
                 a.jnz(loop);
                 a.hlt();
             },
-            g => RecordingHandler(g, 0, errorCode: false));
+            g => RecordingHandler(g, 0, errorCode: false),
+            compareAt: s_faultRecord);
         Assert.True(stats.ExceptionCount(0) > 0, "the fault was not raised");
         AssertNoHelperCalls(stats, "Idiv");
     }
@@ -255,8 +269,9 @@ public sealed partial class TranslationTests
                 MapReadOnly(g);
                 g.Write64(ReadOnlyPage, 0x41);
             },
-            compareAt: [DataA, ReadOnlyPage]);
+            compareAt: [DataA, ReadOnlyPage, .. s_faultRecord]);
         Assert.True(stats.ExceptionCount(14) > 0, "the fault was not raised");
+        AssertNoHelperCalls(stats);
     }
 
     [Fact]
@@ -265,7 +280,7 @@ public sealed partial class TranslationTests
         // CMPXCHG/XADD without LOCK: register forms, memory forms in a page written before (host access through the
         // TLB's write tag) and in a page first touched by the instruction itself (no write tag yet: the helper), in
         // every size; the lazy SUB/ADD flags are read by Jcc/SETcc/ADC after them.
-        RunBoth(
+        var stats = RunBoth(
             a =>
             {
                 var loop = a.CreateLabel();
@@ -274,13 +289,13 @@ public sealed partial class TranslationTests
                 a.mov(rsi, DataA);
                 a.mov(rdi, DataB);
                 a.Label(ref loop);
-                a.mov(rax, rcx);
-                a.and(eax, 3);
-                a.mov(edx, ecx);
-                a.cmpxchg(__qword_ptr[rsi], rdx);    // succeeds when the slot holds RCX & 3
+                a.mov(rax, r8);
+                a.lea(rdx, __[r8 + 1]);
+                a.cmpxchg(__qword_ptr[rsi], rdx);    // succeeds while the slot holds R8
                 a.jne(skip);
                 a.inc(r8);
                 a.Label(ref skip);
+                a.cmovne(r8, rax);                  // resynchronised after a failure
                 a.setb(bl);
                 a.add(r9, rbx);
                 a.add(r9, rax);
@@ -311,7 +326,9 @@ public sealed partial class TranslationTests
                 a.xadd(r13d, r13d);
                 a.sets(bl);
                 a.add(r9, rbx);
-                a.mov(__qword_ptr[rsi], rcx);
+                a.test(cl, 3);
+                a.setz(bl);
+                a.add(__qword_ptr[rsi], rbx);       // every fourth round the next CMPXCHG fails
                 a.dec(ecx);
                 a.jnz(loop);
                 a.hlt();
@@ -322,6 +339,7 @@ public sealed partial class TranslationTests
                 g.Write64(DataA + 8, 0x1234);
             },
             compareAt: [DataA, DataA + 8, DataA + 16, DataA + 24, DataB + 0x808, DataB + 0x1000]);
+        AssertNoHelperCalls(stats);
     }
 
     [Fact]
@@ -346,8 +364,9 @@ public sealed partial class TranslationTests
                 MapReadOnly(g);
                 g.Write64(ReadOnlyPage, 41);
             },
-            compareAt: [ReadOnlyPage]);
+            compareAt: [ReadOnlyPage, .. s_faultRecord]);
         Assert.True(stats.ExceptionCount(14) > 0, "the fault was not raised");
+        AssertNoHelperCalls(stats);
     }
 
     [Fact]
@@ -440,8 +459,9 @@ public sealed partial class TranslationTests
                 g.Write64(ReadOnlyPage + 0x10, 0x5A5A_5A5A_5A5A_5A5AUL);
                 g.Write64(ReadOnlyPage + 0x18, 0xA5A5_A5A5_A5A5_A5A5UL);
             },
-            compareAt: [DataA + 0x400, DataA + 0x408, DataA + 40, DataA + 800, ReadOnlyPage + 0x10, ReadOnlyPage + 0x18]);
+            compareAt: [DataA + 0x400, DataA + 0x408, DataA + 40, DataA + 800, ReadOnlyPage + 0x10, ReadOnlyPage + 0x18, .. s_faultRecord]);
         Assert.True(stats.ExceptionCount(14) > 0, "the fault was not raised");
+        AssertNoHelperCalls(stats);
     }
 
     [Fact]
@@ -464,7 +484,8 @@ public sealed partial class TranslationTests
                 a.hlt();
             },
             g => RecordingHandler(g, 13, errorCode: true),
-            compareAt: [DataA + 16, DataA + 24]);
+            compareAt: [DataA + 16, DataA + 24, .. s_faultRecord]);
         Assert.True(stats.ExceptionCount(13) > 0, "the fault was not raised");
+        AssertNoHelperCalls(stats);
     }
 }
