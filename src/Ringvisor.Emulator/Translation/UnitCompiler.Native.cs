@@ -394,18 +394,7 @@ internal sealed partial class UnitCompiler
     {
         if (size == 8)
         {
-            LdReg(0);
-            Ld(_t1);
-            _il.Emit(OpCodes.Ldloca, _rv);
-            LocalWritten(_rv);
-            Call(s_bigMulUnsigned);
-            St(_t3);
-            Ld(_rv);
-            St(_t2);
-            Ld(_t2);
-            StReg(0, 8);
-            Ld(_t3);
-            StReg(2, 8);
+            EmitWideMultiply(s_bigMulUnsigned);
         }
         else
         {
@@ -434,6 +423,24 @@ internal sealed partial class UnitCompiler
         SetEagerFlags(_t2, size, _c0, _c0);
     }
 
+    /// <summary>RDX:RAX = RAX * _t1 through <paramref name="bigMul"/> (Math.BigMul, signed or unsigned): low half in
+    /// _t2, high half in _t3.</summary>
+    private void EmitWideMultiply(MethodInfo bigMul)
+    {
+        LdReg(0);
+        Ld(_t1);
+        _il.Emit(OpCodes.Ldloca, _rv);
+        LocalWritten(_rv);
+        Call(bigMul);
+        St(_t3);
+        Ld(_rv);
+        St(_t2);
+        Ld(_t2);
+        StReg(0, 8);
+        Ld(_t3);
+        StReg(2, 8);
+    }
+
     /// <summary>The accumulator writes of an 8/16/32-bit MUL or IMUL with the product in _t2: AX; DX:AX; EDX:EAX.</summary>
     private void EmitProductWrites(int size)
     {
@@ -453,18 +460,7 @@ internal sealed partial class UnitCompiler
     {
         if (size == 8)
         {
-            LdReg(0);
-            Ld(_t1);
-            _il.Emit(OpCodes.Ldloca, _rv);
-            LocalWritten(_rv);
-            Call(Cpu.MethodBigMul);
-            St(_t3);
-            Ld(_rv);
-            St(_t2);
-            Ld(_t2);
-            StReg(0, 8);
-            Ld(_t3);
-            StReg(2, 8);
+            EmitWideMultiply(Cpu.MethodBigMul);
             if (FlagsDead)
             {
                 FlagsSkipped();
