@@ -32,6 +32,14 @@ internal sealed partial class UnitCompiler
             return UnitExtra.None;
         }
 
+        var nativeOp = op;
+        var native = ClassifyNative(ins, ref nativeOp);
+        if (native != UnitExtra.None)
+        {
+            op = nativeOp;
+            return native;
+        }
+
         int n = ins.OpCount;
         var k0 = n > 0 ? ins.GetOpKind(0) : OpKind.Register;
         var k1 = n > 1 ? ins.GetOpKind(1) : OpKind.Register;
@@ -232,6 +240,15 @@ internal sealed partial class UnitCompiler
                 use(op.Base);
                 use(op.Index);
                 break;
+            case UnitExtra.MulDiv:
+            case UnitExtra.BitScan:
+            case UnitExtra.BitTest:
+            case UnitExtra.Cmpxchg:
+            case UnitExtra.Xadd:
+            case UnitExtra.ShiftDouble:
+            case UnitExtra.AluHigh8:
+                ScanNative(ui, use, write);
+                break;
             case UnitExtra.IndirectJmp:
             case UnitExtra.IndirectCall:
                 if (op.Aux == 0)
@@ -345,6 +362,11 @@ internal sealed partial class UnitCompiler
                 StReg(op.Dst, size);
                 return true;
             default:
+                if (EmitNative(ui, ref op))
+                {
+                    return true;
+                }
+
                 throw new InvalidOperationException($"translator: no emitter for {ui.Extra}");
         }
     }

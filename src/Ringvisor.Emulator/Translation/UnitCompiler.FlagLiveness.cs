@@ -188,6 +188,11 @@ internal sealed partial class UnitCompiler
     /// <summary>No memory access, helper call, branch or fallback: the instruction cannot leave the unit.</summary>
     private static bool RegisterOnly(UnitInstruction ui)
     {
+        if (NativeRegisterOnly(ui, out _))
+        {
+            return true;
+        }
+
         if (ui.Extra != UnitExtra.None)
         {
             return ui.Extra is UnitExtra.RotateRI or UnitExtra.NotR or UnitExtra.NegR or UnitExtra.ShiftRCl or
@@ -203,7 +208,7 @@ internal sealed partial class UnitCompiler
     {
         if (ui.Extra != UnitExtra.None)
         {
-            return false;
+            return NativeReadsFlags(ui);
         }
 
         return ui.Op.Kind switch
@@ -218,7 +223,7 @@ internal sealed partial class UnitCompiler
     {
         if (ui.Extra != UnitExtra.None)
         {
-            return ui.Extra == UnitExtra.NegR;
+            return ui.Extra == UnitExtra.NegR || (NativeRegisterOnly(ui, out bool all) && all);
         }
 
         return ui.Op.Kind switch

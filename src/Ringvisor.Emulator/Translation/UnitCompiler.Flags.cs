@@ -74,6 +74,11 @@ internal sealed partial class UnitCompiler
         {
             _knownCin = null;
         }
+
+        if (_cfLocal == l)
+        {
+            _cfLocal = null;
+        }
     }
 
     private void LdOperand(Operand v)
@@ -144,7 +149,11 @@ internal sealed partial class UnitCompiler
         _fieldA = _fieldB = null;
     }
 
-    private void ForgetOperands() => _knownA = _knownB = _knownRes = _knownCin = null;
+    private void ForgetOperands()
+    {
+        _knownA = _knownB = _knownRes = _knownCin = null;
+        _cfLocal = null;
+    }
 
     /// <summary>Stores the operands of a flag writer (part of its commit: after its accesses succeeded). Separate from
     /// <see cref="SetFlagResult"/> so a register operand can be stored before the instruction overwrites it.</summary>
@@ -251,6 +260,18 @@ internal sealed partial class UnitCompiler
     /// <summary>Pushes condition <paramref name="cc"/> (SDM Vol. 1 Appendix B, low 4 bits of Jcc) as int32 0/1.</summary>
     private void EmitCondition(int cc)
     {
+        if (_known == FlagOp.None && _cfLocal is not null && cc is 2 or 3)
+        {
+            // B/AE right after BT*: CF is still in the local it was materialised from.
+            Ld(_cfLocal);
+            if (cc == 3)
+            {
+                Not();
+            }
+
+            return;
+        }
+
         if (_known == FlagOp.Sub && cc is 4 or 5 && _knownA is null && _knownRes is not null)
         {
             // E/NE after SUB whose destination was overwritten: the result is still at hand (a == b iff a - b == 0).

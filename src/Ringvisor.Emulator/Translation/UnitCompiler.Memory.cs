@@ -133,27 +133,7 @@ internal sealed partial class UnitCompiler
         var done = _il.DefineLabel();
         St(_ra);
         EmitTlbHostAddress(_ra, s_fieldReadTag, size, slow);
-        switch (size)
-        {
-            case 1:
-                Op(OpCodes.Ldind_U1);
-                Op(OpCodes.Conv_U8);
-                break;
-            case 2:
-                _il.Emit(OpCodes.Unaligned, (byte)1);
-                Op(OpCodes.Ldind_U2);
-                Op(OpCodes.Conv_U8);
-                break;
-            case 4:
-                _il.Emit(OpCodes.Unaligned, (byte)1);
-                Op(OpCodes.Ldind_U4);
-                Op(OpCodes.Conv_U8);
-                break;
-            default:
-                _il.Emit(OpCodes.Unaligned, (byte)1);
-                Op(OpCodes.Ldind_I8);
-                break;
-        }
+        EmitLoadIndirect(size);
 
         St(_rv2);
         _il.Emit(OpCodes.Br, done);
@@ -247,27 +227,7 @@ internal sealed partial class UnitCompiler
         St(_wv);
         EmitTlbHostAddress(_wa, s_fieldWriteTag, size, slow);
         Ld(_wv);
-        switch (size)
-        {
-            case 1:
-                Op(OpCodes.Conv_U1);
-                Op(OpCodes.Stind_I1);
-                break;
-            case 2:
-                Op(OpCodes.Conv_U2);
-                _il.Emit(OpCodes.Unaligned, (byte)1);
-                Op(OpCodes.Stind_I2);
-                break;
-            case 4:
-                Op(OpCodes.Conv_U4);
-                _il.Emit(OpCodes.Unaligned, (byte)1);
-                Op(OpCodes.Stind_I4);
-                break;
-            default:
-                _il.Emit(OpCodes.Unaligned, (byte)1);
-                Op(OpCodes.Stind_I8);
-                break;
-        }
+        EmitStoreIndirect(size);
 
         if (!plain)
         {

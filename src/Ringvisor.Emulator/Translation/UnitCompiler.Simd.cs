@@ -336,17 +336,40 @@ internal sealed partial class UnitCompiler
             return;
         }
 
+        // As for the 1-8 byte reads (EmitReadCall): a read tag for the page and all 16 bytes inside it read host memory
+        // directly; anything else calls the accessor, which also faults and handles page-crossing and MMIO operands.
         var fault = FaultStub();
+        var slow = _il.DefineLabel();
+        var done = _il.DefineLabel();
+        EmitTlbHostAddress(_la, s_fieldReadTag, 16, slow);
+        _il.Emit(OpCodes.Unaligned, (byte)1);
+        _il.Emit(OpCodes.Ldobj, typeof(Vector128<byte>));
+        St(_xv!);
+        _il.Emit(OpCodes.Br, done);
+        _il.MarkLabel(slow);
         _il.Emit(OpCodes.Ldarg_0);
         Ld(_la);
         _il.Emit(OpCodes.Ldloca, _xv!);
         Call(Cpu.MethodRead16);
         _il.Emit(OpCodes.Brfalse, fault);
+        _il.MarkLabel(done);
     }
 
     private void EmitWrite16()
     {
+        // Inline when the page has a write tag (dirty RAM without decoded code: no exit check needed, see EmitWrite) and
+        // both quadwords lie in it; otherwise the accessor, which writes nothing on a fault.
         var fault = FaultStub();
+        var slow = _il.DefineLabel();
+        var done = _il.DefineLabel();
+        EmitTlbHostAddress(_la, s_fieldWriteTag, 16, slow);
+        Ld(_xv!);
+        _il.Emit(OpCodes.Unaligned, (byte)1);
+        _il.Emit(OpCodes.Stobj, typeof(Vector128<byte>));
+        LdI4(0);
+        St(_status);
+        _il.Emit(OpCodes.Br, done);
+        _il.MarkLabel(slow);
         _il.Emit(OpCodes.Ldarg_0);
         Ld(_la);
         Ld(_xv!);
@@ -357,6 +380,7 @@ internal sealed partial class UnitCompiler
         Ld(_status);
         LdI4(1);
         _il.Emit(OpCodes.Beq, fault);
+        _il.MarkLabel(done);
     }
 
     private void LdXmmAddress(int r)

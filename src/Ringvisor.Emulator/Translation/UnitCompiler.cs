@@ -97,7 +97,7 @@ internal sealed partial class UnitCompiler
         var helpers = new List<Instruction>();
         foreach (var ui in instructions)
         {
-            if (ui.Extra == UnitExtra.Helper)
+            if (NeedsHelperSlot(ui))
             {
                 ui.Op.Imm = (ulong)helpers.Count;
                 helpers.Add(ui.Instruction);

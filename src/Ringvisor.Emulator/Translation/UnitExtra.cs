@@ -39,6 +39,31 @@ internal enum UnitExtra : byte
     /// <summary>BSWAP r32/r64 (Dst, Size).</summary>
     Bswap,
 
+    /// <summary>MUL/IMUL/DIV/IDIV r/m (one operand; Aux 0 MUL, 1 IMUL, 2 DIV, 3 IDIV; Size; the r/m operand in Src, or
+    /// the FastOp memory operand when SrcSize = 1). #DE is left to the interpreter (Fallback).</summary>
+    MulDiv,
+
+    /// <summary>BSF/BSR/TZCNT/LZCNT r, r/m (Aux 0 forward, 1 reverse; Dst, Size; source as for MulDiv).</summary>
+    BitScan,
+
+    /// <summary>BT/BTS/BTR/BTC r/m, r/imm8 with the bit inside the operand (Aux 0 BT, 1 BTS, 2 BTR, 3 BTC, plus
+    /// BitTestImmediate: offset in Imm, else in register Src; destination register Dst, or memory when SrcSize = 1).</summary>
+    BitTest,
+
+    /// <summary>CMPXCHG r/m, r (Dst or the memory operand when SrcSize = 1; Src; Size). A memory operand is done in
+    /// host memory when the TLB allows a direct write, else by a helper call.</summary>
+    Cmpxchg,
+
+    /// <summary>XADD r/m, r (operands as for Cmpxchg).</summary>
+    Xadd,
+
+    /// <summary>SHLD/SHRD r32/r64, r, imm8 (Aux 0 SHLD, 1 SHRD; Dst, Src, Size, count in Imm).</summary>
+    ShiftDouble,
+
+    /// <summary>8-bit MOV/TEST/ALU r8, r8/imm8 where a register is AH/CH/DH/BH (Aux = AluOp, or HighByteTest /
+    /// HighByteMov; Dst, Src as full register numbers; SrcSize bits: HighDst, HighSrc, HighImmediate; Imm).</summary>
+    AluHigh8,
+
     /// <summary>SSE moves and integer operations emitted as IL (UnitCompiler.Simd.cs; SseOp in Aux).</summary>
     Sse,
 

@@ -8,7 +8,7 @@ using static Iced.Intel.AssemblerRegisters;
 
 namespace Ringvisor.Emulator.Tests.Translation;
 
-public sealed class TranslationTests
+public sealed partial class TranslationTests
 {
     private const ulong DataA = 0x60_0000;   // 2 MiB page 3
     private const ulong DataB = 0x80_0000;   // 2 MiB page 4
