@@ -68,6 +68,14 @@ internal sealed partial class UnitCompiler
     private Label _storeOrFault;
     private bool _storeOrFaultUsed;
 
+    // A DynamicMethod keeps its ILGenerator (the IL stream, labels, fixups) after it is compiled, although the runtime
+    // took its own copy of the IL when the method was first made callable and never asks the generator again: ~11 MiB
+    // of live heap on the benchmark boot (live managed heap 46 -> 35 MiB with it dropped). No public API lets it go, so
+    // the field is cleared by reflection; where a runtime names it differently this is null and nothing is dropped.
+    private static readonly FieldInfo? s_dynamicMethodIlGenerator =
+        typeof(DynamicMethod).GetField("_ilGenerator", BindingFlags.NonPublic | BindingFlags.Instance) is { } f &&
+        f.FieldType.IsAssignableTo(typeof(ILGenerator)) ? f : null;
+
     private UnitCompiler(List<UnitInstruction> instructions, int entry, ulong physPage, int generation)
     {
         _ins = instructions;
@@ -121,6 +129,7 @@ internal sealed partial class UnitCompiler
         int bytes = (il.ILOffset * BytesPerIlByte) + MethodOverheadBytes;
         var code = (UnitCode)method.CreateDelegate(typeof(UnitCode));
         _ = code(null!, 0, -1, null);
+        s_dynamicMethodIlGenerator?.SetValue(method, null);
         return new TranslatedUnit(key, code, instructions.Count, bytes, sourceStart, source, helpers.Count > 0 ? [.. helpers] : null, c._linkCount)
         {
             Crossing = sourceEnd > PageSize ? crossing : null,

@@ -60,3 +60,25 @@ public sealed class TranslationCacheTests
         Assert.Equal(1, cache.StaleDropped);
     }
 }
+
+public sealed class UnitCompilerMemoryTests
+{
+    [Fact]
+    public void Compile_DropsTheIlGenerator_UnitStillCallable()
+    {
+        // mov eax, 1; add eax, ecx; ret — compiled as a unit: its DynamicMethod must not keep the ILGenerator alive
+        // (UnitCompiler.s_dynamicMethodIlGenerator), and the dry run through the delegate still works.
+        var page = new byte[4096];
+        byte[] code = [0xB8, 0x01, 0x00, 0x00, 0x00, 0x01, 0xC8, 0xC3];
+        code.CopyTo(page, 0x100);
+        var instructions = UnitBuilder.Build(page, 0x100);
+        Assert.Equal(3, instructions.Count);
+
+        var unit = UnitCompiler.Compile(instructions, new UnitKey(7, 0, 64, 0x100), page);
+        var method = Assert.IsType<System.Reflection.Emit.DynamicMethod>(unit.Code.Method);
+        var field = typeof(System.Reflection.Emit.DynamicMethod).GetField("_ilGenerator", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance);
+        Assert.NotNull(field);
+        Assert.Null(field.GetValue(method));
+        Assert.Equal(-1, unit.Code(null!, 0, -1, null));
+    }
+}
