@@ -196,6 +196,63 @@ public sealed partial class TranslationTests
     }
 
     [Fact]
+    public void LockedRepAndPrefixedForms_RunAsHelpersInsideTheUnit_MatchInterpreter()
+    {
+        // LOCK read-modify-writes, XCHG with memory, REP MOVSB/STOSQ, PUSHFQ, SETcc m8 and SSE shifts/shuffles run
+        // through the interpreter from inside the unit (helper calls), in a loop with flags read after each.
+        var stats = RunBoth(
+            a =>
+            {
+                var loop = a.CreateLabel();
+                a.mov(ecx, 50);
+                a.mov(r8, DataA);
+                a.mov(r9, DataA + 0x100);
+                a.Label(ref loop);
+                a.@lock.add(__qword_ptr[r8], rcx);
+                a.adc(rbx, 0);
+                a.mov(eax, ecx);
+                a.@lock.xadd(__dword_ptr[r8 + 8], eax);
+                a.add(rbx, rax);
+                a.mov(eax, __dword_ptr[r8 + 16]);
+                a.mov(edx, ecx);
+                a.@lock.cmpxchg(__dword_ptr[r8 + 16], edx);
+                a.sete(__byte_ptr[r8 + 24]);
+                a.xchg(__qword_ptr[r8 + 32], rbx);
+                a.pushfq();
+                a.pop(r10);
+                a.add(r11, r10);
+                a.mov(rsi, r8);
+                a.mov(rdi, r9);
+                a.mov(r12, rcx);
+                a.mov(ecx, 40);
+                a.rep.movsb();
+                a.mov(ecx, 3);
+                a.mov(rax, r12);
+                a.rep.stosq();
+                a.mov(rcx, r12);
+                a.movq(xmm0, rcx);
+                a.movq(xmm1, rbx);
+                a.punpckldq(xmm0, xmm1);
+                a.punpcklwd(xmm0, xmm1);
+                a.psrld(xmm0, 3);
+                a.pshufb(xmm1, xmm0);
+                a.movq(rax, xmm1);
+                a.add(r13, rax);
+                a.dec(ecx);
+                a.jnz(loop);
+                a.hlt();
+            },
+            g =>
+            {
+                g.Write64(DataA + 16, 7);
+            },
+            compareAt: [DataA, DataA + 8, DataA + 16, DataA + 24, DataA + 32, DataA + 0x100, DataA + 0x128, DataA + 0x130]);
+        // Each of these forms ended its unit before (interpreted once per iteration: 500+ instructions).
+        long interpreted = stats.Instructions - stats.TranslatedInstructions;
+        Assert.True(interpreted < 50, $"{interpreted} instructions interpreted: the prefixed forms did not run inside the unit");
+    }
+
+    [Fact]
     public void SseInUnit_Cr0TsSetMidLoop_NmRaisedAtTheInstruction()
     {
         // Translated SSE moves/logic with CR0.TS set every eighth iteration: the first SSE instruction after it must
