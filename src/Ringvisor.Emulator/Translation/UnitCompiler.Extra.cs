@@ -162,8 +162,9 @@ internal sealed partial class UnitCompiler
         }
     }
 
-    // Instructions the interpreter may run from inside a unit: no control transfer, no mode, privilege, interrupt-flag
-    // or shadow change. A REP string instruction that stops part way (16K iterations per step) sets the next RIP back
+    // Instructions the interpreter may run from inside a unit: no control transfer, no mode, privilege or shadow
+    // change, and no interrupt-flag change that could let an interrupt in (CLI may run here: nothing becomes
+    // deliverable; STI and POPF end the unit). A REP string instruction that stops part way (16K iterations per step) sets the next RIP back
     // to itself; the helper then exits there and it runs again.
     private static readonly HashSet<Mnemonic> s_helperMnemonics =
     [
@@ -191,6 +192,11 @@ internal sealed partial class UnitCompiler
         Mnemonic.Punpckhdq, Mnemonic.Punpckhqdq, Mnemonic.Pushfq, Mnemonic.Seto, Mnemonic.Setno, Mnemonic.Setb,
         Mnemonic.Setae, Mnemonic.Sete, Mnemonic.Setne, Mnemonic.Setbe, Mnemonic.Seta, Mnemonic.Sets, Mnemonic.Setns,
         Mnemonic.Setp, Mnemonic.Setnp, Mnemonic.Setl, Mnemonic.Setge, Mnemonic.Setle, Mnemonic.Setg,
+        Mnemonic.Cli, Mnemonic.Mfence, Mnemonic.Rdtsc, Mnemonic.Rdtscp, Mnemonic.Paddb, Mnemonic.Paddw, Mnemonic.Psubb,
+        Mnemonic.Psubw, Mnemonic.Psubd, Mnemonic.Paddusb, Mnemonic.Paddusw, Mnemonic.Psubusb, Mnemonic.Psubusw,
+        Mnemonic.Pcmpgtb, Mnemonic.Pcmpgtw, Mnemonic.Pcmpgtd, Mnemonic.Pmaxub, Mnemonic.Pminsw, Mnemonic.Pmaxsw,
+        Mnemonic.Pavgb, Mnemonic.Pmullw, Mnemonic.Pmuludq, Mnemonic.Packuswb, Mnemonic.Packsswb, Mnemonic.Packssdw,
+        Mnemonic.Pshuflw, Mnemonic.Pshufhw,
     ];
 
     private static bool IsHelperSafe(in Instruction ins)

@@ -781,6 +781,16 @@ internal sealed partial class UnitCompiler
             return true;
         }
 
+        if (ins.Mnemonic is Mnemonic.Prefetch or Mnemonic.Prefetchnta or Mnemonic.Prefetcht0 or Mnemonic.Prefetcht1 or
+            Mnemonic.Prefetcht2 or Mnemonic.Prefetchw or Mnemonic.Lfence or Mnemonic.Sfence)
+        {
+            // No architectural effect and never a fault (the interpreter runs them as no-ops too): a NOP in the unit.
+            op.Kind = FastKind.Nop;
+            op.Base = FastOp.NoReg;
+            op.Index = FastOp.NoReg;
+            return true;
+        }
+
         extra = ClassifyExtra(ins, ref op);
         return extra != UnitExtra.None;
     }

@@ -198,8 +198,9 @@ public sealed partial class TranslationTests
     [Fact]
     public void LockedRepAndPrefixedForms_RunAsHelpersInsideTheUnit_MatchInterpreter()
     {
-        // LOCK read-modify-writes, XCHG with memory, REP MOVSB/STOSQ, PUSHFQ, SETcc m8 and SSE shifts/shuffles run
-        // through the interpreter from inside the unit (helper calls), in a loop with flags read after each.
+        // LOCK read-modify-writes, XCHG with memory, REP MOVSB/STOSQ, PUSHFQ, SETcc m8, CLI and SSE integer forms run
+        // through the interpreter from inside the unit (helper calls), PREFETCH/LFENCE as NOPs, in a loop with flags
+        // read after each.
         var stats = RunBoth(
             a =>
             {
@@ -221,6 +222,9 @@ public sealed partial class TranslationTests
                 a.pushfq();
                 a.pop(r10);
                 a.add(r11, r10);
+                a.prefetcht0(__byte_ptr[Unmapped]);          // never faults
+                a.lfence();
+                a.cli();
                 a.mov(rsi, r8);
                 a.mov(rdi, r9);
                 a.mov(r12, rcx);
@@ -236,6 +240,9 @@ public sealed partial class TranslationTests
                 a.punpcklwd(xmm0, xmm1);
                 a.psrld(xmm0, 3);
                 a.pshufb(xmm1, xmm0);
+                a.psubb(xmm1, xmm0);
+                a.paddw(xmm1, xmm0);
+                a.pcmpgtb(xmm1, xmm0);
                 a.movq(rax, xmm1);
                 a.add(r13, rax);
                 a.dec(ecx);
