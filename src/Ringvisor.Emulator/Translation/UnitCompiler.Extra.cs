@@ -196,7 +196,7 @@ internal sealed partial class UnitCompiler
         Mnemonic.Psubw, Mnemonic.Psubd, Mnemonic.Paddusb, Mnemonic.Paddusw, Mnemonic.Psubusb, Mnemonic.Psubusw,
         Mnemonic.Pcmpgtb, Mnemonic.Pcmpgtw, Mnemonic.Pcmpgtd, Mnemonic.Pmaxub, Mnemonic.Pminsw, Mnemonic.Pmaxsw,
         Mnemonic.Pavgb, Mnemonic.Pmullw, Mnemonic.Pmuludq, Mnemonic.Packuswb, Mnemonic.Packsswb, Mnemonic.Packssdw,
-        Mnemonic.Pshuflw, Mnemonic.Pshufhw,
+        Mnemonic.Pshuflw, Mnemonic.Pshufhw, Mnemonic.Leave,
     ];
 
     private static bool IsHelperSafe(in Instruction ins)
@@ -206,13 +206,15 @@ internal sealed partial class UnitCompiler
             return false;
         }
 
-        // Only general-purpose and XMM registers: no segment (MOV/POP SS, a shadow), control or debug registers.
+        // Only general-purpose and XMM registers: no segment (MOV/POP SS, a shadow), control or debug registers;
+        // except that MOV may read a segment register (the kernel's `mov eax, cs` on its entry paths).
         for (int i = 0; i < ins.OpCount; i++)
         {
             if (ins.GetOpKind(i) == OpKind.Register)
             {
                 var r = ins.GetOpRegister(i);
-                if (!r.IsGPR() && !r.IsXMM())
+                bool segmentRead = i == 1 && r.IsSegmentRegister() && ins.Mnemonic == Mnemonic.Mov;
+                if (!r.IsGPR() && !r.IsXMM() && !segmentRead)
                 {
                     return false;
                 }

@@ -225,6 +225,12 @@ public sealed partial class TranslationTests
                 a.prefetcht0(__byte_ptr[Unmapped]);          // never faults
                 a.lfence();
                 a.cli();
+                a.mov(eax, cs);
+                a.add(r11, rax);
+                a.push(rbp);
+                a.mov(rbp, rsp);
+                a.push(rax);
+                a.leave();
                 a.mov(rsi, r8);
                 a.mov(rdi, r9);
                 a.mov(r12, rcx);
