@@ -666,21 +666,16 @@ public sealed unsafe partial class Cpu
             return null;
         }
 
+        // The region is chosen here (it needs this vCPU's decoded instructions); only emit + JIT go to the worker.
         var copy = new byte[0x1000 + CrossingPage.MaxBytes];
-        // SAFETY: host maps the whole 4 KiB RAM page (GetHostPointer checked the range).
-        new ReadOnlySpan<byte>((byte*)host, 0x1000).CopyTo(copy);
-        var crossing = ReadCrossingPage(p, copy);
-        if (_codePageTracker.PageGeneration(p.PhysPage) != p.Generation)
+        var instructions = BuildRegion(p, host, key.EntryOffset, copy, out var crossing);
+        if (instructions is null)
         {
             // Rewritten since it was decoded: the bytes may not be what the key says. Count again.
             e.Heat = 0;
             return null;
         }
 
-        // The region is chosen here (it needs this vCPU's decoded instructions); only emit + JIT go to the worker.
-        _executedPage = p;
-        _executedCrossing = crossing is null ? -1 : p.CrossingOffset;
-        var instructions = UnitBuilder.Build(copy, key.EntryOffset, _executedInPage, RegionLength(crossing));
         if (instructions.Count == 0)
         {
             cache.Reject(key);
@@ -792,6 +787,26 @@ public sealed unsafe partial class Cpu
     }
 
     /// <summary>
+    /// Copies page <paramref name="p"/> (RAM at <paramref name="host"/>) into <paramref name="buffer"/> (4096 +
+    /// <see cref="CrossingPage.MaxBytes"/> bytes) and chooses the region entered at <paramref name="entry"/> from the
+    /// instructions this vCPU has run there; null when the page was rewritten since it was decoded.
+    /// </summary>
+    private List<UnitInstruction>? BuildRegion(CodePage p, nint host, int entry, byte[] buffer, out CrossingPage? crossing)
+    {
+        // SAFETY: host maps the whole 4 KiB RAM page (the caller's GetHostPointer checked the range).
+        new ReadOnlySpan<byte>((byte*)host, 0x1000).CopyTo(buffer);
+        crossing = ReadCrossingPage(p, buffer);
+        if (_codePageTracker.PageGeneration(p.PhysPage) != p.Generation)
+        {
+            return null;
+        }
+
+        _executedPage = p;
+        _executedCrossing = crossing is null ? -1 : p.CrossingOffset;
+        return UnitBuilder.Build(buffer, entry, _executedInPage, 0x1000 + (crossing is null ? 0 : CrossingPage.MaxBytes));
+    }
+
+    /// <summary>
     /// The next page's first bytes appended to <paramref name="buffer"/> (a copy of <paramref name="page"/>) when the
     /// page's page-crossing instruction is cached and still valid (same MMU epoch, next page not rewritten), so a
     /// region can take that instruction; null otherwise.
@@ -811,20 +826,12 @@ public sealed unsafe partial class Cpu
             return null;
         }
 
-        var bytes = new byte[CrossingPage.MaxBytes];
         // SAFETY: host maps the whole 4 KiB RAM page.
-        new ReadOnlySpan<byte>((byte*)host, bytes.Length).CopyTo(bytes);
-        if (_codePageTracker.PageGeneration(next) != generation)
-        {
-            // Rewritten while copying.
-            return null;
-        }
+        new ReadOnlySpan<byte>((byte*)host, CrossingPage.MaxBytes).CopyTo(buffer.AsSpan(0x1000));
 
-        bytes.CopyTo(buffer, 0x1000);
-        return new CrossingPage(next, generation, bytes);
+        // Rewritten while copying: not usable.
+        return _codePageTracker.PageGeneration(next) == generation ? new CrossingPage(next, generation) : null;
     }
-
-    private static int RegionLength(CrossingPage? crossing) => 0x1000 + (crossing is null ? 0 : CrossingPage.MaxBytes);
 
     /// <summary>Whether the interpreter has run the instruction at page offset <paramref name="offset"/> of the page
     /// being translated (it was fetched and decoded into that page, or is its cached page-crossing instruction).</summary>
@@ -832,7 +839,6 @@ public sealed unsafe partial class Cpu
 
     private TranslatedUnit? GetOrTranslate(CodePage page, int offset, out bool rejected)
     {
-        _executedPage = page;
         rejected = false;
         var cache = _translationCache!;
         var key = new UnitKey(page.PhysPage, page.Generation, page.Bitness, offset);
@@ -849,17 +855,13 @@ public sealed unsafe partial class Cpu
             return null;
         }
 
-        // SAFETY: host maps the whole 4 KiB RAM page (GetHostPointer checked the range).
-        new ReadOnlySpan<byte>((byte*)host, 0x1000).CopyTo(_translationPage);
-        var crossing = ReadCrossingPage(page, _translationPage);
-        if (_codePageTracker.PageGeneration(page.PhysPage) != page.Generation)
+        var instructions = BuildRegion(page, host, offset, _translationPage, out var crossing);
+        if (instructions is null)
         {
             // Rewritten since it was decoded: the bytes may not be what the key says.
             return null;
         }
 
-        _executedCrossing = crossing is null ? -1 : page.CrossingOffset;
-        var instructions = UnitBuilder.Build(_translationPage, offset, _executedInPage, RegionLength(crossing));
         if (instructions.Count == 0)
         {
             rejected = true;

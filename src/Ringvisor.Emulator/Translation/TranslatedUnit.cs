@@ -51,7 +51,7 @@ internal sealed class TranslatedUnit
     public int EstimatedBytes { get; }
 
     /// <summary>The next page when the unit's code ends with an instruction crossing into it (<see cref="Source"/> then
-    /// runs past the page end by <see cref="CrossingPage.Bytes"/>' used part).</summary>
+    /// runs past the page end by the bytes that instruction takes from it).</summary>
     public CrossingPage? Crossing { get; init; }
 
     /// <summary>Set when the cache dropped the unit; vCPU unit slots and chain links drop their reference on seeing it.</summary>
