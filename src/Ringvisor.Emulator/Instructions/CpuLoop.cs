@@ -259,7 +259,7 @@ public sealed unsafe partial class Cpu
             }
         }
 
-        int s = page.SlotByOffset[off];
+        int s = page.SlotAt(off);
         if (s != 0)
         {
             slot = s - 1;
@@ -412,7 +412,7 @@ public sealed unsafe partial class Cpu
         }
 
         int slot = page.Add(ins);
-        page.SlotByOffset[off] = (ushort)(slot + 1);
+        page.SetSlot(off, slot);
         return slot;
     }
 

@@ -694,7 +694,7 @@ public sealed unsafe partial class Cpu
         var slots = p.UnitSlots!;
         foreach (var ui in instructions)
         {
-            int s = p.SlotByOffset[ui.Offset];
+            int s = p.SlotAt(ui.Offset);
             if (s != 0 && s <= slots.Length && slots[s - 1] is { Unit: null, Failed: false, Pending: false })
             {
                 slots[s - 1].Pending = true;
@@ -835,7 +835,7 @@ public sealed unsafe partial class Cpu
 
     /// <summary>Whether the interpreter has run the instruction at page offset <paramref name="offset"/> of the page
     /// being translated (it was fetched and decoded into that page, or is its cached page-crossing instruction).</summary>
-    private bool ExecutedInPage(int offset) => _executedPage?.SlotByOffset[offset] != 0 || offset == _executedCrossing;
+    private bool ExecutedInPage(int offset) => (_executedPage is not { } p || p.SlotAt(offset) != 0) || offset == _executedCrossing;
 
     private TranslatedUnit? GetOrTranslate(CodePage page, int offset, out bool rejected)
     {

@@ -76,6 +76,43 @@ internal sealed partial class UnitCompiler
         typeof(DynamicMethod).GetField("_ilGenerator", BindingFlags.NonPublic | BindingFlags.Instance) is { } f &&
         f.FieldType.IsAssignableTo(typeof(ILGenerator)) ? f : null;
 
+    // What the compiled method's DynamicResolver still holds for the JIT (which reads it once, through the dry run):
+    // the baked IL (~2 KiB a unit) and the token table (a boxed handle per field, method and type reference, with no
+    // sharing between tokens of the same member). Dropped once compiled, like the ILGenerator; absent fields (another
+    // runtime) leave them in place.
+    private static readonly FieldInfo? s_dynamicMethodResolver =
+        typeof(DynamicMethod).GetField("_resolver", BindingFlags.NonPublic | BindingFlags.Instance);
+
+    private static readonly FieldInfo? s_resolverCode =
+        s_dynamicMethodResolver?.FieldType.GetField("m_code", BindingFlags.NonPublic | BindingFlags.Instance) is { } f &&
+        f.FieldType == typeof(byte[]) ? f : null;
+
+    private static readonly FieldInfo? s_resolverScope =
+        s_dynamicMethodResolver?.FieldType.GetField("m_scope", BindingFlags.NonPublic | BindingFlags.Instance);
+
+    private static readonly FieldInfo? s_scopeTokens =
+        s_resolverScope?.FieldType.GetField("m_tokens", BindingFlags.NonPublic | BindingFlags.Instance) is { } f &&
+        f.FieldType == typeof(List<object?>) ? f : null;
+
+    /// <summary>Lets the GC take the IL bytes and token table a compiled unit's resolver keeps (the method is never
+    /// compiled again: dynamic methods are not tiered). A later JIT request would find no IL and fail with
+    /// InvalidProgramException rather than run stale code.</summary>
+    internal static void DropResolverCopies(DynamicMethod method)
+    {
+        if (s_dynamicMethodResolver?.GetValue(method) is not { } resolver)
+        {
+            return;
+        }
+
+        s_resolverCode?.SetValue(resolver, Array.Empty<byte>());
+        if (s_resolverScope?.GetValue(resolver) is { } scope && s_scopeTokens?.GetValue(scope) is List<object?> tokens)
+        {
+            // Token 0 is the scope's own placeholder; keep the list's shape.
+            tokens.RemoveRange(1, tokens.Count - 1);
+            tokens.TrimExcess();
+        }
+    }
+
     private UnitCompiler(List<UnitInstruction> instructions, int entry, ulong physPage, int generation)
     {
         _ins = instructions;
@@ -130,6 +167,7 @@ internal sealed partial class UnitCompiler
         var code = (UnitCode)method.CreateDelegate(typeof(UnitCode));
         _ = code(null!, 0, -1, null);
         s_dynamicMethodIlGenerator?.SetValue(method, null);
+        DropResolverCopies(method);
         return new TranslatedUnit(key, code, instructions.Count, bytes, sourceStart, source, helpers.Count > 0 ? [.. helpers] : null, c._linkCount)
         {
             Crossing = sourceEnd > PageSize ? crossing : null,

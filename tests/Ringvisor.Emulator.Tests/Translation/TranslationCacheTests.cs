@@ -81,4 +81,25 @@ public sealed class UnitCompilerMemoryTests
         Assert.Null(field.GetValue(method));
         Assert.Equal(-1, unit.Code(null!, 0, -1, null));
     }
+
+    [Fact]
+    public void Compile_DropsTheResolversIlAndTokens_UnitStillRuns()
+    {
+        // The compiled unit's DynamicResolver must not keep its IL bytes or token table (UnitCompiler.DropResolverCopies):
+        // the method was compiled by the dry run and still runs a real budget afterwards.
+        var page = new byte[4096];
+        byte[] code = [0xB8, 0x01, 0x00, 0x00, 0x00, 0x01, 0xC8, 0xC3];
+        code.CopyTo(page, 0x100);
+        var unit = UnitCompiler.Compile(UnitBuilder.Build(page, 0x100), new UnitKey(7, 0, 64, 0x100), page);
+        var method = Assert.IsType<System.Reflection.Emit.DynamicMethod>(unit.Code.Method);
+        const System.Reflection.BindingFlags Private = System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance;
+        object? resolver = typeof(System.Reflection.Emit.DynamicMethod).GetField("_resolver", Private)?.GetValue(method);
+        Assert.NotNull(resolver);
+        var il = Assert.IsType<byte[]>(resolver.GetType().GetField("m_code", Private)?.GetValue(resolver));
+        Assert.Empty(il);
+        object? scope = resolver.GetType().GetField("m_scope", Private)?.GetValue(resolver);
+        var tokens = Assert.IsType<List<object?>>(scope?.GetType().GetField("m_tokens", Private)?.GetValue(scope));
+        Assert.Single(tokens);
+        Assert.Equal(-1, unit.Code(null!, 0, -1, null));
+    }
 }
