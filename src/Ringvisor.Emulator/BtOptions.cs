@@ -30,6 +30,10 @@ public sealed class BtOptions
     /// deterministic and what the translator's directed tests use). RINGVISOR_BT_BACKGROUND=1/0 overrides this.</summary>
     public bool BackgroundTranslation { get; init; } = true;
 
+    /// <summary>Let a unit's region continue into other pages through direct calls and jumps, and come back from a
+    /// callee through its RET (traces; Translation/README.md). RINGVISOR_BT_TRACES=0/1 overrides this.</summary>
+    public bool Traces { get; init; }
+
     /// <summary>Estimated size of translated code kept per VM; the cache is flushed when a new unit would exceed it.</summary>
     public long TranslationBudgetBytes { get; init; } = 32L << 20;
 }

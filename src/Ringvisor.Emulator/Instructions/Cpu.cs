@@ -211,6 +211,7 @@ public sealed partial class Cpu : IDisposable
         st.Msrs[MsrKernelGsBase] = _kernelGsBase;
         st.Msrs[MsrPat] = _pat;
         st.Msrs[MsrTscAux] = _tscAux;
+        st.Msrs[MsrSpecCtrl] = _specCtrl;
         return st;
     }
 

@@ -23,6 +23,10 @@ public sealed partial class Cpu
     // Leaf 7 subleaf 0 EDX (SDM Table 3-8): IA32_ARCH_CAPABILITIES MSR present.
     private const uint ArchCapabilities = 1U << 29;
 
+    // CPUID.(EAX=7,ECX=0):EDX bit 26: IBRS and IBPB (IA32_SPEC_CTRL, IA32_PRED_CMD); bit 27: STIBP.
+    private const uint SpecCtrl = 1U << 26;
+    private const uint Stibp = 1U << 27;
+
     // Leaf 7 subleaf 0 EBX (SDM Table 3-8): SMEP (bit 7) and SMAP (bit 20), both enforced by Memory/Mmu. PCID, PKU and
     // LA57 are not: the MMU does not model them.
     private const uint Smep = 1U << 7, Smap = 1U << 20;
@@ -99,11 +103,12 @@ public sealed partial class Cpu
                 // Invariant TSC (EDX bit 8): the guest TSC follows the host's monotonic clock.
                 return (0, 0, 0, 1 << 8);
             case 7 when subleaf == 0:
-                // Structured extended features: SMEP and SMAP (EBX), and IA32_ARCH_CAPABILITIES (EDX bit 29, SDM
-                // Vol. 2A Table 3-8). The interpreter does not speculate, so it truthfully reports itself immune to
-                // Meltdown/MDS/TAA through that MSR; Linux then skips kernel page-table isolation (two full TLB
-                // flushes per syscall).
-                return (0, Smep | Smap, 0, ArchCapabilities);
+                // Structured extended features: SMEP and SMAP (EBX), IA32_ARCH_CAPABILITIES (EDX bit 29, SDM Vol. 2A
+                // Table 3-8) and IA32_SPEC_CTRL/IA32_PRED_CMD (26, 27). The interpreter does not speculate, so it
+                // truthfully reports itself immune to Meltdown/MDS/TAA/BHI/ITS... through that MSR, with enhanced IBRS:
+                // Linux then skips kernel page-table isolation (two full TLB flushes per syscall), retpolines and
+                // return thunks (CpuMsr.cs).
+                return (0, Smep | Smap, 0, ArchCapabilities | SpecCtrl | Stibp);
             case 0x8000_0008:
                 // 40 physical (Mmu.PhysicalAddressBits), 48 linear address bits.
                 return ((48u << 8) | Mmu.PhysicalAddressBits, 0, 0, 0);

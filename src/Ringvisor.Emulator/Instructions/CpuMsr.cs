@@ -12,10 +12,21 @@ public sealed partial class Cpu
     internal const uint MsrBiosSignId = 0x8B;
     internal const uint MsrMtrrCap = 0xFE;
     internal const uint MsrArchCapabilities = 0x10A;
+    internal const uint MsrSpecCtrl = 0x48, MsrPredCmd = 0x49;
 
-    // IA32_ARCH_CAPABILITIES (SDM Vol. 4 Table 2-2): RDCL_NO (bit 0), SKIP_L1DFL_VMENTRY (3), SSB_NO (4), MDS_NO (5),
-    // PSCHANGE_MC_NO (6), TAA_NO (8). An interpreter has no speculative side channels to report.
-    private const ulong ArchCapabilitiesValue = (1UL << 0) | (1UL << 3) | (1UL << 4) | (1UL << 5) | (1UL << 6) | (1UL << 8);
+    // IA32_ARCH_CAPABILITIES (SDM Vol. 4 Table 2-2; Intel's "IA32_ARCH_CAPABILITIES enumeration" for the later bits):
+    // RDCL_NO (bit 0), IBRS_ALL (1: enhanced IBRS), SKIP_L1DFL_VMENTRY (3), SSB_NO (4), MDS_NO (5), PSCHANGE_MC_NO (6),
+    // TAA_NO (8), SBDR_SSDP_NO (13), FBSDP_NO (14), PSDP_NO (15), BHI_NO (20), PBRSB_NO (24), GDS_NO (26), RFDS_NO
+    // (27), ITS_NO (62). Neither engine of the bt CPU predicts or speculates, so it has none of these side channels to
+    // report, and with enhanced IBRS (IBRS is a stored bit of IA32_SPEC_CTRL that nothing needs to act on) Linux keeps
+    // direct returns and indirect calls instead of patching in return thunks and retpolines (each a detour through a
+    // thunk: two unit exits per function return in translated kernel code).
+    private const ulong ArchCapabilitiesValue = (1UL << 0) | (1UL << 1) | (1UL << 3) | (1UL << 4) | (1UL << 5) |
+        (1UL << 6) | (1UL << 8) | (1UL << 13) | (1UL << 14) | (1UL << 15) | (1UL << 20) | (1UL << 24) | (1UL << 26) |
+        (1UL << 27) | (1UL << 62);
+
+    // IA32_SPEC_CTRL bits this CPU accepts: IBRS (0), STIBP (1), SSBD (2). Others are reserved (#GP).
+    private const ulong SpecCtrlWritable = 0b111;
     internal const uint MsrSysenterCs = 0x174, MsrSysenterEsp = 0x175, MsrSysenterEip = 0x176;
     internal const uint MsrMcgCap = 0x179, MsrMcgStatus = 0x17A;
     internal const uint MsrMiscEnable = 0x1A0;
@@ -34,7 +45,7 @@ public sealed partial class Cpu
 
     private ulong _star, _lstar, _cstar, _sfmask, _kernelGsBase, _tscAux, _pat, _tscOffset;
     private ulong _sysenterCs, _sysenterEsp, _sysenterEip;
-    private ulong _miscEnable, _mtrrDefType, _debugCtl, _apicBaseFallback;
+    private ulong _miscEnable, _mtrrDefType, _debugCtl, _apicBaseFallback, _specCtrl;
     private readonly Dictionary<uint, ulong> _mtrrs = [];
 
     private void InitMsrs()
@@ -99,6 +110,7 @@ public sealed partial class Cpu
             case MsrBiosSignId: return true;
             case MsrMtrrCap: v = 0; return true;
             case MsrArchCapabilities: v = ArchCapabilitiesValue; return true;
+            case MsrSpecCtrl: v = _specCtrl; return true;
             case MsrSysenterCs: v = _sysenterCs; return true;
             case MsrSysenterEsp: v = _sysenterEsp; return true;
             case MsrSysenterEip: v = _sysenterEip; return true;
@@ -169,6 +181,17 @@ public sealed partial class Cpu
             case MsrSysenterEsp: _sysenterEsp = v; return true;
             case MsrSysenterEip: _sysenterEip = v; return true;
             case MsrMiscEnable: _miscEnable = v; return true;
+            case MsrSpecCtrl:
+                if ((v & ~SpecCtrlWritable) != 0)
+                {
+                    return false;
+                }
+
+                _specCtrl = v;
+                return true;
+            case MsrPredCmd:
+                // IBPB (bit 0): there are no predictions to flush. Write-only; other bits reserved.
+                return (v & ~1UL) == 0;
             case MsrDebugCtl: _debugCtl = v; return true;
             case MsrPat:
                 // Each PAT entry must be a valid memory type (0, 1, 4, 5, 6, 7) (SDM Vol. 3A §11.12.2).

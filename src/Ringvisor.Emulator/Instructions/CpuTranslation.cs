@@ -69,6 +69,7 @@ public sealed unsafe partial class Cpu
     internal static readonly MethodInfo MethodIsCanonical = typeof(Cpu).GetMethod(nameof(IsCanonical), AnyStatic)!;
     internal static readonly MethodInfo MethodTranslatedExecute = typeof(Cpu).GetMethod(nameof(TranslatedExecute), AnyInstance)!;
     internal static readonly MethodInfo MethodCrossingValid = typeof(Cpu).GetMethod(nameof(TranslatedCrossingValid), AnyInstance)!;
+    internal static readonly MethodInfo MethodPageValid = typeof(Cpu).GetMethod(nameof(TranslatedPageValid), AnyInstance)!;
     internal static readonly MethodInfo MethodPatchCfOf = typeof(Cpu).GetMethod(nameof(PatchCfOf), AnyInstance)!;
     internal static readonly MethodInfo MethodEagerArithBits = typeof(Cpu).GetMethod(nameof(EagerArithBits), AnyStatic)!;
     internal static readonly MethodInfo MethodBigMul = typeof(Math).GetMethod(nameof(Math.BigMul), [typeof(long), typeof(long), typeof(long).MakeByRefType()])!;
@@ -83,6 +84,11 @@ public sealed unsafe partial class Cpu
     private ulong _crossCheckLinear = ulong.MaxValue;
     private long _crossCheckEpoch = -1;
     private ulong _crossCheckPhysPage;
+    // Trace pages as TranslatedPageValid last found them mapped, direct-mapped by linear page (a trace spans up to
+    // UnitBuilder.MaxPages pages, and a caller's trace and its callee's share some).
+    private const int PageCheckEntries = 16;
+    private readonly (ulong Linear, ulong PhysPage, long Epoch)[] _pageChecks = InitialPageChecks();
+
     // Per TranslationExit, plus the exits that went straight to a linked unit and those the jump cache served.
     private const int ChainedExitSlot = 7;
     private const int JumpCacheHitSlot = 8;
@@ -305,6 +311,49 @@ public sealed unsafe partial class Cpu
         return true;
     }
 
+    /// <summary>
+    /// Whether the linear page <paramref name="la"/> (another page of a trace, or its entry page when the trace comes
+    /// back to it) maps, for instruction fetch with the current privilege, to RAM page <paramref name="physPage"/> still
+    /// at <paramref name="generation"/>: the condition for a unit to go on into that page (UnitCompiler.EmitPageGuard).
+    /// False exits there, and the dispatcher or the interpreter fetches (and faults) as the architecture says.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    internal bool TranslatedPageValid(ulong la, ulong physPage, int generation)
+    {
+        if (_codePageTracker.PageGeneration(physPage) != generation)
+        {
+            return false;
+        }
+
+        ref var check = ref _pageChecks[(int)(la >> 12) & (PageCheckEntries - 1)];
+        if (check.Epoch == _mmu.Epoch && check.Linear == la && check.PhysPage == physPage)
+        {
+            return true;
+        }
+
+        if (!_mmu.TryTranslateFetch(la, out FetchPage fetch) || !fetch.IsRam || fetch.PhysicalPage >> 12 != physPage)
+        {
+            return false;
+        }
+
+        // Marked as code (as every fetch page is), so a store to it moves the generation checked above.
+        _mmu.MarkCodePage(fetch.PhysicalPage);
+        if (_codePageTracker.PageGeneration(physPage) != generation)
+        {
+            return false;
+        }
+
+        check = (la, physPage, _mmu.Epoch);
+        return true;
+    }
+
+    private static (ulong, ulong, long)[] InitialPageChecks()
+    {
+        var checks = new (ulong, ulong, long)[PageCheckEntries];
+        Array.Fill(checks, (ulong.MaxValue, 0UL, -1L));
+        return checks;
+    }
+
     /// <summary>Materialises the flags and replaces CF and OF (what rotates do, InterpShift.ExecShift).</summary>
     internal void PatchCfOf(bool cf, bool of)
     {
@@ -336,6 +385,8 @@ public sealed unsafe partial class Cpu
             }
         }
 
+        string? traces = Environment.GetEnvironmentVariable("RINGVISOR_BT_TRACES");
+        _traces = traces == "1" || (o.Traces && traces != "0");
         _translationMode = on ? 1 : -1;
     }
 
@@ -668,7 +719,7 @@ public sealed unsafe partial class Cpu
 
         // The region is chosen here (it needs this vCPU's decoded instructions); only emit + JIT go to the worker.
         var copy = new byte[0x1000 + CrossingPage.MaxBytes];
-        var instructions = BuildRegion(p, host, key.EntryOffset, copy, out var crossing);
+        var instructions = BuildRegion(p, host, key.EntryOffset, copy, out var crossing, out var otherPages);
         if (instructions is null)
         {
             // Rewritten since it was decoded: the bytes may not be what the key says. Count again.
@@ -688,12 +739,17 @@ public sealed unsafe partial class Cpu
             return null;
         }
 
-        background.Request(key, instructions, copy, crossing);
+        background.Request(key, instructions, copy, crossing, otherPages);
         e.Pending = true;
         e.PendingEntry = (short)key.EntryOffset;
         var slots = p.UnitSlots!;
         foreach (var ui in instructions)
         {
+            if (ui.Offset is < 0 or >= 0x1000)
+            {
+                continue; // another page of the trace
+            }
+
             int s = p.SlotAt(ui.Offset);
             if (s != 0 && s <= slots.Length && slots[s - 1] is { Unit: null, Failed: false, Pending: false })
             {
@@ -791,8 +847,9 @@ public sealed unsafe partial class Cpu
     /// <see cref="CrossingPage.MaxBytes"/> bytes) and chooses the region entered at <paramref name="entry"/> from the
     /// instructions this vCPU has run there; null when the page was rewritten since it was decoded.
     /// </summary>
-    private List<UnitInstruction>? BuildRegion(CodePage p, nint host, int entry, byte[] buffer, out CrossingPage? crossing)
+    private List<UnitInstruction>? BuildRegion(CodePage p, nint host, int entry, byte[] buffer, out CrossingPage? crossing, out List<RegionPage> otherPages)
     {
+        otherPages = [];
         // SAFETY: host maps the whole 4 KiB RAM page (the caller's GetHostPointer checked the range).
         new ReadOnlySpan<byte>((byte*)host, 0x1000).CopyTo(buffer);
         crossing = ReadCrossingPage(p, buffer);
@@ -803,7 +860,54 @@ public sealed unsafe partial class Cpu
 
         _executedPage = p;
         _executedCrossing = crossing is null ? -1 : p.CrossingOffset;
-        return UnitBuilder.Build(buffer, entry, _executedInPage, 0x1000 + (crossing is null ? 0 : CrossingPage.MaxBytes));
+        _regionBase = Rip & ~0xFFFUL;
+        return UnitBuilder.Build(buffer, entry, _executedInPage, 0x1000 + (crossing is null ? 0 : CrossingPage.MaxBytes),
+            _traces ? _otherRegionPage ??= OtherRegionPage : null, out otherPages);
+    }
+
+    // Traces across pages (UnitBuilder, RegionPage; BtOptions.Traces).
+    private bool _traces;
+    private Func<int, RegionPage?>? _otherRegionPage;
+    private ulong _regionBase;
+
+    /// <summary>
+    /// The page <paramref name="delta"/> bytes from the entry page of the region being built (RIP's page), for the
+    /// region to continue on: RAM executable now (no fault is raised: this only looks), its bytes copied at a known
+    /// generation, and which offsets this vCPU's interpreter has decoded there (the region follows only those,
+    /// unless every reachable instruction is translated at once). Null where the region must stop.
+    /// </summary>
+    private RegionPage? OtherRegionPage(int delta)
+    {
+        ulong la = _regionBase + (ulong)(long)delta;
+        if (!IsCanonical(la) || !_mmu.TryTranslateFetch(la, out FetchPage fetch) || !fetch.IsRam)
+        {
+            return null;
+        }
+
+        _mmu.MarkCodePage(fetch.PhysicalPage);
+        ulong phys = fetch.PhysicalPage >> 12;
+        int generation = _codePageTracker.PageGeneration(phys);
+        Func<int, bool>? executed = null;
+        if (_translationThreshold > 1)
+        {
+            if (!_codePages.TryGetValue(phys, out var decoded) || decoded.Generation != generation || decoded.Bitness != 64)
+            {
+                return null;
+            }
+
+            executed = off => decoded.SlotAt(off) != 0;
+        }
+
+        nint host = _host.Memory.GetHostPointer(phys << 12, 0x1000);
+        if (host == 0)
+        {
+            return null;
+        }
+
+        var bytes = new byte[0x1000];
+        // SAFETY: host maps the whole 4 KiB RAM page.
+        new ReadOnlySpan<byte>((byte*)host, 0x1000).CopyTo(bytes);
+        return _codePageTracker.PageGeneration(phys) == generation ? new RegionPage(delta, phys, generation, bytes, executed) : null;
     }
 
     /// <summary>
@@ -855,7 +959,7 @@ public sealed unsafe partial class Cpu
             return null;
         }
 
-        var instructions = BuildRegion(page, host, offset, _translationPage, out var crossing);
+        var instructions = BuildRegion(page, host, offset, _translationPage, out var crossing, out var otherPages);
         if (instructions is null)
         {
             // Rewritten since it was decoded: the bytes may not be what the key says.
@@ -873,7 +977,7 @@ public sealed unsafe partial class Cpu
             return null;
         }
 
-        var unit = UnitCompiler.Compile(instructions, key, _translationPage, crossing);
+        var unit = UnitCompiler.Compile(instructions, key, _translationPage, crossing, otherPages);
         if (_codePageTracker.PageGeneration(page.PhysPage) != page.Generation)
         {
             return null;

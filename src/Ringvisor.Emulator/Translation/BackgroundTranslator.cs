@@ -19,7 +19,7 @@ internal sealed class BackgroundTranslator
     private readonly bool _collectStats;
     // Newest request first: the code that is hot now before requests queued earlier, which may have gone cold (boot
     // to ready ~4% faster, md5 ~6%, than first-in first-out).
-    private readonly ConcurrentStack<(UnitKey Key, List<UnitInstruction> Instructions, byte[] Page, CrossingPage? Crossing)> _queue = new();
+    private readonly ConcurrentStack<(UnitKey Key, List<UnitInstruction> Instructions, byte[] Page, CrossingPage? Crossing, List<RegionPage> OtherPages)> _queue = new();
     private readonly ConcurrentDictionary<UnitKey, bool> _pending = new();
     private readonly SemaphoreSlim _signal = new(0, int.MaxValue);
     private int _running;
@@ -33,14 +33,14 @@ internal sealed class BackgroundTranslator
     }
 
     /// <summary>Queues a unit (its instructions, chosen by the vCPU) for compilation.</summary>
-    public void Request(UnitKey key, List<UnitInstruction> instructions, byte[] page, CrossingPage? crossing)
+    public void Request(UnitKey key, List<UnitInstruction> instructions, byte[] page, CrossingPage? crossing, List<RegionPage> otherPages)
     {
         if (_pending.Count >= MaxQueued || !_pending.TryAdd(key, true))
         {
             return;
         }
 
-        _queue.Push((key, instructions, page, crossing));
+        _queue.Push((key, instructions, page, crossing, otherPages));
         _signal.Release();
         if (Interlocked.CompareExchange(ref _running, 1, 0) == 0)
         {
@@ -59,7 +59,7 @@ internal sealed class BackgroundTranslator
             {
                 if (_queue.TryPop(out var r))
                 {
-                    Translate(r.Key, r.Instructions, r.Page, r.Crossing);
+                    Translate(r.Key, r.Instructions, r.Page, r.Crossing, r.OtherPages);
                     _pending.TryRemove(r.Key, out _);
                 }
             }
@@ -74,13 +74,13 @@ internal sealed class BackgroundTranslator
         }
     }
 
-    private void Translate(UnitKey key, List<UnitInstruction> instructions, byte[] page, CrossingPage? crossing)
+    private void Translate(UnitKey key, List<UnitInstruction> instructions, byte[] page, CrossingPage? crossing, List<RegionPage> otherPages)
     {
         long t0 = Stopwatch.GetTimestamp();
         TranslatedUnit unit;
         try
         {
-            unit = UnitCompiler.Compile(instructions, key, page, crossing);
+            unit = UnitCompiler.Compile(instructions, key, page, crossing, otherPages);
         }
         catch (Exception e) when (e is InvalidProgramException or InvalidOperationException or NotSupportedException or ArgumentException)
         {

@@ -455,8 +455,7 @@ internal sealed partial class UnitCompiler
         _il.Emit(OpCodes.Ldarg_1);
         LdI8((ulong)ui.Offset);
         Op(OpCodes.Add);
-        LdI8(_physPage);
-        LdI4(_generation);
+        LdCurrentPage();
         Call(Cpu.MethodTranslatedExecute);
         St(_status);
 

@@ -25,13 +25,13 @@ internal sealed partial class UnitCompiler
         for (int k = 0; k < n; k++)
         {
             var ui = _ins[k];
-            if (HasTarget(ui) && ui.BranchTarget is >= 0 and < PageSize && _index.TryGetValue((int)ui.BranchTarget, out int t))
+            if (HasTarget(ui) && TryIndex(ui.BranchTarget, out int t))
             {
                 _joins[t] = true;
             }
 
             bool falls = FallsThrough(ui);
-            bool contiguous = falls && k + 1 < n && _ins[k + 1].Offset == ui.NextOffset;
+            bool contiguous = falls && Contiguous(k);
             if (falls && !contiguous && _index.TryGetValue(ui.NextOffset, out int j))
             {
                 _joins[j] = true;

@@ -56,6 +56,7 @@ internal sealed partial class UnitCompiler
                     LdI8(8);
                     Op(OpCodes.Add);
                     St(_reg[4]!);
+                    EmitReturnPrediction();
                     Ld(_t1);
                     St(_exitRip);
                     _il.Emit(OpCodes.Br, Stub(TranslationExit.Indirect, 0, true, AdjustAfter));
@@ -81,6 +82,27 @@ internal sealed partial class UnitCompiler
                 return true;
             default:
                 return EmitExtra(ui);
+        }
+    }
+
+    /// <summary>
+    /// A RET whose popped address (in _t1) is the return site of one of the unit's CALLs continues there inside the
+    /// unit (a trace that went into a callee comes back without the dispatcher); any other address exits as before.
+    /// The popped value is compared as an address, so any caller, any recursion depth and a rewritten return address
+    /// all end where the architecture says.
+    /// </summary>
+    private void EmitReturnPrediction()
+    {
+        foreach (int site in _returnSites)
+        {
+            var other = _il.DefineLabel();
+            Ld(_t1);
+            _il.Emit(OpCodes.Ldarg_1);
+            LdI8((ulong)(long)site);
+            Op(OpCodes.Add);
+            _il.Emit(OpCodes.Bne_Un, other);
+            EmitGoto(site, TranslationExit.Indirect);
+            _il.MarkLabel(other);
         }
     }
 

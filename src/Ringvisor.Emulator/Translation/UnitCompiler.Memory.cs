@@ -247,8 +247,7 @@ internal sealed partial class UnitCompiler
         _il.Emit(OpCodes.Ldarg_0);
         Ld(_wa);
         Ld(_wv);
-        LdI8(_physPage);
-        LdI4(_generation);
+        LdCurrentPage();
         Call(Cpu.TranslatedWriteMethod(size));
         St(_status);
         Ld(_status);

@@ -373,8 +373,7 @@ internal sealed partial class UnitCompiler
         _il.Emit(OpCodes.Ldarg_0);
         Ld(_la);
         Ld(_xv!);
-        LdI8(_physPage);
-        LdI4(_generation);
+        LdCurrentPage();
         Call(Cpu.MethodWrite16);
         St(_status);
         Ld(_status);

@@ -27,6 +27,14 @@ internal sealed partial class UnitCompiler
 
     private readonly List<UnitInstruction> _ins;
     private readonly Dictionary<int, int> _index = [];
+
+    // A trace's pages other than the entry page, by distance from it (UnitBuilder, RegionPage).
+    private readonly Dictionary<int, RegionPage> _pages = [];
+
+    // Offsets of the unit's instructions that follow one of its CALLs (at most MaxReturnSites): where its RETs may
+    // continue inside the unit (EmitReturnPrediction).
+    private readonly List<int> _returnSites = [];
+    private const int MaxReturnSites = 4;
     private readonly int _entry;
     private readonly ulong _physPage;
     private readonly int _generation;
@@ -53,6 +61,7 @@ internal sealed partial class UnitCompiler
     private Label? _deferredFix;
     private readonly List<Label> _deferredFixes = [];
     private int _currentSet = -1;
+    private LocalBuilder? _farNext;
     private LocalBuilder _curOff = null!, _curNext = null!, _curAdj = null!, _status = null!, _rv = null!;
     private LocalBuilder _ra = null!, _rv2 = null!, _eref = null!, _tlbBase = null!, _wa = null!, _wv = null!;
     private LocalBuilder _curPacked = null!;
@@ -124,6 +133,14 @@ internal sealed partial class UnitCompiler
             _index[_ins[i].Offset] = i;
         }
 
+        foreach (var ui in _ins)
+        {
+            if (ui.Op.Kind == FastKind.CallRel && _returnSites.Count < MaxReturnSites && _index.ContainsKey(ui.NextOffset))
+            {
+                _returnSites.Add(ui.NextOffset);
+            }
+        }
+
         _leader = new bool[_ins.Count];
         _blockPos = new int[_ins.Count];
         _blockLen = new int[_ins.Count];
@@ -133,10 +150,12 @@ internal sealed partial class UnitCompiler
     /// compile it (through a dry run), so the first real run costs nothing extra.</summary>
     /// <remarks>A page-crossing instruction among <paramref name="instructions"/> needs <paramref name="crossing"/>
     /// (what the next page held when the region was chosen; <paramref name="page"/> continues with its bytes).</remarks>
-    public static TranslatedUnit Compile(List<UnitInstruction> instructions, UnitKey key, byte[] page, CrossingPage? crossing = null)
+    public static TranslatedUnit Compile(List<UnitInstruction> instructions, UnitKey key, byte[] page, CrossingPage? crossing = null, IReadOnlyList<RegionPage>? otherPages = null)
     {
-        int sourceStart = instructions[0].Offset;
-        int sourceEnd = instructions.Max(i => i.NextOffset);
+        // The entry page's instructions (a trace's other pages are checked by generation on every edge into them).
+        var own = instructions.Where(i => i.Offset is >= 0 and < PageSize).ToList();
+        int sourceStart = own[0].Offset;
+        int sourceEnd = own.Max(i => i.NextOffset);
         byte[] source = page.AsSpan(sourceStart, sourceEnd - sourceStart).ToArray();
         // Helper instructions get their index in the table the unit is called with.
         var helpers = new List<Instruction>();
@@ -155,6 +174,11 @@ internal sealed partial class UnitCompiler
         }
 
         var c = new UnitCompiler(instructions, key.EntryOffset, key.PhysPage, key.Generation) { _crossing = crossing };
+        foreach (var rp in otherPages ?? [])
+        {
+            c._pages[rp.Delta] = rp;
+        }
+
         var method = new DynamicMethod(
             $"bt_{key.PhysPage:x}_{key.EntryOffset:x3}",
             typeof(int),
@@ -224,7 +248,7 @@ internal sealed partial class UnitCompiler
                 }
             }
 
-            if (Cur.NextOffset > PageSize)
+            if (Cur.Offset is >= 0 and < PageSize && Cur.NextOffset > PageSize)
             {
                 EmitCrossingGuard();
             }
@@ -329,8 +353,8 @@ internal sealed partial class UnitCompiler
             // block, which counts its own instructions). A Jcc whose taken edge leaves the unit exits through a stub
             // that subtracts the rest of the block, like any early exit, so the block goes on after it (one count
             // update less per such Jcc).
-            bool endsBlock = ui.Op.Kind == FastKind.Jcc && ui.BranchTarget is >= 0 and < PageSize && _index.ContainsKey((int)ui.BranchTarget);
-            bool contiguous = falls && !endsBlock && k + 1 < n && _ins[k + 1].Offset == ui.NextOffset;
+            bool endsBlock = ui.Op.Kind == FastKind.Jcc && TryIndex(ui.BranchTarget, out _);
+            bool contiguous = falls && !endsBlock && Contiguous(k);
             if (k + 1 < n && !contiguous)
             {
                 _leader[k + 1] = true;
@@ -341,7 +365,7 @@ internal sealed partial class UnitCompiler
                 _leader[j] = true;
             }
 
-            if (HasTarget(ui) && ui.BranchTarget is >= 0 and < PageSize && _index.TryGetValue((int)ui.BranchTarget, out int t))
+            if (HasTarget(ui) && TryIndex(ui.BranchTarget, out int t))
             {
                 _leader[t] = true;
             }
@@ -365,6 +389,64 @@ internal sealed partial class UnitCompiler
 
     private static bool FallsThrough(UnitInstruction ui) =>
         ui.Op.Kind is not (FastKind.Jmp or FastKind.CallRel or FastKind.Ret) && !ExtraEndsPath(ui.Extra);
+
+    private static int PageDelta(long offset) => (int)(offset & ~(long)(PageSize - 1));
+
+    /// <summary>The unit's instruction at <paramref name="offset"/>, if any.</summary>
+    private bool TryIndex(long offset, out int j)
+    {
+        j = -1;
+        return offset is >= int.MinValue and <= int.MaxValue && _index.TryGetValue((int)offset, out j);
+    }
+
+    /// <summary>Whether instruction k + 1 follows instruction k in memory on the same page (a fall-through into
+    /// another page of a trace is an edge with a guard, see EmitGoto).</summary>
+    private bool Contiguous(int k) =>
+        k + 1 < _ins.Count && _ins[k + 1].Offset == _ins[k].NextOffset && PageDelta(_ins[k + 1].Offset) == PageDelta(_ins[k].Offset);
+
+    /// <summary>Pushes the physical page and generation of the current instruction's page (what a store or helper
+    /// call checks for self-modifying code: the unit exits when that page changed).</summary>
+    private void LdCurrentPage()
+    {
+        int delta = PageDelta(Cur.Offset);
+        if (delta != 0 && _pages.TryGetValue(delta, out var rp))
+        {
+            LdI8(rp.PhysPage);
+            LdI4(rp.Generation);
+        }
+        else
+        {
+            LdI8(_physPage);
+            LdI4(_generation);
+        }
+    }
+
+    /// <summary>
+    /// On an edge from the current instruction into another page of the trace: continue only while that page's linear
+    /// address (relative to the entry page) still maps, for instruction fetch now, to the physical page its code came
+    /// from, unchanged since (Cpu.TranslatedPageValid); otherwise exit to <paramref name="target"/>.
+    /// </summary>
+    private void EmitPageGuard(long target, TranslationExit reason)
+    {
+        int delta = PageDelta(target);
+        ulong phys = _physPage;
+        int generation = _generation;
+        if (delta != 0)
+        {
+            var rp = _pages[delta];
+            phys = rp.PhysPage;
+            generation = rp.Generation;
+        }
+
+        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldarg_1);
+        LdI8((ulong)(long)delta);
+        Op(OpCodes.Add);
+        LdI8(phys);
+        LdI4(generation);
+        Call(Cpu.MethodPageValid);
+        _il.Emit(OpCodes.Brfalse, Stub(reason, target, false, AdjustAfter));
+    }
 
     private static bool HasTarget(UnitInstruction ui) => ui.Op.Kind is FastKind.Jcc or FastKind.Jmp or FastKind.CallRel;
 
@@ -515,12 +597,14 @@ internal sealed partial class UnitCompiler
         return l;
     }
 
-    // EnsureCurrent's packed constant: page offset (12 bits), count adjustment (9 bits: a block has at most 256
-    // instructions), then the signed distance to where execution continues (a CALL's rel32 target may lie anywhere).
-    private const int PackAdjShift = 12;
-    private const int PackNextShift = 21;
-    private const long PackOffMask = 0xFFF;
+    // EnsureCurrent's packed constant: the instruction's offset from the entry page (32 bits, signed: a trace's other
+    // pages may lie below it), count adjustment (9 bits: a block has at most 256 instructions), then the signed
+    // distance to where execution continues (23 bits; a CALL's rel32 target may lie farther: then PackFarNext, and
+    // the offset itself in _farNext).
+    private const int PackAdjShift = 32;
+    private const int PackNextShift = 41;
     private const long PackAdjMask = 0x1FF;
+    private const long PackFarNext = -(1L << 22);
 
     /// <summary>
     /// Records, once per instruction, what the shared fault and store exits need: the instruction's offset, where
@@ -542,7 +626,16 @@ internal sealed partial class UnitCompiler
             throw new InvalidOperationException($"translator: count adjustment {adj} does not fit the exit data");
         }
 
-        long packed = (long)((uint)Cur.Offset | ((ulong)adj << PackAdjShift) | ((ulong)(nextOffset - Cur.Offset) << PackNextShift));
+        long distance = nextOffset - Cur.Offset;
+        if (distance is <= PackFarNext or >= -PackFarNext)
+        {
+            _farNext ??= _il.DeclareLocal(typeof(long));
+            _il.Emit(OpCodes.Ldc_I8, nextOffset);
+            St(_farNext);
+            distance = PackFarNext;
+        }
+
+        long packed = (long)((uint)Cur.Offset | ((ulong)adj << PackAdjShift) | ((ulong)distance << PackNextShift));
         _il.Emit(OpCodes.Ldc_I8, packed);
         St(_curPacked);
     }
@@ -563,9 +656,7 @@ internal sealed partial class UnitCompiler
         {
             _il.MarkLabel(_faultUnpack);
             EmitUnpackAdjust();
-            Ld(_curPacked);
-            _il.Emit(OpCodes.Ldc_I8, PackOffMask);
-            Op(OpCodes.And);
+            EmitUnpackOffset();
             St(_curOff);
             _il.Emit(OpCodes.Br, _faultExit);
         }
@@ -575,15 +666,34 @@ internal sealed partial class UnitCompiler
             _il.MarkLabel(_storeUnpack);
             EmitUnpackAdjust();
             Ld(_curPacked);
-            _il.Emit(OpCodes.Ldc_I8, PackOffMask);
-            Op(OpCodes.And);
-            Ld(_curPacked);
             LdI4(PackNextShift);
             Op(OpCodes.Shr);
+            if (_farNext is not null)
+            {
+                var near = _il.DefineLabel();
+                Op(OpCodes.Dup);
+                _il.Emit(OpCodes.Ldc_I8, PackFarNext);
+                _il.Emit(OpCodes.Bne_Un, near);
+                Op(OpCodes.Pop);
+                Ld(_farNext);
+                St(_curNext);
+                _il.Emit(OpCodes.Br, _storeExit);
+                _il.MarkLabel(near);
+            }
+
+            EmitUnpackOffset();
             Op(OpCodes.Add);
             St(_curNext);
             _il.Emit(OpCodes.Br, _storeExit);
         }
+    }
+
+    /// <summary>Pushes the instruction offset packed by EnsureCurrent (sign-extended).</summary>
+    private void EmitUnpackOffset()
+    {
+        Ld(_curPacked);
+        Op(OpCodes.Conv_I4);
+        Op(OpCodes.Conv_I8);
     }
 
     private void EmitUnpackAdjust()
@@ -674,8 +784,13 @@ internal sealed partial class UnitCompiler
     /// target is in the unit (checking budget and attention on backward branches), else an exit.</summary>
     private void EmitGoto(long target, TranslationExit reason)
     {
-        if (target is >= 0 and < PageSize && _index.TryGetValue((int)target, out int j))
+        if (TryIndex(target, out int j))
         {
+            if (PageDelta(target) != PageDelta(Cur.Offset))
+            {
+                EmitPageGuard(target, reason);
+            }
+
             if (j <= _k)
             {
                 var budget = Stub(TranslationExit.Budget, target, false, AdjustAfter);
@@ -698,7 +813,7 @@ internal sealed partial class UnitCompiler
     private void EmitFallThrough()
     {
         int next = Cur.NextOffset;
-        if (_k + 1 < _ins.Count && _ins[_k + 1].Offset == next)
+        if (Contiguous(_k))
         {
             return;
         }

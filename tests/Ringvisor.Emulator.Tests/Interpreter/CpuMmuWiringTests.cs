@@ -49,6 +49,56 @@ public sealed class CpuMmuWiringTests
     }
 
     [Fact]
+    public void SpeculationControls_EnhancedIbrsAndNotAffectedBits_SpecCtrlHoldsItsValue()
+    {
+        // CPUID.7.EDX: IBRS/IBPB (26), STIBP (27), IA32_ARCH_CAPABILITIES (29); that MSR reports enhanced IBRS and the
+        // "not affected" bits Linux checks before choosing retpolines and return thunks; IA32_SPEC_CTRL keeps what is
+        // written and IA32_PRED_CMD accepts an IBPB.
+        using var g = new GuestHarness();
+        g.SetupLongMode();
+        g.Code64(GuestHarness.CodeBase, a =>
+        {
+            a.mov(eax, 7);
+            a.xor(ecx, ecx);
+            a.cpuid();
+            a.mov(__dword_ptr[0x9000], edx);
+            a.mov(ecx, 0x10A);
+            a.rdmsr();
+            a.mov(__dword_ptr[0x9004], eax);
+            a.mov(__dword_ptr[0x9008], edx);
+            a.mov(ecx, 0x48);
+            a.mov(eax, 1);
+            a.xor(edx, edx);
+            a.wrmsr();
+            a.mov(ecx, 0x49);
+            a.wrmsr();
+            a.mov(ecx, 0x48);
+            a.xor(eax, eax);
+            a.rdmsr();
+            a.mov(__dword_ptr[0x900C], eax);
+            a.hlt();
+        });
+
+        Assert.Equal(VcpuExitReason.Halted, g.Run().Reason);
+        Assert.True(g.Memory.TryRead(0x9000, out uint leaf7Edx));
+        Assert.True(g.Memory.TryRead(0x9004, out uint capLow));
+        Assert.True(g.Memory.TryRead(0x9008, out uint capHigh));
+        Assert.True(g.Memory.TryRead(0x900C, out uint specCtrl));
+        Assert.NotEqual(0u, leaf7Edx & (1u << 26));   // IBRS/IBPB
+        Assert.NotEqual(0u, leaf7Edx & (1u << 27));   // STIBP
+        Assert.NotEqual(0u, leaf7Edx & (1u << 29));   // IA32_ARCH_CAPABILITIES
+        foreach (int bit in new[] { 0, 1, 5, 8, 20, 24, 27 })
+        {
+            Assert.True((capLow & (1u << bit)) != 0, $"IA32_ARCH_CAPABILITIES bit {bit}");
+        }
+
+        Assert.NotEqual(0u, capHigh & (1u << (62 - 32)));   // ITS_NO
+        Assert.Equal(0u, capLow & (1u << 2));                // RSBA
+        Assert.Equal(1u, specCtrl);
+        Assert.Equal(1UL, g.State.Msrs[0x48]);
+    }
+
+    [Fact]
     public void Smap_SupervisorReadOfUserPage_FaultsUnlessStac()
     {
         using var g = NewSupervisorGuest();

@@ -14,7 +14,7 @@ public sealed partial class TranslationTests
     private const ulong DataB = 0x80_0000;   // 2 MiB page 4
     private const ulong Unmapped = 0x4000_0000; // beyond the harness's 16 MiB identity map: #PF
 
-    private static GuestHarness NewHarness(bool translate, long budget = 32L << 20, FakeLocalApic? apic = null) =>
+    private static GuestHarness NewHarness(bool translate, long budget = 32L << 20, FakeLocalApic? apic = null, bool traces = false) =>
         new(apic is null ? null : [apic], new BtOptions
         {
             CollectStats = true,
@@ -22,13 +22,14 @@ public sealed partial class TranslationTests
             TranslationThreshold = 1,
             BackgroundTranslation = false,
             TranslationBudgetBytes = budget,
+            Traces = traces,
         });
 
     /// <summary>Runs the program on both tiers to its final HLT (IF = 0) and returns the translated side's harness stats.</summary>
-    private static BtStats RunBoth(Action<Assembler> program, Action<GuestHarness>? setup = null, long budget = 32L << 20, ulong[]? compareAt = null)
+    private static BtStats RunBoth(Action<Assembler> program, Action<GuestHarness>? setup = null, long budget = 32L << 20, ulong[]? compareAt = null, bool traces = false)
     {
         using var interp = NewHarness(translate: false);
-        using var trans = NewHarness(translate: true, budget);
+        using var trans = NewHarness(translate: true, budget, traces: traces);
         var states = new List<CpuState>();
         foreach (var g in new[] { interp, trans })
         {
@@ -699,8 +700,61 @@ public sealed partial class TranslationTests
     [Fact]
     public void ChainedCallTarget_CodePageRemapped_LinkNotFollowed()
     {
-        // A loop calls code at linear 6 MiB (a direct call to another page: a chained exit). Half-way, the page is
-        // remapped to physical 8 MiB, which holds different code: the remembered link must not be taken.
+        // A loop calls code at linear 6 MiB (a direct call to another page: a chained exit when units stay on their
+        // page). Half-way, the page is remapped to physical 8 MiB, which holds different code: the remembered link
+        // must not be taken.
+        var stats = RunBoth(RemappedCalleeLoop, RemappedCalleeSetup);
+        Assert.True(stats.TranslationExits(7) > 0, "no exit was chained");
+    }
+
+    [Fact]
+    public void TracedCallTarget_CodePageRemapped_MatchesInterpreter()
+    {
+        // The same with traces: the callee's page is part of the caller's unit, entered through a guard.
+        var stats = RunBoth(RemappedCalleeLoop, RemappedCalleeSetup, traces: true);
+        Assert.True(stats.UnitsTranslated > 0);
+    }
+
+    private static void RemappedCalleeLoop(Assembler a)
+    {
+        var loop = a.CreateLabel();
+        var skip = a.CreateLabel();
+        a.xor(ebx, ebx);
+        a.mov(ecx, 40);
+        a.Label(ref loop);
+        a.call(DataA);
+        a.add(ebx, eax);
+        a.cmp(ecx, 20);
+        a.jne(skip);
+        a.mov(rax, DataB | 0x87);
+        a.mov(__qword_ptr[GuestHarness.Pd + 3 * 8], rax);   // linear 6 MiB -> physical 8 MiB
+        a.invlpg(__[DataA]);
+        a.Label(ref skip);
+        a.dec(ecx);
+        a.jnz(loop);
+        a.hlt();
+    }
+
+    private static void RemappedCalleeSetup(GuestHarness g)
+    {
+        g.Code64(DataA, a =>
+        {
+            a.mov(eax, 1);
+            a.ret();
+        });
+        g.Write(DataB, GuestHarness.Assemble(64, DataA, a =>
+        {
+            a.mov(eax, 1000);
+            a.ret();
+        }));
+    }
+
+    [Fact]
+    public void TracedCallee_RewrittenByTheCaller_NewCodeRuns()
+    {
+        // The caller's loop calls a function on another page (inside its trace), and half-way rewrites that
+        // function's immediate with a store from its own page: the store does not touch the unit's current page, so
+        // only the guard on the next call edge (the callee page's generation) keeps the old code from running.
         var stats = RunBoth(
             a =>
             {
@@ -713,28 +767,57 @@ public sealed partial class TranslationTests
                 a.add(ebx, eax);
                 a.cmp(ecx, 20);
                 a.jne(skip);
-                a.mov(rax, DataB | 0x87);
-                a.mov(__qword_ptr[GuestHarness.Pd + 3 * 8], rax);   // linear 6 MiB -> physical 8 MiB
-                a.invlpg(__[DataA]);
+                a.mov(__dword_ptr[DataA + 1], 1000);   // the callee's mov eax, imm32
                 a.Label(ref skip);
                 a.dec(ecx);
                 a.jnz(loop);
                 a.hlt();
             },
-            g =>
+            g => g.Code64(DataA, a =>
             {
-                g.Code64(DataA, a =>
-                {
-                    a.mov(eax, 1);
-                    a.ret();
-                });
-                g.Write(DataB, GuestHarness.Assemble(64, DataA, a =>
-                {
-                    a.mov(eax, 1000);
-                    a.ret();
-                }));
-            });
-        Assert.True(stats.TranslationExits(7) > 0, "no exit was chained");
+                a.mov(eax, 1);
+                a.ret();
+            }),
+            traces: true);
+        Assert.True(stats.UnitsTranslated > 0);
+    }
+
+    [Fact]
+    public void TracedCallee_ReturnAddressReplaced_ReturnsWhereTheStackSays()
+    {
+        // Return prediction compares the popped address: a callee (on another page, in the caller's trace) that
+        // replaces its return address must return there, not to the call's return site.
+        RunBoth(
+            a =>
+            {
+                var loop = a.CreateLabel();
+                var elsewhere = a.CreateLabel();
+                var next = a.CreateLabel();
+                a.xor(ebx, ebx);
+                a.xor(esi, esi);
+                a.mov(ecx, 30);
+                a.Label(ref loop);
+                a.lea(rdx, __[elsewhere]);
+                a.call(DataA);
+                a.add(ebx, 1);                  // skipped when the callee redirects
+                a.jmp(next);
+                a.Label(ref elsewhere);
+                a.add(esi, 1);
+                a.Label(ref next);
+                a.dec(ecx);
+                a.jnz(loop);
+                a.hlt();
+            },
+            g => g.Code64(DataA, a =>
+            {
+                var keep = a.CreateLabel();
+                a.test(cl, 1);
+                a.jz(keep);
+                a.mov(__qword_ptr[rsp], rdx);   // odd iterations return to 'elsewhere'
+                a.Label(ref keep);
+                a.ret();
+            }),
+            traces: true);
     }
 
     [Fact]
