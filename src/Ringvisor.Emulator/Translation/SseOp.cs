@@ -30,6 +30,19 @@ internal enum SseOp : byte
     /// <summary>PUNPCKLQDQ: the low quadword of dst, then the low quadword of src.</summary>
     UnpackLowQ,
 
+    /// <summary>PUNPCKLWD / PUNPCKLDQ: the low words / doublewords of dst and src interleaved (dst first).</summary>
+    UnpackLowW,
+    UnpackLowD,
+
+    /// <summary>PUNPCKHBW / PUNPCKHWD / PUNPCKHDQ / PUNPCKHQDQ: the same with the high halves.</summary>
+    UnpackHighB,
+    UnpackHighW,
+    UnpackHighD,
+    UnpackHighQ,
+
+    /// <summary>PSHUFB (SSSE3): byte i of the result is dst[src[i] &amp; 15], or 0 when bit 7 of src[i] is set.</summary>
+    Pshufb,
+
     /// <summary>PSHUFD xmm, xmm/m128, imm8 (Imm low byte).</summary>
     Pshufd,
 

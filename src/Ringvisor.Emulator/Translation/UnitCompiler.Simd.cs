@@ -133,6 +133,13 @@ internal sealed partial class UnitCompiler
         [Code.Pminub_xmm_xmmm128] = (SseOp.MinUB, true),
         [Code.Punpcklbw_xmm_xmmm128] = (SseOp.UnpackLowB, true),
         [Code.Punpcklqdq_xmm_xmmm128] = (SseOp.UnpackLowQ, true),
+        [Code.Punpcklwd_xmm_xmmm128] = (SseOp.UnpackLowW, true),
+        [Code.Punpckldq_xmm_xmmm128] = (SseOp.UnpackLowD, true),
+        [Code.Punpckhbw_xmm_xmmm128] = (SseOp.UnpackHighB, true),
+        [Code.Punpckhwd_xmm_xmmm128] = (SseOp.UnpackHighW, true),
+        [Code.Punpckhdq_xmm_xmmm128] = (SseOp.UnpackHighD, true),
+        [Code.Punpckhqdq_xmm_xmmm128] = (SseOp.UnpackHighQ, true),
+        [Code.Pshufb_xmm_xmmm128] = (SseOp.Pshufb, true),
     };
 
     private static byte Xmm(Register r) => (byte)(r - Register.XMM0);

@@ -437,6 +437,54 @@ public sealed partial class TranslationTests
     }
 
     [Fact]
+    public void UnpackHighLowAndPshufb_RegisterAndMemory_MatchInterpreter()
+    {
+        // PUNPCKL/H{BW,WD,DQ,QDQ} and PSHUFB (index bytes with bit 7 set give 0) in IL; every result folded into
+        // GPRs and memory, which RunBoth compares with the interpreter.
+        RunBoth(a =>
+        {
+            var loop = a.CreateLabel();
+            a.mov(ecx, 100);
+            a.mov(rax, 0x0F8E_0D8C_0B0A_0908UL);
+            a.mov(rbx, 0x8706_0504_0302_0100UL);
+            a.mov(rsi, DataA);
+            a.Label(ref loop);
+            a.movq(xmm1, rax);
+            a.movq(xmm2, rbx);
+            a.punpcklqdq(xmm1, xmm2);
+            a.movdqa(xmm2, xmm1);
+            a.punpcklwd(xmm2, xmm1);
+            a.movdqa(xmm3, xmm2);
+            a.punpckhdq(xmm3, xmm1);
+            a.movdqa(xmm4, xmm3);
+            a.punpckldq(xmm4, xmm2);
+            a.punpckhbw(xmm4, xmm1);
+            a.punpckhwd(xmm3, xmm4);
+            a.punpckhqdq(xmm2, xmm3);
+            a.movdqa(__xmmword_ptr[rsi], xmm4);
+            a.movdqa(__xmmword_ptr[rsi + 16], xmm1);
+            a.pshufb(xmm2, xmm1);
+            a.pshufb(xmm3, __xmmword_ptr[rsi + 16]);
+            a.punpckhwd(xmm4, __xmmword_ptr[rsi]);
+            a.punpcklwd(xmm1, __xmmword_ptr[rsi]);
+            a.pxor(xmm2, xmm3);
+            a.pxor(xmm2, xmm4);
+            a.pxor(xmm2, xmm1);
+            a.movq(r8, xmm2);
+            a.punpckhqdq(xmm2, xmm2);
+            a.movq(r9, xmm2);
+            a.add(r10, r8);
+            a.xor(r11, r9);
+            a.movdqa(__xmmword_ptr[rsi + 32], xmm3);
+            a.rol(rax, 3);
+            a.add(rbx, rcx);
+            a.dec(ecx);
+            a.jnz(loop);
+            a.hlt();
+        }, compareAt: [DataA, DataA + 8, DataA + 32, DataA + 40]);
+    }
+
+    [Fact]
     public void IncDecMemory_InLoopThenFaulting_FlagsAndMemoryMatchInterpreter()
     {
         // INC/DEC m run in IL: results, CF kept from before, and an INC whose read succeeds but whose write faults
