@@ -27,6 +27,20 @@ internal sealed partial class UnitCompiler
             return UnitExtra.Sse;
         }
 
+        if (ins.HasLockPrefix && !ins.HasRepPrefix && !ins.HasRepnePrefix && ins.Mnemonic is Mnemonic.Cmpxchg or Mnemonic.Xadd)
+        {
+            // LOCK CMPXCHG/XADD on a dword or qword in memory (the kernel's atomics and spinlocks): one host atomic
+            // when the TLB allows a direct write and the operand is aligned, else the helper (UnitCompiler.Native.cs).
+            var lockedOp = op;
+            var locked = ClassifyNative(ins, ref lockedOp);
+            if (locked is UnitExtra.Cmpxchg or UnitExtra.Xadd && lockedOp.SrcSize == 1 && lockedOp.Size is 4 or 8)
+            {
+                lockedOp.Aux = LockedAccess;
+                op = lockedOp;
+                return locked;
+            }
+        }
+
         if (ins.HasLockPrefix || ins.HasRepPrefix || ins.HasRepnePrefix)
         {
             // LOCKed read-modify-writes and REP string instructions run in the interpreter from inside the unit (its

@@ -39,6 +39,14 @@ internal sealed partial class UnitCompiler
     private static readonly FieldInfo s_divQuotient = typeof(DivResult).GetField(nameof(DivResult.Quotient))!;
     private static readonly FieldInfo s_divRemainder = typeof(DivResult).GetField(nameof(DivResult.Remainder))!;
 
+    // CMPXCHG/XADD: FastOp.Aux of the LOCK-prefixed memory forms (host atomics on the fast path).
+    private const byte LockedAccess = 1;
+
+    private static readonly MethodInfo s_casInt32 = typeof(Interlocked).GetMethod(nameof(Interlocked.CompareExchange), [typeof(int).MakeByRefType(), typeof(int), typeof(int)])!;
+    private static readonly MethodInfo s_casInt64 = typeof(Interlocked).GetMethod(nameof(Interlocked.CompareExchange), [typeof(long).MakeByRefType(), typeof(long), typeof(long)])!;
+    private static readonly MethodInfo s_addInt32 = typeof(Interlocked).GetMethod(nameof(Interlocked.Add), [typeof(int).MakeByRefType(), typeof(int)])!;
+    private static readonly MethodInfo s_addInt64 = typeof(Interlocked).GetMethod(nameof(Interlocked.Add), [typeof(long).MakeByRefType(), typeof(long)])!;
+
     private LocalBuilder? _div;
     private LocalBuilder? _hp;
     private LocalBuilder? _c1;
@@ -675,6 +683,7 @@ internal sealed partial class UnitCompiler
         int size = op.Size;
         bool xadd = ui.Extra == UnitExtra.Xadd;
         bool memory = op.SrcSize == 1;
+        bool locked = memory && op.Aux == LockedAccess;
         Label slow = default, done = default;
         if (memory)
         {
@@ -682,8 +691,29 @@ internal sealed partial class UnitCompiler
             slow = _il.DefineLabel();
             done = _il.DefineLabel();
             EmitLinear(ref op);
+            if (locked)
+            {
+                // A host atomic wants natural alignment (a split-lock operand is the helper's).
+                Ld(_la);
+                LdI8((ulong)(size - 1));
+                Op(OpCodes.And);
+                _il.Emit(OpCodes.Brtrue, slow);
+            }
+
             EmitTlbHostAddress(_la, s_fieldWriteTag, size, slow);
             St(_hp!);
+            if (locked)
+            {
+                EmitLockedExchange(xadd, size, ref op);
+                _il.Emit(OpCodes.Br, done);
+                _il.MarkLabel(slow);
+                EmitHelper(ui, ref op);
+                _il.MarkLabel(done);
+                ForgetFlags();
+                _stackSegmentKnown = null;
+                return;
+            }
+
             Ld(_hp!);
             EmitLoadIndirect(size);
         }
@@ -785,6 +815,102 @@ internal sealed partial class UnitCompiler
             // Two paths meet: what either knew about the flags and the stack segment flag no longer holds.
             ForgetFlags();
             _stackSegmentKnown = null;
+        }
+    }
+
+    /// <summary>
+    /// LOCK CMPXCHG/XADD with the operand's host address in _hp (4 or 8 bytes, aligned): one Interlocked operation on
+    /// guest RAM, so other vCPUs see it atomic; registers and flags as the unlocked forms set them.
+    /// </summary>
+    private void EmitLockedExchange(bool xadd, int size, ref FastOp op)
+    {
+        bool wide = size == 8;
+        if (xadd)
+        {
+            // _t0 = addend; _t2 = the new value (Interlocked.Add returns it); _t1 = the old one.
+            LdReg(op.Src, size);
+            St(_t0);
+            Ld(_hp!);
+            Ld(_t0);
+            if (!wide)
+            {
+                Op(OpCodes.Conv_I4);
+            }
+
+            Call(wide ? s_addInt64 : s_addInt32);
+            if (!wide)
+            {
+                Op(OpCodes.Conv_U4);
+            }
+
+            Op(OpCodes.Conv_U8);
+            St(_t2);
+            Ld(_t2);
+            Ld(_t0);
+            Op(OpCodes.Sub);
+            Mask(size);
+            St(_t1);
+            Ld(_t1);
+            StReg(op.Src, size);
+            if (FlagsDead)
+            {
+                FlagsSkipped();
+            }
+            else
+            {
+                SetFlags(FlagOp.Add, Operand.Of(_t1), Operand.Of(_t0), Operand.Of(_t2), size);
+            }
+
+            return;
+        }
+
+        // _t0 = expected (the accumulator), _t3 = desired; _t1 = what memory held (Interlocked.CompareExchange).
+        LdReg(0, size);
+        St(_t0);
+        LdReg(op.Src, size);
+        St(_t3);
+        Ld(_hp!);
+        Ld(_t3);
+        if (!wide)
+        {
+            Op(OpCodes.Conv_I4);
+        }
+
+        Ld(_t0);
+        if (!wide)
+        {
+            Op(OpCodes.Conv_I4);
+        }
+
+        Call(wide ? s_casInt64 : s_casInt32);
+        if (!wide)
+        {
+            Op(OpCodes.Conv_U4);
+        }
+
+        Op(OpCodes.Conv_U8);
+        St(_t1);
+        Ld(_t0);
+        Ld(_t1);
+        Op(OpCodes.Sub);
+        Mask(size);
+        St(_t2);
+
+        // Failure: the accumulator gets the value seen (a 32-bit write zero-extends RAX).
+        var joined = _il.DefineLabel();
+        Ld(_t0);
+        Ld(_t1);
+        _il.Emit(OpCodes.Beq, joined);
+        Ld(_t1);
+        StReg(0, size);
+        _il.MarkLabel(joined);
+        if (FlagsDead)
+        {
+            FlagsSkipped();
+        }
+        else
+        {
+            SetFlags(FlagOp.Sub, Operand.Of(_t0), Operand.Of(_t1), Operand.Of(_t2), size);
         }
     }
 

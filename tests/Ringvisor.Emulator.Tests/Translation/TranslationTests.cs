@@ -197,6 +197,55 @@ public sealed partial class TranslationTests
     }
 
     [Fact]
+    public void LockedCmpxchgAndXadd_HostAtomics_MatchInterpreter()
+    {
+        // LOCK CMPXCHG (succeeding every other iteration, failing otherwise) and LOCK XADD on aligned dwords and
+        // qwords run as host atomics in IL; an unaligned LOCK XADD takes the helper. Results, RAX after a failed
+        // compare and the flags (read by SETcc/ADC) must match the interpreter.
+        RunBoth(
+            a =>
+            {
+                var loop = a.CreateLabel();
+                a.mov(ecx, 60);
+                a.mov(r8, DataA);
+                a.Label(ref loop);
+                a.mov(rax, __qword_ptr[r8]);
+                a.test(cl, 1);
+                a.setz(dl);
+                a.movzx(edx, dl);
+                a.add(rax, rdx);                       // odd iterations: expected is off by one, the compare fails
+                a.lea(rdx, __[rcx + rcx * 2]);
+                a.@lock.cmpxchg(__qword_ptr[r8], rdx);
+                a.setz(__byte_ptr[r8 + rcx + 40]);
+                a.add(r9, rax);
+                a.mov(eax, __dword_ptr[r8 + 8]);
+                a.sub(eax, ecx);
+                a.@lock.cmpxchg(__dword_ptr[r8 + 8], ecx);
+                a.adc(r10, rax);
+                a.mov(eax, ecx);
+                a.@lock.xadd(__dword_ptr[r8 + 16], eax);
+                a.adc(r11, rax);
+                a.mov(rbx, -1L);
+                a.@lock.xadd(__qword_ptr[r8 + 24], rbx);
+                a.sbb(r12, rbx);
+                a.mov(edx, 7);
+                a.@lock.xadd(__dword_ptr[r8 + 33], edx);   // unaligned: the helper
+                a.add(r13, rdx);
+                a.dec(ecx);
+                a.jnz(loop);
+                a.hlt();
+            },
+            g =>
+            {
+                g.Write64(DataA, 5);
+                g.Write64(DataA + 8, 0xFFFF_FFF0);
+                g.Write64(DataA + 16, 0x7FFF_FFF0);
+                g.Write64(DataA + 24, 3);
+            },
+            compareAt: [DataA, DataA + 8, DataA + 16, DataA + 24, DataA + 32, DataA + 40, DataA + 48, DataA + 56, DataA + 64, DataA + 72, DataA + 80, DataA + 88, DataA + 96]);
+    }
+
+    [Fact]
     public void LockedRepAndPrefixedForms_RunAsHelpersInsideTheUnit_MatchInterpreter()
     {
         // LOCK read-modify-writes, XCHG with memory, REP MOVSB/STOSQ, PUSHFQ, SETcc m8, CLI and SSE integer forms run
