@@ -422,7 +422,10 @@ public sealed unsafe partial class Cpu
         // interpreter ran an instruction.
         while (true)
         {
-            int rc = unit.Code(this, Rip & ~0xFFFUL, Math.Max(1, limit - _instructions), unit.Helpers);
+            nint entry = unit.Entry;
+            int rc = entry != 0
+                ? ((delegate* managed<Cpu, ulong, long, Instruction[]?, int>)entry)(this, Rip & ~0xFFFUL, Math.Max(1, limit - _instructions), unit.Helpers)
+                : unit.Code(this, Rip & ~0xFFFUL, Math.Max(1, limit - _instructions), unit.Helpers);
             var exit = TranslationExits.Reason(rc);
             if (collect)
             {

@@ -35,6 +35,11 @@ internal sealed class TranslatedUnit
 
     public UnitCode Code { get; }
 
+    /// <summary>The compiled method's entry point (0 where the runtime does not expose it): the dispatcher calls it
+    /// directly instead of through <see cref="Code"/> (which keeps the method alive), skipping the delegate's
+    /// indirections and its shuffle thunk.</summary>
+    public nint Entry { get; init; }
+
     /// <summary>
     /// The remembered successor per chainable exit (direct branches, fall-through ends, indirect jumps and returns),
     /// indexed by the link number the code returns above its exit reason (<see cref="TranslationExit"/>); slot 0 is

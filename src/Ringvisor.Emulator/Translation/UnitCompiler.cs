@@ -103,6 +103,23 @@ internal sealed partial class UnitCompiler
         s_resolverScope?.FieldType.GetField("m_tokens", BindingFlags.NonPublic | BindingFlags.Instance) is { } f &&
         f.FieldType == typeof(List<object?>) ? f : null;
 
+    private static readonly MethodInfo? s_getMethodDescriptor =
+        typeof(DynamicMethod).GetMethod("GetMethodDescriptor", BindingFlags.NonPublic | BindingFlags.Instance, Type.EmptyTypes) is { } m &&
+        m.ReturnType == typeof(RuntimeMethodHandle) ? m : null;
+
+    /// <summary>The entry point of a compiled dynamic method (its runtime method handle's function pointer), or 0.</summary>
+    internal static nint EntryPoint(DynamicMethod method)
+    {
+        try
+        {
+            return s_getMethodDescriptor?.Invoke(method, null) is RuntimeMethodHandle h ? h.GetFunctionPointer() : 0;
+        }
+        catch (TargetInvocationException)
+        {
+            return 0;
+        }
+    }
+
     /// <summary>Lets the GC take the IL bytes and token table a compiled unit's resolver keeps (the method is never
     /// compiled again: dynamic methods are not tiered). A later JIT request would find no IL and fail with
     /// InvalidProgramException rather than run stale code.</summary>
@@ -190,11 +207,13 @@ internal sealed partial class UnitCompiler
         int bytes = (il.ILOffset * BytesPerIlByte) + MethodOverheadBytes;
         var code = (UnitCode)method.CreateDelegate(typeof(UnitCode));
         _ = code(null!, 0, -1, null);
+        nint entry = EntryPoint(method);
         s_dynamicMethodIlGenerator?.SetValue(method, null);
         DropResolverCopies(method);
         return new TranslatedUnit(key, code, instructions.Count, bytes, sourceStart, source, helpers.Count > 0 ? [.. helpers] : null, c._linkCount)
         {
             Crossing = sourceEnd > PageSize ? crossing : null,
+            Entry = entry,
         };
     }
 

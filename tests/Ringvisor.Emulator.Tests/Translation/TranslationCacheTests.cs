@@ -102,4 +102,18 @@ public sealed class UnitCompilerMemoryTests
         Assert.Single(tokens);
         Assert.Equal(-1, unit.Code(null!, 0, -1, null));
     }
+
+    [Fact]
+    public unsafe void Compile_ExposesTheEntryPoint_CallableDirectly()
+    {
+        // The dispatcher calls units through their entry point (TranslatedUnit.Entry) rather than the delegate; on this
+        // runtime it must be found, and calling it (a dry run) must behave as the delegate does.
+        var page = new byte[4096];
+        byte[] code = [0xB8, 0x01, 0x00, 0x00, 0x00, 0xC3];
+        code.CopyTo(page, 0x200);
+        var unit = UnitCompiler.Compile(UnitBuilder.Build(page, 0x200), new UnitKey(9, 0, 64, 0x200), page);
+        Assert.NotEqual(0, unit.Entry);
+        var call = (delegate* managed<Ringvisor.Emulator.Instructions.Cpu, ulong, long, Iced.Intel.Instruction[]?, int>)unit.Entry;
+        Assert.Equal(-1, call(null!, 0, -1, null));
+    }
 }
