@@ -22,13 +22,6 @@ public sealed unsafe partial class Cpu
     // found before the page was decoded again), long before the translation threshold.
     private const int ProbeHeat = 4;
 
-    // While the background translator has little queued (at most IdleBacklog requests), code is translated at a quarter
-    // of the threshold: the JIT's time is what the threshold rations, and an idle worker has it to spare (HotSpot scales
-    // its compile thresholds by queue length the same way). During a boot the queue is long and the full threshold
-    // applies; md5sum's loop, new code after the boot, is translated sooner (md5 phase 0.40 -> 0.36 s, min of 5).
-    private const int IdleThresholdDivisor = 4;
-    private const int IdleBacklog = 16;
-
     // Times one exit's link is remade before the dispatcher gives up on it (an indirect exit with many targets).
     private const int MaxLinkUpdates = 32;
     private const BindingFlags AnyInstance = BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public;
@@ -680,8 +673,7 @@ public sealed unsafe partial class Cpu
             return (heat & 15) == 0 ? PollPending(ref e, page) : null;
         }
 
-        if (heat < _translationThreshold &&
-            (heat < _translationThreshold / IdleThresholdDivisor || _translationCache!.Background is not { } bgt || bgt.Backlog > IdleBacklog))
+        if (heat < _translationThreshold)
         {
             // Warm: another vCPU, or this one before the page was decoded again, may have translated it already.
             return heat == ProbeHeat ? ProbeCache(ref e, page) : null;

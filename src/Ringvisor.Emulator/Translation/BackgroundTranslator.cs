@@ -23,7 +23,6 @@ internal sealed class BackgroundTranslator
     private readonly ConcurrentDictionary<UnitKey, bool> _pending = new();
     private readonly SemaphoreSlim _signal = new(0, int.MaxValue);
     private int _running;
-    private int _backlog;
     private int _reportedFailure;
 
     public BackgroundTranslator(TranslationCache cache, BtStats stats, bool collectStats)
@@ -41,7 +40,6 @@ internal sealed class BackgroundTranslator
             return;
         }
 
-        Interlocked.Increment(ref _backlog);
         _queue.Push((key, instructions, page, crossing, otherPages));
         _signal.Release();
         if (Interlocked.CompareExchange(ref _running, 1, 0) == 0)
@@ -53,9 +51,6 @@ internal sealed class BackgroundTranslator
 
     public bool IsPending(UnitKey key) => _pending.ContainsKey(key);
 
-    /// <summary>Requests queued or being compiled (a cheap, racy count for the vCPUs' tiering decisions).</summary>
-    public int Backlog => Volatile.Read(ref _backlog);
-
     private void Work()
     {
         while (true)
@@ -66,7 +61,6 @@ internal sealed class BackgroundTranslator
                 {
                     Translate(r.Key, r.Instructions, r.Page, r.Crossing, r.OtherPages);
                     _pending.TryRemove(r.Key, out _);
-                    Interlocked.Decrement(ref _backlog);
                 }
             }
 
