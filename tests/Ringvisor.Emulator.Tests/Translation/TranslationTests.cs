@@ -1036,28 +1036,6 @@ public sealed partial class TranslationTests
     }
 
     [Fact]
-    public void BackgroundTranslation_IdleWorker_TranslatesBelowTheThreshold()
-    {
-        // 150 iterations with a threshold of 400: the full threshold never asks for the loop, but with the worker idle
-        // a quarter of it applies (CpuTranslation.IdleThresholdDivisor), so the loop is queued and compiled.
-        using var g = new GuestHarness(null, new BtOptions { CollectStats = true, TranslationThreshold = 400, BackgroundTranslation = true });
-        g.SetupLongMode();
-        g.Code64(GuestHarness.CodeBase, a =>
-        {
-            var loop = a.CreateLabel();
-            a.mov(ecx, 150);
-            a.Label(ref loop);
-            a.add(rax, rcx);
-            a.dec(ecx);
-            a.jnz(loop);
-            a.hlt();
-        });
-        Assert.Equal(VcpuExitReason.Halted, g.Run().Reason);
-        Assert.Equal(150UL * 151 / 2, g.State.Registers.Rax);
-        Assert.True(SpinWait.SpinUntil(() => g.Host.Stats.UnitsTranslated > 0, 30_000), "the warm loop was never translated");
-    }
-
-    [Fact]
     public void InterruptDuringTranslatedLoop_IsDeliveredInsideTheLoop()
     {
         const ulong handler = GuestHarness.CodeBase + 0x800;
