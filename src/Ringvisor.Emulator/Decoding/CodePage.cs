@@ -1,4 +1,6 @@
 // Decoded instructions of one guest-physical page, decoded with IP = offset in page (see DecodeCache).
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Iced.Intel;
 
 namespace Ringvisor.Emulator.Decoding;
@@ -31,7 +33,13 @@ internal sealed class CodePage
     private readonly ushort[]?[] _slotChunks = new ushort[]?[4096 >> ChunkShift];
 
     /// <summary>Slot + 1 of the instruction starting at page offset <paramref name="offset"/>; 0 = not decoded yet.</summary>
-    public int SlotAt(int offset) => _slotChunks[offset >> ChunkShift] is { } chunk ? chunk[offset & ChunkMask] : 0;
+    /// <remarks>The interpreter calls this for every instruction: <paramref name="offset"/> is a page offset (0-4095),
+    /// so both indexes are in range and the bounds checks are skipped.</remarks>
+    public int SlotAt(int offset)
+    {
+        var chunk = Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_slotChunks), (nint)((uint)offset >> ChunkShift) & ((4096 >> ChunkShift) - 1));
+        return chunk is null ? 0 : Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(chunk), (nint)(offset & ChunkMask));
+    }
 
     /// <summary>Records that the instruction at <paramref name="offset"/> is in <paramref name="slot"/>.</summary>
     public void SetSlot(int offset, int slot) =>
@@ -80,6 +88,7 @@ internal sealed class CodePage
         }
 
         var op = Bitness == 64 ? FastOpBuilder.Build(instruction) : new FastOp { Length = (byte)instruction.Length };
+        op.Offset = (ushort)(instruction.IP & 0xFFF);
         if (op.Kind == FastKind.Generic)
         {
             if (GenericCount == GenericInstructions.Length)

@@ -25,6 +25,10 @@ internal struct FastOp
     /// <summary>Generic kind only: index of the instruction in its CodePage's GenericInstructions (fills padding: the
     /// struct stays 32 bytes).</summary>
     public ushort GenericIndex;
+
+    /// <summary>Page offset of the instruction in its CodePage (set there; fills the rest of the padding): lets the
+    /// fetch confirm a guessed slot without the page's offset map.</summary>
+    public ushort Offset;
     public long Disp;
     public ulong Imm;
 }

@@ -244,6 +244,9 @@ public sealed unsafe partial class Cpu
 
     /// <summary>Finds (decoding if needed) the instruction at CS:RIP: its page and slot, or null with the instruction
     /// in <see cref="_crossing"/> (page-crossing or MMIO code), or null with a fault pending.</summary>
+    // Slot of the instruction FetchSlot returned last on the current fetch page (any value: it is only a guess).
+    private int _lastFetchSlot;
+
     private CodePage? FetchSlot(out int slot)
     {
         ulong la = _bitness == 64 ? Rip : Linear(SegCs, Rip);
@@ -259,10 +262,27 @@ public sealed unsafe partial class Cpu
             }
         }
 
+        // The instruction fetched last (the translator's probe, then Step, fetch the same one) or the one decoded after
+        // it (straight-line code is decoded in order): confirmed by the slot's offset, without the offset map.
+        int next = _lastFetchSlot + 1;
+        var ops = page.Ops;
+        int count = page.Count;
+        if ((uint)next < (uint)ops.Length && ops[next].Offset == off && next < count)
+        {
+            slot = _lastFetchSlot = next;
+            return page;
+        }
+
+        if ((uint)(next - 1) < (uint)ops.Length && ops[next - 1].Offset == off && next - 1 < count)
+        {
+            slot = next - 1;
+            return page;
+        }
+
         int s = page.SlotAt(off);
         if (s != 0)
         {
-            slot = s - 1;
+            slot = _lastFetchSlot = s - 1;
             return page;
         }
 
