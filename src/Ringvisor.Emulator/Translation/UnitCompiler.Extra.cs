@@ -97,7 +97,16 @@ internal sealed partial class UnitCompiler
                 if (n != 2 || k0 != OpKind.Register || k1 != OpKind.Register ||
                     !FastOpBuilder.Gpr(ins.Op0Register, out op.Dst, out op.Size) || !FastOpBuilder.Gpr(ins.Op1Register, out op.Src, out _))
                 {
-                    // The memory form (implicitly locked): the interpreter's atomic exchange, as a helper call.
+                    // The memory form (implicitly locked): a host atomic for dwords and qwords (UnitCompiler.Native.cs),
+                    // else the interpreter's atomic exchange as a helper call.
+                    if (n == 2 && (k0, k1) is (OpKind.Memory, OpKind.Register) or (OpKind.Register, OpKind.Memory) &&
+                        FastOpBuilder.Gpr(ins.GetOpRegister(k0 == OpKind.Register ? 0 : 1), out op.Src, out op.Size) &&
+                        op.Size is 4 or 8 && ins.MemorySize.GetSize() == op.Size && FastOpBuilder.Memory(ins, ref op))
+                    {
+                        op.SrcSize = 1;
+                        return UnitExtra.XchgM;
+                    }
+
                     return IsHelperSafe(ins) ? UnitExtra.Helper : UnitExtra.None;
                 }
 
@@ -273,6 +282,12 @@ internal sealed partial class UnitCompiler
             case UnitExtra.IncDecM:
                 use(op.Base);
                 use(op.Index);
+                break;
+            case UnitExtra.XchgM:
+                use(op.Base);
+                use(op.Index);
+                use(op.Src);
+                write(op.Src);
                 break;
             case UnitExtra.MulDiv:
             case UnitExtra.BitScan:

@@ -45,6 +45,8 @@ internal sealed partial class UnitCompiler
     private static readonly MethodInfo s_casInt32 = typeof(Interlocked).GetMethod(nameof(Interlocked.CompareExchange), [typeof(int).MakeByRefType(), typeof(int), typeof(int)])!;
     private static readonly MethodInfo s_casInt64 = typeof(Interlocked).GetMethod(nameof(Interlocked.CompareExchange), [typeof(long).MakeByRefType(), typeof(long), typeof(long)])!;
     private static readonly MethodInfo s_addInt32 = typeof(Interlocked).GetMethod(nameof(Interlocked.Add), [typeof(int).MakeByRefType(), typeof(int)])!;
+    private static readonly MethodInfo s_xchgInt32 = typeof(Interlocked).GetMethod(nameof(Interlocked.Exchange), [typeof(int).MakeByRefType(), typeof(int)])!;
+    private static readonly MethodInfo s_xchgInt64 = typeof(Interlocked).GetMethod(nameof(Interlocked.Exchange), [typeof(long).MakeByRefType(), typeof(long)])!;
     private static readonly MethodInfo s_addInt64 = typeof(Interlocked).GetMethod(nameof(Interlocked.Add), [typeof(long).MakeByRefType(), typeof(long)])!;
 
     private LocalBuilder? _div;
@@ -225,7 +227,7 @@ internal sealed partial class UnitCompiler
 
     /// <summary>Whether the form runs a helper call on its slow path (it needs a slot in the unit's helper table).</summary>
     internal static bool NeedsHelperSlot(UnitInstruction ui) =>
-        ui.Extra == UnitExtra.Helper || (ui.Extra is UnitExtra.Cmpxchg or UnitExtra.Xadd && ui.Op.SrcSize == 1);
+        ui.Extra is UnitExtra.Helper or UnitExtra.XchgM || (ui.Extra is UnitExtra.Cmpxchg or UnitExtra.Xadd && ui.Op.SrcSize == 1);
 
     /// <summary>Registers the forms of this file read (use) and write.</summary>
     private static void ScanNative(UnitInstruction ui, Action<int> use, Action<int> write)
@@ -329,6 +331,9 @@ internal sealed partial class UnitCompiler
             case UnitExtra.Cmpxchg:
             case UnitExtra.Xadd:
                 EmitExchange(ui, ref op);
+                return true;
+            case UnitExtra.XchgM:
+                EmitXchgMemory(ui, ref op);
                 return true;
             case UnitExtra.ShiftDouble:
                 EmitShiftDouble(ref op);
@@ -816,6 +821,47 @@ internal sealed partial class UnitCompiler
             ForgetFlags();
             _stackSegmentKnown = null;
         }
+    }
+
+    /// <summary>
+    /// XCHG m, r (implicitly locked) on an aligned dword or qword: Interlocked.Exchange on guest RAM when the TLB allows
+    /// a direct write, else the interpreter (a helper call: unaligned, MMIO, clean or code pages). No flags.
+    /// </summary>
+    private void EmitXchgMemory(UnitInstruction ui, ref FastOp op)
+    {
+        int size = op.Size;
+        bool wide = size == 8;
+        _hp ??= _il.DeclareLocal(typeof(nint));
+        var slow = _il.DefineLabel();
+        var done = _il.DefineLabel();
+        EmitLinear(ref op);
+        Ld(_la);
+        LdI8((ulong)(size - 1));
+        Op(OpCodes.And);
+        _il.Emit(OpCodes.Brtrue, slow);
+        EmitTlbHostAddress(_la, s_fieldWriteTag, size, slow);
+        St(_hp!);
+        Ld(_hp!);
+        LdReg(op.Src, size);
+        if (!wide)
+        {
+            Op(OpCodes.Conv_I4);
+        }
+
+        Call(wide ? s_xchgInt64 : s_xchgInt32);
+        if (!wide)
+        {
+            Op(OpCodes.Conv_U4);
+        }
+
+        Op(OpCodes.Conv_U8);
+        StReg(op.Src, size);
+        _il.Emit(OpCodes.Br, done);
+        _il.MarkLabel(slow);
+        EmitHelper(ui, ref op);
+        _il.MarkLabel(done);
+        ForgetFlags();
+        _stackSegmentKnown = null;
     }
 
     /// <summary>

@@ -57,6 +57,10 @@ internal enum UnitExtra : byte
     /// <summary>XADD r/m, r (operands as for Cmpxchg).</summary>
     Xadd,
 
+    /// <summary>XCHG m32/m64, r (either operand order; implicitly locked): Src, Size, the memory operand. An aligned
+    /// operand the TLB allows a direct write to is exchanged with one host atomic, else by a helper call.</summary>
+    XchgM,
+
     /// <summary>SHLD/SHRD r32/r64, r, imm8 (Aux 0 SHLD, 1 SHRD; Dst, Src, Size, count in Imm).</summary>
     ShiftDouble,
 

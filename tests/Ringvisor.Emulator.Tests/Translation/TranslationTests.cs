@@ -246,6 +246,52 @@ public sealed partial class TranslationTests
     }
 
     [Fact]
+    public void XchgMemory_HostAtomic_MatchesInterpreter()
+    {
+        // XCHG m, r (one encoding for both operand orders) on aligned dwords and qwords (a host Interlocked.Exchange), an unaligned one
+        // (the helper), and through GS (a segment base), with the flags of a compare kept across them.
+        RunBoth(
+            a =>
+            {
+                var loop = a.CreateLabel();
+                a.mov(ecx, 40);
+                a.mov(r8, DataA);
+                a.mov(eax, 0xC000_0101);                  // IA32_GS_BASE = DataA + 0x100
+                a.mov(edx, 0);
+                a.mov(r9d, (uint)(DataA + 0x100));
+                a.push(rcx);
+                a.mov(ecx, eax);
+                a.mov(eax, r9d);
+                a.wrmsr();
+                a.pop(rcx);
+                a.Label(ref loop);
+                a.cmp(ecx, 20);
+                a.lea(rax, __[rcx + rcx * 4]);
+                a.xchg(__qword_ptr[r8], rax);
+                a.add(rbx, rax);
+                a.mov(edx, ecx);
+                a.xchg(__dword_ptr[r8 + 8], edx);
+                a.adc(rbx, rdx);
+                a.mov(esi, ecx);
+                a.xchg(__dword_ptr[r8 + 13], esi);         // unaligned
+                a.add(r10, rsi);
+                a.mov(rdi, rcx);
+                a.xchg(__qword_ptr.gs[0x10], rdi);
+                a.sbb(r11, rdi);
+                a.dec(ecx);
+                a.jnz(loop);
+                a.hlt();
+            },
+            g =>
+            {
+                g.Write64(DataA, 7);
+                g.Write64(DataA + 8, 0xFFFF_FFFF_0000_0009);
+                g.Write64(DataA + 0x110, 11);
+            },
+            compareAt: [DataA, DataA + 8, DataA + 16, DataA + 0x110]);
+    }
+
+    [Fact]
     public void LockedRepAndPrefixedForms_RunAsHelpersInsideTheUnit_MatchInterpreter()
     {
         // LOCK read-modify-writes, XCHG with memory, REP MOVSB/STOSQ, PUSHFQ, SETcc m8, CLI and SSE integer forms run
