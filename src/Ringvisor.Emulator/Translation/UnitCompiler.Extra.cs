@@ -61,6 +61,13 @@ internal sealed partial class UnitCompiler
         int n = ins.OpCount;
         var k0 = n > 0 ? ins.GetOpKind(0) : OpKind.Register;
         var k1 = n > 1 ? ins.GetOpKind(1) : OpKind.Register;
+        if (ins.Mnemonic is >= Mnemonic.Seta and <= Mnemonic.Sets && n == 1 && k0 == OpKind.Memory && FastOpBuilder.Memory(ins, ref op))
+        {
+            op.Size = 1;
+            op.Aux = (byte)((int)ins.ConditionCode - 1);
+            return UnitExtra.SetccM;
+        }
+
         switch (ins.Mnemonic)
         {
             case Mnemonic.Rol:
@@ -283,6 +290,10 @@ internal sealed partial class UnitCompiler
                 use(op.Base);
                 use(op.Index);
                 break;
+            case UnitExtra.SetccM:
+                use(op.Base);
+                use(op.Index);
+                break;
             case UnitExtra.XchgM:
                 use(op.Base);
                 use(op.Index);
@@ -391,6 +402,15 @@ internal sealed partial class UnitCompiler
                 return true;
             case UnitExtra.Sse:
                 EmitSse(ui, ref op);
+                return true;
+            case UnitExtra.SetccM:
+                // The condition first (it may call into the Cpu), then a byte store like any other.
+                EmitCondition(op.Aux);
+                Op(OpCodes.Conv_U8);
+                St(_t2);
+                EmitLinear(ref op);
+                EmitWrite(1, () => Ld(_la), () => Ld(_t2), plain: false);
+                EmitStoreCheck(ui.NextOffset, false);
                 return true;
             case UnitExtra.IncDecM:
                 EmitIncDecMemory(ui, ref op);

@@ -311,9 +311,9 @@ internal sealed partial class UnitCompiler
         }
     }
 
-    /// <summary>Whether a form of this file reads the flags before writing them (ADC/SBB with a high-byte register).</summary>
+    /// <summary>Whether a form of this file reads the flags (ADC/SBB with a high-byte register, SETcc m8).</summary>
     private static bool NativeReadsFlags(UnitInstruction ui) =>
-        ui.Extra == UnitExtra.AluHigh8 && ui.Op.Aux is (byte)AluOp.Adc or (byte)AluOp.Sbb;
+        ui.Extra == UnitExtra.SetccM || (ui.Extra == UnitExtra.AluHigh8 && ui.Op.Aux is (byte)AluOp.Adc or (byte)AluOp.Sbb);
 
     private bool EmitNative(UnitInstruction ui, ref FastOp op)
     {

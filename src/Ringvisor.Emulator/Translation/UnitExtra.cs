@@ -57,6 +57,9 @@ internal enum UnitExtra : byte
     /// <summary>XADD r/m, r (operands as for Cmpxchg).</summary>
     Xadd,
 
+    /// <summary>SETcc m8 (condition in Aux, the memory operand).</summary>
+    SetccM,
+
     /// <summary>XCHG m32/m64, r (either operand order; implicitly locked): Src, Size, the memory operand. An aligned
     /// operand the TLB allows a direct write to is exchanged with one host atomic, else by a helper call.</summary>
     XchgM,

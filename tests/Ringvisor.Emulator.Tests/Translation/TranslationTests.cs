@@ -246,6 +246,55 @@ public sealed partial class TranslationTests
     }
 
     [Fact]
+    public void SetccMemory_EveryCondition_MatchesInterpreter()
+    {
+        // SETcc m8 in IL for all sixteen conditions after a compare, an ADD and a rotate, each writing its own byte
+        // (RunBoth compares the memory); a flag reader after them checks the flags were left alone.
+        RunBoth(
+            a =>
+            {
+                var loop = a.CreateLabel();
+                a.mov(ecx, 48);
+                a.mov(r8, DataA);
+                a.mov(rbx, 0x7FFF_FFFF_FFFF_FFF0UL);
+                a.Label(ref loop);
+                a.mov(rax, rcx);
+                a.shl(rax, 58);
+                a.add(rax, rbx);
+                a.cmp(rax, rcx);
+                a.seto(__byte_ptr[r8]);
+                a.setno(__byte_ptr[r8 + 1]);
+                a.setb(__byte_ptr[r8 + 2]);
+                a.setae(__byte_ptr[r8 + 3]);
+                a.sete(__byte_ptr[r8 + 4]);
+                a.setne(__byte_ptr[r8 + 5]);
+                a.setbe(__byte_ptr[r8 + 6]);
+                a.seta(__byte_ptr[r8 + 7]);
+                a.sets(__byte_ptr[r8 + 8]);
+                a.setns(__byte_ptr[r8 + 9]);
+                a.setp(__byte_ptr[r8 + 10]);
+                a.setnp(__byte_ptr[r8 + 11]);
+                a.setl(__byte_ptr[r8 + 12]);
+                a.setge(__byte_ptr[r8 + 13]);
+                a.setle(__byte_ptr[r8 + 14]);
+                a.setg(__byte_ptr[r8 + 15]);
+                a.adc(r9, 0);
+                a.add(al, cl);
+                a.setc(__byte_ptr[r8 + rcx + 16]);
+                a.setz(__byte_ptr[r8 + rcx + 80]);
+                a.rol(rbx, 7);
+                a.setc(__byte_ptr[r8 + rcx + 144]);
+                a.seto(__byte_ptr[r8 + rcx + 208]);
+                a.movzx(edx, __byte_ptr[r8 + 2]);
+                a.add(r10, rdx);
+                a.dec(ecx);
+                a.jnz(loop);
+                a.hlt();
+            },
+            compareAt: [.. Enumerable.Range(0, 34).Select(i => DataA + (ulong)(8 * i))]);
+    }
+
+    [Fact]
     public void XchgMemory_HostAtomic_MatchesInterpreter()
     {
         // XCHG m, r (one encoding for both operand orders) on aligned dwords and qwords (a host Interlocked.Exchange), an unaligned one
