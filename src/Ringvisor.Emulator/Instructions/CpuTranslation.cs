@@ -80,12 +80,8 @@ public sealed unsafe partial class Cpu
     private TranslationCache? _translationCache;
     private readonly byte[] _translationPage = new byte[4096 + CrossingPage.MaxBytes];
 
-    // The next page as TranslatedCrossingValid last found it mapped (linear page, MMU epoch, physical page number).
-    private ulong _crossCheckLinear = ulong.MaxValue;
-    private long _crossCheckEpoch = -1;
-    private ulong _crossCheckPhysPage;
-    // Trace pages as TranslatedPageValid last found them mapped, direct-mapped by linear page (a trace spans up to
-    // UnitBuilder.MaxPages pages, and a caller's trace and its callee's share some).
+    // Pages as TranslatedPageValid last found them mapped (a crossing instruction's next page, a trace's other pages),
+    // direct-mapped by linear page.
     private const int PageCheckEntries = 16;
     private readonly (ulong Linear, ulong PhysPage, long Epoch)[] _pageChecks = InitialPageChecks();
 
@@ -281,35 +277,7 @@ public sealed unsafe partial class Cpu
     /// to the interpreter, which fetches it again and raises any fault.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    internal bool TranslatedCrossingValid(ulong la, ulong physPage, int generation)
-    {
-        if (_codePageTracker.PageGeneration(physPage) != generation)
-        {
-            return false;
-        }
-
-        if (_crossCheckEpoch == _mmu.Epoch && _crossCheckLinear == la && _crossCheckPhysPage == physPage)
-        {
-            return true;
-        }
-
-        if (!_mmu.TryTranslateFetch(la, out FetchPage fetch) || !fetch.IsRam || fetch.PhysicalPage >> 12 != physPage)
-        {
-            return false;
-        }
-
-        // Marked as code (as every fetch page is), so a store to it moves the generation checked above.
-        _mmu.MarkCodePage(fetch.PhysicalPage);
-        if (_codePageTracker.PageGeneration(physPage) != generation)
-        {
-            return false;
-        }
-
-        _crossCheckLinear = la;
-        _crossCheckPhysPage = physPage;
-        _crossCheckEpoch = _mmu.Epoch;
-        return true;
-    }
+    internal bool TranslatedCrossingValid(ulong la, ulong physPage, int generation) => TranslatedPageValid(la, physPage, generation);
 
     /// <summary>
     /// Whether the linear page <paramref name="la"/> (another page of a trace, or its entry page when the trace comes

@@ -823,6 +823,29 @@ internal sealed partial class UnitCompiler
         }
     }
 
+    /// <summary>Calls the Interlocked method on the host address in _hp with <paramref name="args"/> (ulong locals,
+    /// narrowed to int for a dword) and pushes its result zero-extended.</summary>
+    private void EmitHostAtomic(bool wide, MethodInfo dword, MethodInfo qword, params LocalBuilder[] args)
+    {
+        Ld(_hp!);
+        foreach (var a in args)
+        {
+            Ld(a);
+            if (!wide)
+            {
+                Op(OpCodes.Conv_I4);
+            }
+        }
+
+        Call(wide ? qword : dword);
+        if (!wide)
+        {
+            Op(OpCodes.Conv_U4);
+        }
+
+        Op(OpCodes.Conv_U8);
+    }
+
     /// <summary>
     /// XCHG m, r (implicitly locked) on an aligned dword or qword: Interlocked.Exchange on guest RAM when the TLB allows
     /// a direct write, else the interpreter (a helper call: unaligned, MMIO, clean or code pages). No flags.
@@ -841,20 +864,9 @@ internal sealed partial class UnitCompiler
         _il.Emit(OpCodes.Brtrue, slow);
         EmitTlbHostAddress(_la, s_fieldWriteTag, size, slow);
         St(_hp!);
-        Ld(_hp!);
         LdReg(op.Src, size);
-        if (!wide)
-        {
-            Op(OpCodes.Conv_I4);
-        }
-
-        Call(wide ? s_xchgInt64 : s_xchgInt32);
-        if (!wide)
-        {
-            Op(OpCodes.Conv_U4);
-        }
-
-        Op(OpCodes.Conv_U8);
+        St(_t0);
+        EmitHostAtomic(wide, s_xchgInt32, s_xchgInt64, _t0);
         StReg(op.Src, size);
         _il.Emit(OpCodes.Br, done);
         _il.MarkLabel(slow);
@@ -876,20 +888,7 @@ internal sealed partial class UnitCompiler
             // _t0 = addend; _t2 = the new value (Interlocked.Add returns it); _t1 = the old one.
             LdReg(op.Src, size);
             St(_t0);
-            Ld(_hp!);
-            Ld(_t0);
-            if (!wide)
-            {
-                Op(OpCodes.Conv_I4);
-            }
-
-            Call(wide ? s_addInt64 : s_addInt32);
-            if (!wide)
-            {
-                Op(OpCodes.Conv_U4);
-            }
-
-            Op(OpCodes.Conv_U8);
+            EmitHostAtomic(wide, s_addInt32, s_addInt64, _t0);
             St(_t2);
             Ld(_t2);
             Ld(_t0);
@@ -915,26 +914,7 @@ internal sealed partial class UnitCompiler
         St(_t0);
         LdReg(op.Src, size);
         St(_t3);
-        Ld(_hp!);
-        Ld(_t3);
-        if (!wide)
-        {
-            Op(OpCodes.Conv_I4);
-        }
-
-        Ld(_t0);
-        if (!wide)
-        {
-            Op(OpCodes.Conv_I4);
-        }
-
-        Call(wide ? s_casInt64 : s_casInt32);
-        if (!wide)
-        {
-            Op(OpCodes.Conv_U4);
-        }
-
-        Op(OpCodes.Conv_U8);
+        EmitHostAtomic(wide, s_casInt32, s_casInt64, _t3, _t0);
         St(_t1);
         Ld(_t0);
         Ld(_t1);
