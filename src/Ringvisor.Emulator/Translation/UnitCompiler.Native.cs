@@ -754,14 +754,7 @@ internal sealed partial class UnitCompiler
                 StReg(op.Dst, size);
             }
 
-            if (FlagsDead)
-            {
-                FlagsSkipped();
-            }
-            else
-            {
-                SetFlags(FlagOp.Add, Operand.Of(_t1), Operand.Of(_t0), Operand.Of(_t2), size);
-            }
+            SetFlagsUnlessDead(FlagOp.Add, _t1, _t0, _t2, size);
         }
         else
         {
@@ -800,14 +793,7 @@ internal sealed partial class UnitCompiler
             Ld(_t1);
             StReg(0, size);
             _il.MarkLabel(joined);
-            if (FlagsDead)
-            {
-                FlagsSkipped();
-            }
-            else
-            {
-                SetFlags(FlagOp.Sub, Operand.Of(_t0), Operand.Of(_t1), Operand.Of(_t2), size);
-            }
+            SetFlagsUnlessDead(FlagOp.Sub, _t0, _t1, _t2, size);
         }
 
         if (memory)
@@ -820,6 +806,19 @@ internal sealed partial class UnitCompiler
             // Two paths meet: what either knew about the flags and the stack segment flag no longer holds.
             ForgetFlags();
             _stackSegmentKnown = null;
+        }
+    }
+
+    /// <summary>The lazy flags of <paramref name="op"/> on (a, b) -> r, or nothing when they are dead.</summary>
+    private void SetFlagsUnlessDead(FlagOp op, LocalBuilder a, LocalBuilder b, LocalBuilder r, int size)
+    {
+        if (FlagsDead)
+        {
+            FlagsSkipped();
+        }
+        else
+        {
+            SetFlags(op, Operand.Of(a), Operand.Of(b), Operand.Of(r), size);
         }
     }
 
@@ -897,14 +896,7 @@ internal sealed partial class UnitCompiler
             St(_t1);
             Ld(_t1);
             StReg(op.Src, size);
-            if (FlagsDead)
-            {
-                FlagsSkipped();
-            }
-            else
-            {
-                SetFlags(FlagOp.Add, Operand.Of(_t1), Operand.Of(_t0), Operand.Of(_t2), size);
-            }
+            SetFlagsUnlessDead(FlagOp.Add, _t1, _t0, _t2, size);
 
             return;
         }
@@ -930,14 +922,7 @@ internal sealed partial class UnitCompiler
         Ld(_t1);
         StReg(0, size);
         _il.MarkLabel(joined);
-        if (FlagsDead)
-        {
-            FlagsSkipped();
-        }
-        else
-        {
-            SetFlags(FlagOp.Sub, Operand.Of(_t0), Operand.Of(_t1), Operand.Of(_t2), size);
-        }
+        SetFlagsUnlessDead(FlagOp.Sub, _t0, _t1, _t2, size);
     }
 
     /// <summary>Pushes the <paramref name="size"/>-byte value at the host address on the stack, zero-extended.</summary>
