@@ -662,6 +662,8 @@ internal sealed partial class UnitCompiler
             Ld(_val);
             Op(OpCodes.Conv_I4);
             St(_deferredOf ??= _il.DeclareLocal(typeof(int)));
+            LdI4(1);
+            St(_deferredPending ??= _il.DeclareLocal(typeof(int)));
             _deferredFix = _il.DefineLabel();
             _deferredFixes.Add(_deferredFix.Value);
             FlagsSkipped();

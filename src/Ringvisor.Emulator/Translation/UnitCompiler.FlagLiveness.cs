@@ -78,15 +78,17 @@ internal sealed partial class UnitCompiler
         var before = FlagNeed.Live;
         for (int k = n - 1; k >= 0; k--)
         {
-            var after = k + 1 == n || _leader[k + 1] ? FlagNeed.Live : before;
+            // Across a plain fall-through into the next block the need is that block's (it is the same path; the
+            // block being a join for other paths changes nothing about what it needs).
+            var after = k + 1 == n || (_leader[k + 1] && !FallsInto(k)) ? FlagNeed.Live : before;
             var ui = _ins[k];
             _flagsDead[k] = after == FlagNeed.Dead;
             if (ui.Extra == UnitExtra.RotateRI && RotateCount(ui.Op) != 0)
             {
-                // CF/OF written, the rest kept: the input matters when the output does (in full: a deferred rotate
-                // commits on top of the state before it).
+                // CF/OF written, the rest kept: the input matters where the output does (a deferred rotate's fix-up
+                // commits its CF/OF on top of the state before it, so that state is needed at the same exits).
                 _rotateDeferred[k] = after == FlagNeed.FaultOnly;
-                before = after == FlagNeed.Dead ? FlagNeed.Dead : FlagNeed.Live;
+                before = after;
             }
             else if (FaultOnlyLoad(ui, out bool writesAll))
             {
@@ -113,14 +115,19 @@ internal sealed partial class UnitCompiler
         }
 
         // Forward: the loads after each deferred rotate, up to the instruction that overwrites the flags, take the
-        // fix-up on their fault exit.
+        // fix-up on their fault exit; a region may go on through a fall-through into the next block. That block may
+        // be a join, reached on other paths with no rotate deferred: the fix-up applies only while the run-time
+        // pending flag is set (by the rotate; cleared after the instruction that ends its region).
         bool active = false;
+        _pendingReset = new bool[n];
         for (int k = 0; k < n; k++)
         {
             var ui = _ins[k];
-            if (_leader[k])
+            if (_leader[k] && !(k > 0 && FallsInto(k - 1)) && active)
             {
+                // Not reached by this block's fall-through (no such region by the liveness above; kept safe anyway).
                 active = false;
+                _pendingReset[k - 1] = true;
             }
 
             if (_rotateDeferred[k])
@@ -143,8 +150,17 @@ internal sealed partial class UnitCompiler
             {
                 active = false;
             }
+
+            _pendingReset[k] = !active;
         }
     }
+
+    // After these instructions a deferred rotate's region is over: the run-time pending flag is cleared.
+    private bool[] _pendingReset = [];
+
+    /// <summary>Whether instruction <paramref name="k"/> goes on into instruction k + 1 by plain fall-through (no
+    /// branch, same page, adjacent): flag needs and deferred-rotate regions continue across that block boundary.</summary>
+    private bool FallsInto(int k) => FallsThrough(_ins[k]) && _ins[k].Op.Kind != FastKind.Jcc && Contiguous(k);
 
     /// <summary>A load into a register (MOV/MOVZX/MOVSX r, m or an ALU r, m other than ADC/SBB) whose only exit is its
     /// fault, taken before anything changes; <paramref name="writesAll"/> when it then writes every flag.</summary>

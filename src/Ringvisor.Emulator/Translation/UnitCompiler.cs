@@ -57,7 +57,7 @@ internal sealed partial class UnitCompiler
     private int _k;
     private int _linkCount;
     private CrossingPage? _crossing;
-    private LocalBuilder? _deferredCf, _deferredOf;
+    private LocalBuilder? _deferredCf, _deferredOf, _deferredPending;
     private Label? _deferredFix;
     private readonly List<Label> _deferredFixes = [];
     private int _currentSet = -1;
@@ -274,6 +274,12 @@ internal sealed partial class UnitCompiler
 
             if (EmitInstruction(Cur))
             {
+                if (_pendingReset[_k] && _deferredPending is not null)
+                {
+                    LdI4(0);
+                    St(_deferredPending);
+                }
+
                 EmitFallThrough();
             }
         }
@@ -740,7 +746,10 @@ internal sealed partial class UnitCompiler
     {
         foreach (var fix in _deferredFixes)
         {
+            // Only while a deferred rotate's region is live on this path (a join may be reached without one).
             _il.MarkLabel(fix);
+            Ld(_deferredPending!);
+            _il.Emit(OpCodes.Brfalse, _faultUnpack);
             _il.Emit(OpCodes.Ldarg_0);
             Ld(_deferredCf!);
             Ld(_deferredOf!);

@@ -196,6 +196,67 @@ public sealed partial class TranslationTests
             });
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void RotatesBeforeAJoin_FaultingLoadInTheJoin_FlagsMatchInterpreter(bool faultOnEntry)
+    {
+        // The kernel's hash loop shape: ROL and ROR at the end of a block that falls through into a join whose first
+        // instruction is a load, then a full flag writer. The rotates' CF/OF are kept aside across the block boundary;
+        // a fault of that load must see them on top of the XOR's flags when reached through the fall-through, and the
+        // flags as they were when reached through the jump into the join (no rotate pending on that path).
+        const ulong handler = GuestHarness.CodeBase + 0x800;
+        RunBoth(
+            a =>
+            {
+                var top = a.CreateLabel();
+                var join = a.CreateLabel();
+                a.mov(ecx, 30);
+                a.mov(rbx, DataA);
+                a.xor(r8d, r8d);
+                a.mov(rdx, 0x0123_4567_89AB_CDEFUL);
+                a.mov(rsi, 0x0FED_CBA9_8765_4321UL);
+                if (faultOnEntry)
+                {
+                    a.mov(rbx, Unmapped);
+                }
+
+                a.cmp(ecx, 31);                     // flags before the loop: CF set, ZF clear
+                a.jmp(join);
+                a.Label(ref top);
+                a.xor(rcx, rsi);
+                a.add(r8, 8);
+                a.xor(rdx, rcx);
+                a.rol(rcx, 12);
+                a.lea(rsi, __[rdx + rcx]);
+                a.ror(rdx, 19);
+                a.lea(rdx, __[rdx + rdx * 8]);
+                a.Label(ref join);
+                a.mov(rax, __qword_ptr[rbx + r8]);  // faults when RBX/R8 leave the mapped data
+                a.mov(rcx, rax);
+                a.xor(rax, r9);
+                a.add(r10, rax);
+                a.cmp(r8, 8 * 20);
+                a.jne(top);
+                a.mov(rbx, Unmapped);
+                a.jmp(top);
+            },
+            g =>
+            {
+                g.Code64(handler, a =>
+                {
+                    a.mov(r15, __qword_ptr[rsp + 8]);   // faulting RIP
+                    a.mov(r14, __qword_ptr[rsp + 24]);  // RFLAGS at the fault
+                    a.hlt();
+                });
+                g.SetGate64(14, handler);
+                for (ulong i = 0; i < 32; i++)
+                {
+                    g.Write64(DataA + (8 * i), 0x9E37_79B9_7F4A_7C15UL * (i + 1));
+                }
+            });
+    }
+
     [Fact]
     public void LockedCmpxchgAndXadd_HostAtomics_MatchInterpreter()
     {
