@@ -242,11 +242,11 @@ public sealed unsafe partial class Cpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ulong RipWrap(ulong rip) => _bitness == 64 ? rip : _bitness == 32 ? (uint)rip : (ushort)rip;
 
-    /// <summary>Finds (decoding if needed) the instruction at CS:RIP: its page and slot, or null with the instruction
-    /// in <see cref="_crossing"/> (page-crossing or MMIO code), or null with a fault pending.</summary>
     // Slot of the instruction FetchSlot returned last on the current fetch page (any value: it is only a guess).
     private int _lastFetchSlot;
 
+    /// <summary>Finds (decoding if needed) the instruction at CS:RIP: its page and slot, or null with the instruction
+    /// in <see cref="_crossing"/> (page-crossing or MMIO code), or null with a fault pending.</summary>
     private CodePage? FetchSlot(out int slot)
     {
         ulong la = _bitness == 64 ? Rip : Linear(SegCs, Rip);

@@ -68,7 +68,6 @@ public sealed unsafe partial class Cpu
     internal static readonly MethodInfo MethodGetCf = typeof(Cpu).GetMethod(nameof(TranslatedCarry), AnyInstance)!;
     internal static readonly MethodInfo MethodIsCanonical = typeof(Cpu).GetMethod(nameof(IsCanonical), AnyStatic)!;
     internal static readonly MethodInfo MethodTranslatedExecute = typeof(Cpu).GetMethod(nameof(TranslatedExecute), AnyInstance)!;
-    internal static readonly MethodInfo MethodCrossingValid = typeof(Cpu).GetMethod(nameof(TranslatedCrossingValid), AnyInstance)!;
     internal static readonly MethodInfo MethodPageValid = typeof(Cpu).GetMethod(nameof(TranslatedPageValid), AnyInstance)!;
     internal static readonly MethodInfo MethodPatchCfOf = typeof(Cpu).GetMethod(nameof(PatchCfOf), AnyInstance)!;
     internal static readonly MethodInfo MethodEagerArithBits = typeof(Cpu).GetMethod(nameof(EagerArithBits), AnyStatic)!;
@@ -271,18 +270,9 @@ public sealed unsafe partial class Cpu
     }
 
     /// <summary>
-    /// Whether the linear page <paramref name="la"/> (the page after a unit's page) maps, for instruction fetch with the
-    /// current privilege, to RAM page <paramref name="physPage"/> still at <paramref name="generation"/>: the condition
-    /// for a unit to run its page-crossing instruction (UnitCompiler.EmitCrossingGuard). False leaves the instruction
-    /// to the interpreter, which fetches it again and raises any fault.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    internal bool TranslatedCrossingValid(ulong la, ulong physPage, int generation) => TranslatedPageValid(la, physPage, generation);
-
-    /// <summary>
-    /// Whether the linear page <paramref name="la"/> (another page of a trace, or its entry page when the trace comes
-    /// back to it) maps, for instruction fetch with the current privilege, to RAM page <paramref name="physPage"/> still
-    /// at <paramref name="generation"/>: the condition for a unit to go on into that page (UnitCompiler.EmitPageGuard).
+    /// Whether the linear page <paramref name="la"/> (the page a unit's page-crossing instruction continues on, another
+    /// page of a trace, or its entry page when the trace comes back to it) maps, for instruction fetch with the current privilege, to RAM page <paramref name="physPage"/> still
+    /// at <paramref name="generation"/>: the condition for a unit to go on into that page (UnitCompiler.EmitPageCheck).
     /// False exits there, and the dispatcher or the interpreter fetches (and faults) as the architecture says.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -681,8 +671,7 @@ public sealed unsafe partial class Cpu
             return null;
         }
 
-        nint host = _host.Memory.GetHostPointer(p.PhysPage << 12, 0x1000);
-        if (host == 0)
+        if (_host.Memory.GetHostPointer(p.PhysPage << 12, 0x1000) == 0)
         {
             e.Failed = true;
             return null;
@@ -690,7 +679,7 @@ public sealed unsafe partial class Cpu
 
         // The region is chosen here (it needs this vCPU's decoded instructions); only emit + JIT go to the worker.
         var copy = new byte[0x1000 + CrossingPage.MaxBytes];
-        var instructions = BuildRegion(p, host, key.EntryOffset, copy, out var crossing, out var otherPages);
+        var instructions = BuildRegion(p, key.EntryOffset, copy, out var crossing, out var otherPages);
         if (instructions is null)
         {
             // Rewritten since it was decoded: the bytes may not be what the key says. Count again.
@@ -818,16 +807,16 @@ public sealed unsafe partial class Cpu
     /// <see cref="CrossingPage.MaxBytes"/> bytes) and chooses the region entered at <paramref name="entry"/> from the
     /// instructions this vCPU has run there; null when the page was rewritten since it was decoded.
     /// </summary>
-    private List<UnitInstruction>? BuildRegion(CodePage p, nint host, int entry, byte[] buffer, out CrossingPage? crossing, out List<RegionPage> otherPages)
+    private List<UnitInstruction>? BuildRegion(CodePage p, int entry, byte[] buffer, out CrossingPage? crossing, out List<RegionPage> otherPages)
     {
         otherPages = [];
-        // SAFETY: host maps the whole 4 KiB RAM page (the caller's GetHostPointer checked the range).
-        new ReadOnlySpan<byte>((byte*)host, 0x1000).CopyTo(buffer);
-        crossing = ReadCrossingPage(p, buffer);
-        if (_codePageTracker.PageGeneration(p.PhysPage) != p.Generation)
+        crossing = null;
+        if (!TryCopyCode(p.PhysPage, p.Generation, buffer.AsSpan(0, 0x1000)))
         {
             return null;
         }
+
+        crossing = ReadCrossingPage(p, buffer);
 
         _executedPage = p;
         _executedCrossing = crossing is null ? -1 : p.CrossingOffset;
@@ -869,16 +858,25 @@ public sealed unsafe partial class Cpu
             executed = off => decoded.SlotAt(off) != 0;
         }
 
-        nint host = _host.Memory.GetHostPointer(phys << 12, 0x1000);
-        if (host == 0)
+        var bytes = new byte[0x1000];
+        return TryCopyCode(phys, generation, bytes) ? new RegionPage(delta, phys, generation, bytes, executed) : null;
+    }
+
+    /// <summary>
+    /// Copies the first bytes of RAM page <paramref name="physPage"/> into <paramref name="destination"/> when the page
+    /// is at <paramref name="generation"/> before and after the copy (false: not RAM, or rewritten meanwhile).
+    /// </summary>
+    private bool TryCopyCode(ulong physPage, int generation, Span<byte> destination)
+    {
+        nint host = _host.Memory.GetHostPointer(physPage << 12, 0x1000);
+        if (host == 0 || _codePageTracker.PageGeneration(physPage) != generation)
         {
-            return null;
+            return false;
         }
 
-        var bytes = new byte[0x1000];
-        // SAFETY: host maps the whole 4 KiB RAM page.
-        new ReadOnlySpan<byte>((byte*)host, 0x1000).CopyTo(bytes);
-        return _codePageTracker.PageGeneration(phys) == generation ? new RegionPage(delta, phys, generation, bytes, executed) : null;
+        // SAFETY: host maps the whole 4 KiB RAM page; destination is at most a page.
+        new ReadOnlySpan<byte>((byte*)host, destination.Length).CopyTo(destination);
+        return _codePageTracker.PageGeneration(physPage) == generation;
     }
 
     /// <summary>
@@ -895,17 +893,7 @@ public sealed unsafe partial class Cpu
 
         ulong next = page.CrossingPhysPage;
         int generation = page.CrossingGeneration;
-        nint host = _host.Memory.GetHostPointer(next << 12, 0x1000);
-        if (host == 0 || _codePageTracker.PageGeneration(next) != generation)
-        {
-            return null;
-        }
-
-        // SAFETY: host maps the whole 4 KiB RAM page.
-        new ReadOnlySpan<byte>((byte*)host, CrossingPage.MaxBytes).CopyTo(buffer.AsSpan(0x1000));
-
-        // Rewritten while copying: not usable.
-        return _codePageTracker.PageGeneration(next) == generation ? new CrossingPage(next, generation) : null;
+        return TryCopyCode(next, generation, buffer.AsSpan(0x1000, CrossingPage.MaxBytes)) ? new CrossingPage(next, generation) : null;
     }
 
     /// <summary>Whether the interpreter has run the instruction at page offset <paramref name="offset"/> of the page
@@ -923,14 +911,13 @@ public sealed unsafe partial class Cpu
         }
 
         long t0 = Stopwatch.GetTimestamp();
-        nint host = _host.Memory.GetHostPointer(page.PhysPage << 12, 0x1000);
-        if (host == 0)
+        if (_host.Memory.GetHostPointer(page.PhysPage << 12, 0x1000) == 0)
         {
             rejected = true;
             return null;
         }
 
-        var instructions = BuildRegion(page, host, offset, _translationPage, out var crossing, out var otherPages);
+        var instructions = BuildRegion(page, offset, _translationPage, out var crossing, out var otherPages);
         if (instructions is null)
         {
             // Rewritten since it was decoded: the bytes may not be what the key says.

@@ -67,13 +67,8 @@ internal static class UnitBuilder
             {
                 // Another page: only when offered, within the page budget, and where the interpreter has run.
                 int delta = off & ~(PageSize - 1);
-                if (otherPage is null || !others.TryGetValue(delta, out var other) && !TryAddPage(delta, otherPage, others, pages))
-                {
-                    continue;
-                }
-
-                other = others[delta];
-                if (other.Page is not { } rp || (rp.Executed is { } ran && !ran(off - delta)))
+                if (otherPage is null || OtherPage(delta, otherPage, others, pages) is not { Page: { } rp } other ||
+                    (rp.Executed is { } ran && !ran(off - delta)))
                 {
                     continue;
                 }
@@ -159,23 +154,28 @@ internal static class UnitBuilder
         }
     }
 
-    private static bool TryAddPage(int delta, Func<int, RegionPage?> otherPage, Dictionary<int, (RegionPage?, Decoder?, ByteArrayCodeReader?)> others, List<RegionPage> pages)
+    /// <summary>The page at <paramref name="delta"/> with its decoder (Page null: not available), asked for once and
+    /// remembered; past the page budget nothing new is asked for.</summary>
+    private static (RegionPage? Page, Decoder? Decoder, ByteArrayCodeReader? Reader) OtherPage(int delta, Func<int, RegionPage?> otherPage, Dictionary<int, (RegionPage?, Decoder?, ByteArrayCodeReader?)> others, List<RegionPage> pages)
     {
+        if (others.TryGetValue(delta, out var known))
+        {
+            return known;
+        }
+
         if (pages.Count + 1 >= MaxPages)
         {
-            return false;
+            return default;
         }
 
         var rp = otherPage(delta);
         if (rp is null)
         {
-            others[delta] = (null, null, null);
-            return true;
+            return others[delta] = default;
         }
 
         var reader = new ByteArrayCodeReader(rp.Bytes, 0, PageSize);
-        others[delta] = (rp, Decoder.Create(64, reader, 0, DecoderOptions.None), reader);
         pages.Add(rp);
-        return true;
+        return others[delta] = (rp, Decoder.Create(64, reader, 0, DecoderOptions.None), reader);
     }
 }

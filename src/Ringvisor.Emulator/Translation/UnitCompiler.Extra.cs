@@ -287,18 +287,16 @@ internal sealed partial class UnitCompiler
                 ScanSse(ref op, use, write);
                 break;
             case UnitExtra.IncDecM:
-                use(op.Base);
-                use(op.Index);
-                break;
             case UnitExtra.SetccM:
-                use(op.Base);
-                use(op.Index);
-                break;
             case UnitExtra.XchgM:
                 use(op.Base);
                 use(op.Index);
-                use(op.Src);
-                write(op.Src);
+                if (ui.Extra == UnitExtra.XchgM)
+                {
+                    use(op.Src);
+                    write(op.Src);
+                }
+
                 break;
             case UnitExtra.MulDiv:
             case UnitExtra.BitScan:

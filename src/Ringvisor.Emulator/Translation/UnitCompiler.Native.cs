@@ -251,10 +251,8 @@ internal sealed partial class UnitCompiler
 
                 break;
             case UnitExtra.BitScan:
-                use(op.Src);
-                write(op.Dst);
-                break;
             case UnitExtra.BitTest:
+            case UnitExtra.ShiftDouble:
                 use(op.Src);
                 write(op.Dst);
                 break;
@@ -265,10 +263,6 @@ internal sealed partial class UnitCompiler
                 break;
             case UnitExtra.Xadd:
                 write(op.Src);
-                write(op.Dst);
-                break;
-            case UnitExtra.ShiftDouble:
-                use(op.Src);
                 write(op.Dst);
                 break;
             case UnitExtra.AluHigh8:
@@ -333,7 +327,7 @@ internal sealed partial class UnitCompiler
                 EmitExchange(ui, ref op);
                 return true;
             case UnitExtra.XchgM:
-                EmitXchgMemory(ui, ref op);
+                EmitHostAtomicOrHelper(ui, ref op);
                 return true;
             case UnitExtra.ShiftDouble:
                 EmitShiftDouble(ref op);
@@ -688,7 +682,12 @@ internal sealed partial class UnitCompiler
         int size = op.Size;
         bool xadd = ui.Extra == UnitExtra.Xadd;
         bool memory = op.SrcSize == 1;
-        bool locked = memory && op.Aux == LockedAccess;
+        if (memory && op.Aux == LockedAccess)
+        {
+            EmitHostAtomicOrHelper(ui, ref op);
+            return;
+        }
+
         Label slow = default, done = default;
         if (memory)
         {
@@ -696,29 +695,8 @@ internal sealed partial class UnitCompiler
             slow = _il.DefineLabel();
             done = _il.DefineLabel();
             EmitLinear(ref op);
-            if (locked)
-            {
-                // A host atomic wants natural alignment (a split-lock operand is the helper's).
-                Ld(_la);
-                LdI8((ulong)(size - 1));
-                Op(OpCodes.And);
-                _il.Emit(OpCodes.Brtrue, slow);
-            }
-
             EmitTlbHostAddress(_la, s_fieldWriteTag, size, slow);
             St(_hp!);
-            if (locked)
-            {
-                EmitLockedExchange(xadd, size, ref op);
-                _il.Emit(OpCodes.Br, done);
-                _il.MarkLabel(slow);
-                EmitHelper(ui, ref op);
-                _il.MarkLabel(done);
-                ForgetFlags();
-                _stackSegmentKnown = null;
-                return;
-            }
-
             Ld(_hp!);
             EmitLoadIndirect(size);
         }
@@ -846,13 +824,13 @@ internal sealed partial class UnitCompiler
     }
 
     /// <summary>
-    /// XCHG m, r (implicitly locked) on an aligned dword or qword: Interlocked.Exchange on guest RAM when the TLB allows
-    /// a direct write, else the interpreter (a helper call: unaligned, MMIO, clean or code pages). No flags.
+    /// The locked memory forms (LOCK CMPXCHG/XADD, XCHG m): when the operand is naturally aligned (a split-lock operand
+    /// is the helper's) and the TLB allows a direct write, one host atomic on its address in _hp; otherwise the
+    /// interpreter's atomic path as a helper call.
     /// </summary>
-    private void EmitXchgMemory(UnitInstruction ui, ref FastOp op)
+    private void EmitHostAtomicOrHelper(UnitInstruction ui, ref FastOp op)
     {
         int size = op.Size;
-        bool wide = size == 8;
         _hp ??= _il.DeclareLocal(typeof(nint));
         var slow = _il.DefineLabel();
         var done = _il.DefineLabel();
@@ -863,14 +841,24 @@ internal sealed partial class UnitCompiler
         _il.Emit(OpCodes.Brtrue, slow);
         EmitTlbHostAddress(_la, s_fieldWriteTag, size, slow);
         St(_hp!);
-        LdReg(op.Src, size);
-        St(_t0);
-        EmitHostAtomic(wide, s_xchgInt32, s_xchgInt64, _t0);
-        StReg(op.Src, size);
+        if (ui.Extra == UnitExtra.XchgM)
+        {
+            LdReg(op.Src, size);
+            St(_t0);
+            EmitHostAtomic(size == 8, s_xchgInt32, s_xchgInt64, _t0);
+            StReg(op.Src, size);
+        }
+        else
+        {
+            EmitLockedExchange(ui.Extra == UnitExtra.Xadd, size, ref op);
+        }
+
         _il.Emit(OpCodes.Br, done);
         _il.MarkLabel(slow);
         EmitHelper(ui, ref op);
         _il.MarkLabel(done);
+
+        // Two paths meet: what either knew about the flags and the stack segment flag no longer holds.
         ForgetFlags();
         _stackSegmentKnown = null;
     }

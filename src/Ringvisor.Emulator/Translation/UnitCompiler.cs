@@ -433,17 +433,9 @@ internal sealed partial class UnitCompiler
     /// call checks for self-modifying code: the unit exits when that page changed).</summary>
     private void LdCurrentPage()
     {
-        int delta = PageDelta(Cur.Offset);
-        if (delta != 0 && _pages.TryGetValue(delta, out var rp))
-        {
-            LdI8(rp.PhysPage);
-            LdI4(rp.Generation);
-        }
-        else
-        {
-            LdI8(_physPage);
-            LdI4(_generation);
-        }
+        var (phys, generation) = PageIdentity(PageDelta(Cur.Offset));
+        LdI8(phys);
+        LdI4(generation);
     }
 
     /// <summary>
@@ -454,24 +446,13 @@ internal sealed partial class UnitCompiler
     private void EmitPageGuard(long target, TranslationExit reason)
     {
         int delta = PageDelta(target);
-        ulong phys = _physPage;
-        int generation = _generation;
-        if (delta != 0)
-        {
-            var rp = _pages[delta];
-            phys = rp.PhysPage;
-            generation = rp.Generation;
-        }
-
-        _il.Emit(OpCodes.Ldarg_0);
-        _il.Emit(OpCodes.Ldarg_1);
-        LdI8((ulong)(long)delta);
-        Op(OpCodes.Add);
-        LdI8(phys);
-        LdI4(generation);
-        Call(Cpu.MethodPageValid);
-        _il.Emit(OpCodes.Brfalse, Stub(reason, target, false, AdjustAfter));
+        var (phys, generation) = PageIdentity(delta);
+        EmitPageCheck(delta, phys, generation, Stub(reason, target, false, AdjustAfter));
     }
+
+    /// <summary>The physical page and generation the unit's code at page distance <paramref name="delta"/> came from.</summary>
+    private (ulong PhysPage, int Generation) PageIdentity(int delta) =>
+        delta != 0 && _pages.TryGetValue(delta, out var rp) ? (rp.PhysPage, rp.Generation) : (_physPage, _generation);
 
     private static bool HasTarget(UnitInstruction ui) => ui.Op.Kind is FastKind.Jcc or FastKind.Jmp or FastKind.CallRel;
 
@@ -789,20 +770,24 @@ internal sealed partial class UnitCompiler
 
     /// <summary>
     /// In front of the page-crossing instruction: the next linear page must still map to the physical page its bytes
-    /// came from, unchanged since (Cpu.TranslatedCrossingValid); otherwise the interpreter fetches the instruction
+    /// came from, unchanged since (Cpu.TranslatedPageValid); otherwise the interpreter fetches the instruction
     /// (and raises the fetch fault, if any, with CR2 in the next page).
     /// </summary>
-    private void EmitCrossingGuard()
+    private void EmitCrossingGuard() => EmitPageCheck(PageSize, _crossing!.PhysPage, _crossing.Generation, FallbackStub());
+
+    /// <summary>Branches to <paramref name="fail"/> unless the linear page <paramref name="delta"/> bytes from the unit's
+    /// page still maps, for fetch now, to <paramref name="physPage"/> at <paramref name="generation"/>
+    /// (Cpu.TranslatedPageValid).</summary>
+    private void EmitPageCheck(long delta, ulong physPage, int generation, Label fail)
     {
-        var crossing = _crossing!;
         _il.Emit(OpCodes.Ldarg_0);
         _il.Emit(OpCodes.Ldarg_1);
-        LdI8(PageSize);
+        LdI8((ulong)delta);
         Op(OpCodes.Add);
-        LdI8(crossing.PhysPage);
-        LdI4(crossing.Generation);
-        Call(Cpu.MethodCrossingValid);
-        _il.Emit(OpCodes.Brfalse, FallbackStub());
+        LdI8(physPage);
+        LdI4(generation);
+        Call(Cpu.MethodPageValid);
+        _il.Emit(OpCodes.Brfalse, fail);
     }
 
     /// <summary>Leaves the current instruction to the interpreter (it re-executes it from scratch).</summary>
