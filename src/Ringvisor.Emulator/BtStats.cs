@@ -16,6 +16,8 @@ public sealed class BtStats
     private long _undefined;
     private long _tlbHits;
     private long _tlbMisses;
+    private long _tlbFlushes;
+    private long _tlbInvalidations;
     private long _decodes;
     private readonly long[] _translationExits = new long[9];
     private long _decodedPages;
@@ -59,6 +61,11 @@ public sealed class BtStats
 
     public long TlbMisses => Interlocked.Read(ref _tlbMisses);
 
+    /// <summary>TLB flushes (CR3 loads, CR4/mode changes) and single-page invalidations (INVLPG) of all vCPUs.</summary>
+    public long TlbFlushes => Interlocked.Read(ref _tlbFlushes);
+
+    public long TlbInvalidations => Interlocked.Read(ref _tlbInvalidations);
+
     public long Decodes => Interlocked.Read(ref _decodes);
 
     /// <summary>Instructions executed by translated code (the rest were interpreted).</summary>
@@ -100,10 +107,12 @@ public sealed class BtStats
 
     internal void AddInstructions(long n) => Interlocked.Add(ref _instructions, n);
 
-    internal void AddTlb(long hits, long misses)
+    internal void AddTlb(long hits, long misses, long flushes, long invalidations)
     {
         Interlocked.Add(ref _tlbHits, hits);
         Interlocked.Add(ref _tlbMisses, misses);
+        Interlocked.Add(ref _tlbFlushes, flushes);
+        Interlocked.Add(ref _tlbInvalidations, invalidations);
     }
 
     internal void AddDecodes(long n) => Interlocked.Add(ref _decodes, n);
@@ -166,7 +175,7 @@ public sealed class BtStats
         var sb = new StringBuilder();
         sb.AppendLine($"instructions executed: {Instructions}");
         sb.AppendLine($"instructions decoded:  {Decodes} (peak decoded pages held by a vCPU: {DecodedPages})");
-        sb.AppendLine($"TLB hits/misses:       {TlbHits}/{TlbMisses}");
+        sb.AppendLine($"TLB hits/misses:       {TlbHits}/{TlbMisses}, {TlbFlushes} flushes, {TlbInvalidations} INVLPGs");
         long translated = TranslatedInstructions;
         sb.AppendLine($"translated tier:       {translated} instructions ({(Instructions > 0 ? 100.0 * translated / Instructions : 0):F1}%), interpreted {Instructions - translated}");
         sb.AppendLine($"units:                 {UnitsTranslated} translated ({Interlocked.Read(ref _unitInstructions)} instructions, {TranslationTime.TotalMilliseconds:F0} ms to build, emit and JIT), {TranslationRejected} rejected, {UnitsInvalidated} invalidated");

@@ -301,9 +301,17 @@ public sealed unsafe partial class Cpu
         ulong linearPage = la >> 12;
         ref var e = ref _recentFetchPages[(int)(linearPage & (RecentFetchPages - 1))];
         var page = e.Page;
-        if (e.Epoch == _mmu.Epoch && e.LinearPage == linearPage && page!.Bitness == _bitness &&
-            page.Generation == _codePageTracker.PageGeneration(page.PhysPage))
+        if (e.LinearPage == linearPage && page is not null && page.Bitness == _bitness &&
+            page.Generation == _codePageTracker.PageGeneration(page.PhysPage) &&
+            (e.Epoch == _mmu.Epoch || _mmu.CachedFetchPage(la) == page.PhysPage))
         {
+            // An entry from before an epoch change whose page the TLB still maps there (global kernel code after a
+            // CR3 load, or a page refilled since) is renewed: what LookupPage would find.
+            if (e.Epoch != _mmu.Epoch)
+            {
+                e = e with { Epoch = _mmu.Epoch };
+            }
+
             page.LastUse = ++_fetchClock;
             _fetchPage = page;
             _fetchLinearPage = linearPage;

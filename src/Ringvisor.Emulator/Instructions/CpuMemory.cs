@@ -125,7 +125,7 @@ public sealed unsafe partial class Cpu
         var s = _mmu.Statistics;
         var last = _statsReported;
         _statsReported = s;
-        _stats.AddTlb(s.TlbHits - last.TlbHits, s.TlbMisses - last.TlbMisses);
+        _stats.AddTlb(s.TlbHits - last.TlbHits, s.TlbMisses - last.TlbMisses, s.Flushes - last.Flushes, s.PageInvalidations - last.PageInvalidations);
 
         // BtStats counts MMIO accesses one by one (as the old per-access path did); they are rare next to instructions.
         for (long n = s.DeviceAccesses - last.DeviceAccesses; n > 0; n--)

@@ -95,7 +95,10 @@ public sealed unsafe partial class Cpu
     private const int JumpCacheEntries = 1024;
     private readonly JumpCacheEntry[] _jumpCache = new JumpCacheEntry[JumpCacheEntries];
 
-    private readonly record struct JumpCacheEntry(ulong Rip, long Epoch, TranslatedUnit? Unit);
+    private record struct JumpCacheEntry(ulong Rip, long Epoch, TranslatedUnit? Unit)
+    {
+        public long Epoch = Epoch;
+    }
 
     private static int JumpCacheIndex(ulong rip) => (int)((rip ^ (rip >> 10)) & (JumpCacheEntries - 1));
     private int _interpretedSample;
@@ -411,8 +414,9 @@ public sealed unsafe partial class Cpu
                 // Chaining: the unit this exit went to last time, if that lookup still holds (same RIP, same MMU
                 // state, target page not rewritten, target not evicted). Otherwise look up and remember.
                 var l = unit.Links[link];
-                if (l is not null && l.Rip == Rip && l.Mmu == mmu && l.Epoch == mmu.Epoch &&
-                    l.TargetGeneration == tracker.PageGeneration(l.TargetPhysPage) && !l.Target.Evicted)
+                if (l is not null && l.Rip == Rip && l.Mmu == mmu &&
+                    l.TargetGeneration == tracker.PageGeneration(l.TargetPhysPage) && !l.Target.Evicted &&
+                    (l.Epoch == mmu.Epoch || StillMapped(ref l.Epoch, l.TargetPhysPage)))
                 {
                     unit = l.Target;
                     if (collect)
@@ -428,8 +432,9 @@ public sealed unsafe partial class Cpu
             // misses it), then the full lookup.
             ref var jc = ref _jumpCache[JumpCacheIndex(Rip)];
             TranslatedUnit? found;
-            if (jc.Rip == Rip && jc.Epoch == mmu.Epoch && jc.Unit is { Evicted: false } cached &&
-                tracker.PageGeneration(cached.Key.PhysPage) == cached.Key.Generation)
+            if (jc.Rip == Rip && jc.Unit is { Evicted: false } cached &&
+                tracker.PageGeneration(cached.Key.PhysPage) == cached.Key.Generation &&
+                (jc.Epoch == mmu.Epoch || StillMapped(ref jc.Epoch, cached.Key.PhysPage)))
             {
                 found = cached;
                 if (collect)
@@ -449,11 +454,20 @@ public sealed unsafe partial class Cpu
 
             if (found is not null)
             {
-                if (link != 0 && unit.LinkUpdates[link] < MaxLinkUpdates)
+                if (link != 0)
                 {
-                    // FindUnit validated RIP's page under the current epoch (FetchSlot): remember it.
-                    unit.LinkUpdates[link]++;
-                    unit.Links[link] = new ChainLink(Rip, found, mmu, mmu.Epoch);
+                    // FindUnit validated RIP's page under the current epoch (FetchSlot): remember it. The same target
+                    // found again after a flush (its page was not in the TLB) renews the link; that is no relink.
+                    var old = unit.Links[link];
+                    if (old is not null && old.Target == found && old.Rip == Rip && old.Mmu == mmu)
+                    {
+                        old.Epoch = mmu.Epoch;
+                    }
+                    else if (unit.LinkUpdates[link] < MaxLinkUpdates)
+                    {
+                        unit.LinkUpdates[link]++;
+                        unit.Links[link] = new ChainLink(Rip, found, mmu, mmu.Epoch);
+                    }
                 }
 
                 unit = found;
@@ -490,6 +504,25 @@ public sealed unsafe partial class Cpu
         }
 
         n += (int)Math.Max(0, executed - 1);
+    }
+
+    /// <summary>
+    /// After an MMU epoch change (a CR3 load, an INVLPG, a privilege-class switch): whether RIP's linear page still
+    /// maps to <paramref name="physPage"/> by the TLB, as FindUnit's lookup would find it; if so the cached lookup is
+    /// renewed for the current epoch. A CR3 load leaves global (kernel) entries in the TLB, and a page refilled after
+    /// the flush serves every link into it: without this, each link and jump-cache entry went through FindUnit once
+    /// per context switch (and a link relinked that often stopped being relinked at all).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool StillMapped(ref long epoch, ulong physPage)
+    {
+        if (_mmu.CachedFetchPage(Rip) != physPage)
+        {
+            return false;
+        }
+
+        epoch = _mmu.Epoch;
+        return true;
     }
 
     /// <summary>Records (1 in 64) the instruction about to be interpreted in 64-bit mode, for --stats.</summary>

@@ -143,6 +143,20 @@ public sealed unsafe partial class Mmu
     // ---------------------------------------------------------------- instruction fetch
 
     /// <summary>
+    /// The guest-physical page number the current class's TLB holds for instruction fetches from
+    /// <paramref name="linear"/>'s page, or <see cref="ulong.MaxValue"/> when it holds none (no walk, no counters).
+    /// Lets a cache of fetch translations that outlived an <see cref="Epoch"/> change (a CR3 load drops the
+    /// non-global entries and bumps the epoch for all) check an entry against the TLB instead of translating again:
+    /// a hit is what <see cref="TryTranslateFetch"/> would return.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ulong CachedFetchPage(ulong linear)
+    {
+        ref TlbEntry e = ref EntryAt(_currentBase, linear);
+        return e.ExecTag == (linear & PageMask) ? e.PhysicalPage >> 12 : ulong.MaxValue;
+    }
+
+    /// <summary>
     /// Translates the page holding <paramref name="linear"/> for instruction fetch with the current privilege. The
     /// decoder cache keys decoded instructions by <see cref="FetchPage.PhysicalPage"/> and reads bytes through
     /// <see cref="FetchPage.HostPage"/> (0 for MMIO: use <see cref="TryFetch"/> and do not cache).

@@ -961,6 +961,61 @@ public sealed partial class TranslationTests
     }
 
     [Fact]
+    public void ChainedCallTarget_RemappedThenCr3Reload_LinkNotFollowed()
+    {
+        // As above, but the remap takes effect through a CR3 reload instead of INVLPG: the link's epoch is stale, the
+        // (non-global) TLB entry is gone, so the link must be checked against the new translation, not renewed.
+        var stats = RunBoth(a =>
+        {
+            var loop = a.CreateLabel();
+            var skip = a.CreateLabel();
+            a.xor(ebx, ebx);
+            a.mov(ecx, 40);
+            a.Label(ref loop);
+            a.call(DataA);
+            a.add(ebx, eax);
+            a.cmp(ecx, 20);
+            a.jne(skip);
+            a.mov(rax, DataB | 0x87);
+            a.mov(__qword_ptr[GuestHarness.Pd + 3 * 8], rax);   // linear 6 MiB -> physical 8 MiB
+            a.mov(rax, cr3);
+            a.mov(cr3, rax);
+            a.Label(ref skip);
+            a.dec(ecx);
+            a.jnz(loop);
+            a.hlt();
+        }, RemappedCalleeSetup);
+        Assert.True(stats.TranslationExits(7) > 0, "no exit was chained");
+    }
+
+    [Fact]
+    public void ChainedExits_AfterEveryCr3Reload_LinksRenewedNotExhausted()
+    {
+        // Every iteration reloads CR3 (what a context switch does): each link's epoch goes stale. Its page found again
+        // in the TLB (refilled by the first fetch after the flush) or the same unit found again renews the link; it
+        // must not count as a relink, or after MaxLinkUpdates (32) flushes the exits would stop chaining.
+        const int iterations = 200;
+        var stats = RunBoth(a =>
+        {
+            var loop = a.CreateLabel();
+            a.xor(ebx, ebx);
+            a.mov(ecx, iterations);
+            a.Label(ref loop);
+            a.call(DataA);
+            a.add(ebx, eax);
+            a.mov(rax, cr3);
+            a.mov(cr3, rax);
+            a.dec(ecx);
+            a.jnz(loop);
+            a.hlt();
+        }, RemappedCalleeSetup);
+
+        // Per iteration: the return from DataA finds its page refilled by the fetches after the flush and chains (the
+        // call finds DataA's page flushed and renews its link through the lookup). Without renewal: none.
+        Assert.True(stats.TranslationExits(7) > iterations / 2, $"chained exits {stats.TranslationExits(7)}");
+    }
+
+    [Fact]
     public void TracedCallTarget_CodePageRemapped_MatchesInterpreter()
     {
         // The same with traces: the callee's page is part of the caller's unit, entered through a guard.
