@@ -1,4 +1,4 @@
-// P/Invoke surface of libc used by Core (anonymous mappings for guest RAM).
+// P/Invoke surface of libc used by Core (anonymous mappings for guest RAM, the kernel's random numbers).
 using System.Runtime.InteropServices;
 
 namespace Ringvisor.Core.Native;
@@ -21,4 +21,9 @@ internal static partial class LibC
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int madvise(nint addr, nuint length, int advice);
+
+    /// <summary>getrandom(2) (Linux 3.17, glibc 2.25): fills from the kernel's CSPRNG; flags 0 blocks only until the
+    /// pool is first initialised.</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial nint getrandom(byte* buffer, nuint length, uint flags);
 }

@@ -6,8 +6,8 @@
 //  4. write a gzip-compressed newc initramfs: busybox, /init, device nodes, the modules.
 // Every external-tool failure becomes one GuestImageBuildException naming the step.
 using System.IO.Compression;
-using System.Security.Cryptography;
 using System.Text;
+using Ringvisor.Core.Hashing;
 
 namespace Ringvisor.Machine.Images;
 
@@ -164,7 +164,7 @@ internal static class GuestImageBuilder
         }
     }
 
-    internal static string Sha256Hex(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
+    internal static string Sha256Hex(string text) => Convert.ToHexStringLower(Sha256.HashData(Encoding.UTF8.GetBytes(text)));
 
     private static void WriteInitramfs(CpioNewcWriter cpio, string busybox, string init, string moduleDirectory, string moduleGuestRoot, ModuleLoadPlan plan)
     {

@@ -4,8 +4,8 @@
 // Frames go to and come from an INetworkBackend (a switch port or a TAP device, in Ringvisor.Net).
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
-using System.Security.Cryptography;
 using System.Text;
+using Ringvisor.Core.Hashing;
 using Ringvisor.Core.Net;
 
 namespace Ringvisor.Devices.Virtio.Net;
@@ -93,7 +93,7 @@ public sealed class VirtioNetDevice : VirtioDevice, IDisposable
     /// </summary>
     public static byte[] DeriveMac(string seed)
     {
-        var h = SHA256.HashData(Encoding.UTF8.GetBytes(seed));
+        var h = Sha256.HashData(Encoding.UTF8.GetBytes(seed));
         return [0x52, 0x56, h[0], h[1], h[2], h[3]];
     }
 

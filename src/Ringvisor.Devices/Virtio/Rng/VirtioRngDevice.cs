@@ -1,6 +1,6 @@
 // virtio-rng / entropy device (VIRTIO 1.2 §5.4): one request queue whose device-writable buffers are filled from
-// the host's cryptographic random number generator.
-using System.Security.Cryptography;
+// the host's cryptographic random number generator (Core.Native.HostRandom: the kernel's, on Linux).
+using Ringvisor.Core.Native;
 
 namespace Ringvisor.Devices.Virtio.Rng;
 
@@ -44,7 +44,7 @@ public sealed class VirtioRngDevice : VirtioDevice
                 ulong n = Math.Min(chain.WritableLength, MaxBytesPerRequest);
                 bool ok = chain.ForEachSpan(Memory, writable: true, 0, n, (span, _) =>
                 {
-                    RandomNumberGenerator.Fill(span);
+                    HostRandom.Fill(span);
                     return true;
                 });
                 if (!ok)
