@@ -66,6 +66,16 @@ internal sealed partial class UnitCompiler
     /// <summary>Whether the current (rotate) instruction's flags are needed only if a load after it faults.</summary>
     private bool RotateFlagsDeferred => _rotateDeferred[_k];
 
+    // Full flag writers (register ALU ops, TEST) whose flags only the fault exits of the loads after them in the same
+    // block can see: the writer leaves its lazy state in locals instead of the Cpu's fields, and those loads' fault
+    // exits commit it (EmitWriterFixes). A load of a block's straight-line code between two ALU ops (the usual
+    // shape: `xor eax, eax; mov rdx, [rbx]; test dl, dl`) no longer costs five field stores on the main path.
+    private bool[] _writerDeferred = [];
+    private bool[] _writerFixup = [];
+
+    /// <summary>Whether the current instruction keeps its flag commit in locals (see _writerDeferred).</summary>
+    private bool WriterFlagsDeferred => _writerDeferred[_k];
+
     /// <summary>Backward pass over each block: flags are live at block ends and before any instruction that may exit
     /// or reads them; a full writer without exits kills them. A load that may only fault (and writes all flags or
     /// none) needs the flags before it only on its fault exit.</summary>
@@ -75,6 +85,7 @@ internal sealed partial class UnitCompiler
         _flagsDead = new bool[n];
         _rotateDeferred = new bool[n];
         _faultFixup = new bool[n];
+        var needAfter = new FlagNeed[n];
         var before = FlagNeed.Live;
         for (int k = n - 1; k >= 0; k--)
         {
@@ -83,7 +94,13 @@ internal sealed partial class UnitCompiler
             var after = k + 1 == n || (_leader[k + 1] && !FallsInto(k)) ? FlagNeed.Live : before;
             var ui = _ins[k];
             _flagsDead[k] = after == FlagNeed.Dead;
-            if (ui.Extra == UnitExtra.RotateRI && RotateCount(ui.Op) != 0)
+            needAfter[k] = after;
+            if (CrossesPage(ui))
+            {
+                // The page-crossing instruction's guard exits to the interpreter before it: every flag is committed.
+                before = FlagNeed.Live;
+            }
+            else if (ui.Extra == UnitExtra.RotateRI && RotateCount(ui.Op) != 0)
             {
                 // CF/OF written, the rest kept: the input matters where the output does (a deferred rotate's fix-up
                 // commits its CF/OF on top of the state before it, so that state is needed at the same exits).
@@ -153,7 +170,80 @@ internal sealed partial class UnitCompiler
 
             _pendingReset[k] = !active;
         }
+
+        ScanDeferredWriters(needAfter);
     }
+
+    /// <summary>
+    /// Forward, per full writer whose flags only faults can need: its region (up to the next instruction that writes
+    /// every flag) must stay in its block, so every fault exit in it is reached from the writer on one path; the loads
+    /// in it take the writer's fix-up on their fault exit. Otherwise the writer commits as usual.
+    /// </summary>
+    private void ScanDeferredWriters(FlagNeed[] needAfter)
+    {
+        int n = _ins.Count;
+        _writerDeferred = new bool[n];
+        _writerFixup = new bool[n];
+        var loads = new List<int>();
+        for (int k = 0; k < n; k++)
+        {
+            if (needAfter[k] != FlagNeed.FaultOnly || !DeferrableWriter(_ins[k]))
+            {
+                continue;
+            }
+
+            loads.Clear();
+            bool closed = false;
+            for (int j = k + 1; j < n && !_leader[j]; j++)
+            {
+                var uj = _ins[j];
+                if (CrossesPage(uj))
+                {
+                    break;
+                }
+
+                if (FaultOnlyLoad(uj, out bool writesAll))
+                {
+                    loads.Add(j);
+                    if (writesAll)
+                    {
+                        closed = true;
+                        break;
+                    }
+                }
+                else if (RegisterOnly(uj) && !ReadsFlags(uj) && WritesAllFlags(uj))
+                {
+                    closed = true;
+                    break;
+                }
+                else if (!(RegisterOnly(uj) && (KeepsFlags(uj) || uj.Extra == UnitExtra.RotateRI)))
+                {
+                    break;
+                }
+            }
+
+            if (!closed)
+            {
+                continue;
+            }
+
+            _writerDeferred[k] = true;
+            foreach (int j in loads)
+            {
+                _writerFixup[j] = true;
+            }
+        }
+    }
+
+    /// <summary>A register-only ALU op or TEST that writes every arithmetic flag from its operands (no carry-in): what
+    /// a deferred writer's fix-up can commit from its three locals.</summary>
+    private static bool DeferrableWriter(UnitInstruction ui) =>
+        ui.Extra == UnitExtra.None &&
+        (ui.Op.Kind is FastKind.TestRR or FastKind.TestRI ||
+         (ui.Op.Kind is FastKind.AluRR or FastKind.AluRI && (AluOp)ui.Op.Aux is not (AluOp.Adc or AluOp.Sbb)));
+
+    /// <summary>The unit's page-crossing instruction (it has a guard that exits before it).</summary>
+    private static bool CrossesPage(UnitInstruction ui) => ui.Offset is >= 0 and < PageSize && ui.NextOffset > PageSize;
 
     // After these instructions a deferred rotate's region is over: the run-time pending flag is cleared.
     private bool[] _pendingReset = [];

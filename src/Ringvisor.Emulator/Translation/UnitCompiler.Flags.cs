@@ -149,6 +149,52 @@ internal sealed partial class UnitCompiler
         _fieldA = _fieldB = null;
     }
 
+    // A deferred writer's lazy state (operands, result, operation | size << 8) and the fix-ups that commit it on the
+    // fault exits in its region, one per exit they continue to.
+    private LocalBuilder? _dA, _dB, _dRes, _dOpSize;
+    private readonly Dictionary<Label, Label> _writerFixes = [];
+
+    /// <summary>The fault exit of a load in a deferred writer's region: commits the writer's state, then continues to
+    /// <paramref name="next"/> (a deferred rotate's fix-up, which patches its CF/OF on top, or the shared fault exit).</summary>
+    private Label WriterFix(Label next)
+    {
+        if (!_writerFixes.TryGetValue(next, out var fix))
+        {
+            fix = _il.DefineLabel();
+            _writerFixes[next] = fix;
+        }
+
+        return fix;
+    }
+
+    private void EmitWriterFixes()
+    {
+        foreach (var (next, fix) in _writerFixes)
+        {
+            _il.MarkLabel(fix);
+            _il.Emit(OpCodes.Ldarg_0);
+            Ld(_dA!);
+            _il.Emit(OpCodes.Stfld, Cpu.FieldFA);
+            _il.Emit(OpCodes.Ldarg_0);
+            Ld(_dB!);
+            _il.Emit(OpCodes.Stfld, Cpu.FieldFB);
+            _il.Emit(OpCodes.Ldarg_0);
+            Ld(_dRes!);
+            _il.Emit(OpCodes.Stfld, Cpu.FieldFRes);
+            _il.Emit(OpCodes.Ldarg_0);
+            Ld(_dOpSize!);
+            LdI4(0xFF);
+            Op(OpCodes.And);
+            _il.Emit(OpCodes.Stfld, Cpu.FieldFlagOp);
+            _il.Emit(OpCodes.Ldarg_0);
+            Ld(_dOpSize!);
+            LdI4(8);
+            Op(OpCodes.Shr);
+            _il.Emit(OpCodes.Stfld, Cpu.FieldFSize);
+            _il.Emit(OpCodes.Br, next);
+        }
+    }
+
     private void ForgetOperands()
     {
         _knownA = _knownB = _knownRes = _knownCin = null;
@@ -159,8 +205,20 @@ internal sealed partial class UnitCompiler
     /// <see cref="SetFlagResult"/> so a register operand can be stored before the instruction overwrites it.</summary>
     private void SetFlagOperands(Operand a, Operand b)
     {
-        StoreOperand(Cpu.FieldFA, a, ref _fieldA);
-        StoreOperand(Cpu.FieldFB, b, ref _fieldB);
+        if (WriterFlagsDeferred)
+        {
+            // Into the writer's locals (the fields keep the state before it on the main path; see _writerDeferred).
+            LdOperand(a);
+            St(_dA ??= _il.DeclareLocal(typeof(ulong)));
+            LdOperand(b);
+            St(_dB ??= _il.DeclareLocal(typeof(ulong)));
+        }
+        else
+        {
+            StoreOperand(Cpu.FieldFA, a, ref _fieldA);
+            StoreOperand(Cpu.FieldFB, b, ref _fieldB);
+        }
+
         _knownA = a;
         _knownB = b;
     }
@@ -168,6 +226,24 @@ internal sealed partial class UnitCompiler
     /// <summary>Completes the commit of a lazy flag result: result, operation, size, carry-in (int32 0/1 local).</summary>
     private void SetFlagResult(FlagOp op, Operand res, int size, LocalBuilder? carryIn = null)
     {
+        if (WriterFlagsDeferred)
+        {
+            if (carryIn is not null)
+            {
+                throw new InvalidOperationException("a deferred flag writer has no carry-in");
+            }
+
+            LdOperand(res);
+            St(_dRes ??= _il.DeclareLocal(typeof(ulong)));
+            LdI4((int)op | (size << 8));
+            St(_dOpSize ??= _il.DeclareLocal(typeof(int)));
+            _known = op;
+            _knownSize = size;
+            _knownRes = res;
+            _knownCin = null;
+            return;
+        }
+
         _il.Emit(OpCodes.Ldarg_0);
         LdOperand(res);
         _il.Emit(OpCodes.Stfld, Cpu.FieldFRes);

@@ -290,6 +290,7 @@ internal sealed partial class UnitCompiler
         }
 
         EmitDeferredRotateFixes();
+        EmitWriterFixes();
         EmitUnpackExits();
         EmitSharedExits();
 
@@ -718,7 +719,8 @@ internal sealed partial class UnitCompiler
     {
         EnsureCurrent(Cur.NextOffset);
         _faultExitUsed = true;
-        return _faultFixup[_k] ? _deferredFix!.Value : _faultUnpack;
+        var exit = _faultFixup[_k] ? _deferredFix!.Value : _faultUnpack;
+        return _writerFixup[_k] ? WriterFix(exit) : exit;
     }
 
     /// <summary>The fault exits of loads after a deferred rotate: commit its CF/OF onto the flags from before it

@@ -85,6 +85,80 @@ public sealed class TranslationFlagsTests
         });
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    [InlineData(6)]
+    [InlineData(7)]
+    [InlineData(8)]
+    [InlineData(9)]
+    public void DeferredWriter_LoadsAfterIt_FaultSeesItsFlags(int form)
+    {
+        // A full flag writer followed by flag-neutral instructions and loads up to the next full writer keeps its
+        // lazy state in locals; each load's fault exit commits it. A loop runs the same code with the loads
+        // succeeding (the main path, where the fields keep older state) before the last pass faults in the second load.
+        RunBoth(a =>
+        {
+            var loop = a.CreateLabel();
+            var skip = a.CreateLabel();
+            a.mov(rsi, DataA);
+            a.mov(edi, 3);
+            a.mov(rax, 0x8000_0000_0000_0001UL);
+            a.mov(rbx, 0x7FFF_FFFF_FFFF_FFF0UL);
+            a.Label(ref loop);
+            a.cmp(edi, 1);
+            a.jne(skip);
+            a.mov(rsi, 0x100_0000 - 8);  // last pass: the last mapped qword, the second load faults
+            a.cmp(rsi, -1);              // CF = 1, ZF = 0 in the fields (committed: SETB reads them)
+            a.setb(r11b);
+            a.Label(ref skip);
+            switch (form)
+            {
+                case 0: a.add(rax, rbx); break;
+                case 1: a.sub(eax, ebx); break;
+                case 2: a.and(eax, ebx); break;
+                case 3: a.or(al, 0x80); break;
+                case 4: a.xor(eax, ecx); break;
+                case 5: a.cmp(rbx, rax); break;
+                case 6: a.test(ebx, 0x8000_0000); break;
+                case 7: a.sub(rax, 0x7F); break;
+                case 8: a.and(ax, bx); break;
+                default: a.xor(rax, rax); break;
+            }
+
+            a.mov(ecx, 7);                       // keeps the flags
+            a.mov(rdx, __qword_ptr[rsi]);        // may fault: needs the writer's flags
+            a.lea(r8, __[rdx + rcx]);            // keeps the flags
+            a.mov(r9, __qword_ptr[rsi + 8]);     // faults on the last pass
+            a.add(r10, r9);                      // overwrites every flag: the writer's region ends
+            a.add(rbx, 0x1234_5678);
+            a.dec(edi);
+            a.jnz(loop);
+            a.hlt();
+        }, g => g.Write64(DataA + 8, 0x55));
+    }
+
+    [Fact]
+    public void DeferredWriterThenDeferredRotate_LoadFaults_BothCommittedInOrder()
+    {
+        // The writer's state is committed first, then the rotate's CF/OF on top of it (ZF/SF/PF are the writer's).
+        RunBoth(a =>
+        {
+            a.mov(eax, 0x8000_0001);
+            a.mov(ebx, 0x8000_0001);
+            a.sub(eax, ebx);                     // ZF = 1, CF = 0
+            a.rol(ecx, 1);                       // CF/OF from ECX, the rest from the SUB
+            a.mov(edx, 1);
+            a.mov(r8, __qword_ptr[Unmapped]);
+            a.add(r9, 1);
+            a.hlt();
+        }, g => { });
+    }
+
     [Fact]
     public void DeadFlags_IncKeepsCarryOfEarlierWriter_MatchesInterpreter()
     {
