@@ -66,7 +66,7 @@ internal sealed partial class UnitCompiler
     /// <summary>Whether the current (rotate) instruction's flags are needed only if a load after it faults.</summary>
     private bool RotateFlagsDeferred => _rotateDeferred[_k];
 
-    // Full flag writers (register ALU ops, TEST) whose flags only the fault exits of the loads after them in the same
+    // Full flag writers (ALU ops into registers, TEST, shifts by immediates) whose flags only the fault exits of the loads after them in the same
     // block can see: the writer leaves its lazy state in locals instead of the Cpu's fields, and those loads' fault
     // exits commit it (EmitWriterFixes). A load of a block's straight-line code between two ALU ops (the usual
     // shape: `xor eax, eax; mov rdx, [rbx]; test dl, dl`) no longer costs five field stores on the main path.
@@ -235,12 +235,15 @@ internal sealed partial class UnitCompiler
         }
     }
 
-    /// <summary>A register-only ALU op or TEST that writes every arithmetic flag from its operands (no carry-in): what
-    /// a deferred writer's fix-up can commit from its three locals.</summary>
+    /// <summary>An ALU op into a register (from a register, an immediate or memory), TEST, or a shift by a nonzero
+    /// immediate: writes every arithmetic flag from its operands with no carry-in, what a deferred writer's fix-up can
+    /// commit from its three locals. (An ALU op with a memory source faults before it commits: its own fault exit
+    /// sees the state before it, as the region of the writer before it provides.)</summary>
     private static bool DeferrableWriter(UnitInstruction ui) =>
         ui.Extra == UnitExtra.None &&
         (ui.Op.Kind is FastKind.TestRR or FastKind.TestRI ||
-         (ui.Op.Kind is FastKind.AluRR or FastKind.AluRI && (AluOp)ui.Op.Aux is not (AluOp.Adc or AluOp.Sbb)));
+         (ui.Op.Kind is FastKind.AluRR or FastKind.AluRI or FastKind.AluRM && (AluOp)ui.Op.Aux is not (AluOp.Adc or AluOp.Sbb)) ||
+         (ui.Op.Kind == FastKind.ShiftRI && ((int)ui.Op.Imm & (ui.Op.Size == 8 ? 0x3F : 0x1F)) != 0));
 
     /// <summary>The unit's page-crossing instruction (it has a guard that exits before it).</summary>
     private static bool CrossesPage(UnitInstruction ui) => ui.Offset is >= 0 and < PageSize && ui.NextOffset > PageSize;

@@ -96,6 +96,9 @@ public sealed class TranslationFlagsTests
     [InlineData(7)]
     [InlineData(8)]
     [InlineData(9)]
+    [InlineData(10)]
+    [InlineData(11)]
+    [InlineData(12)]
     public void DeferredWriter_LoadsAfterIt_FaultSeesItsFlags(int form)
     {
         // A full flag writer followed by flag-neutral instructions and loads up to the next full writer keeps its
@@ -127,7 +130,10 @@ public sealed class TranslationFlagsTests
                 case 6: a.test(ebx, 0x8000_0000); break;
                 case 7: a.sub(rax, 0x7F); break;
                 case 8: a.and(ax, bx); break;
-                default: a.xor(rax, rax); break;
+                case 9: a.xor(rax, rax); break;
+                case 10: a.shl(rbx, 3); break;
+                case 11: a.sar(eax, 31); break;
+                default: a.sub(rax, __qword_ptr[DataA + 8]); break;   // a load itself, then the writer
             }
 
             a.mov(ecx, 7);                       // keeps the flags
