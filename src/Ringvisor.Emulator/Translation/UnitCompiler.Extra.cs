@@ -523,7 +523,6 @@ internal sealed partial class UnitCompiler
         }
 
         ForgetFlags();
-        _stackSegmentKnown = null;
         var fault = FaultStub();
         Ld(_status);
         LdI4(1);

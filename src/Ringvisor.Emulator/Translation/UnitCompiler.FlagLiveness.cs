@@ -14,7 +14,7 @@ internal sealed partial class UnitCompiler
 
     // Instructions reached by some edge other than the fall-through from the instruction before (the entry, branch
     // targets, non-contiguous fall-throughs). A block leader that is not a join (the instruction after a Jcc, reached
-    // only when the Jcc is not taken) keeps what is known about the flags and Cpu._stackSegment: one path leads there.
+    // only when the Jcc is not taken) keeps what is known about the flags: one path leads there.
     private bool[] _joins = [];
 
     private void ScanJoins()

@@ -5,8 +5,8 @@
 //
 // The JIT's time grows with the IL statements it imports (each local store, field store or branch is one), so an
 // access is emitted as few of them as possible: the address and the stored value go straight onto the IL stack as
-// the call's arguments, a loaded value is left on the stack for its consumer, Cpu._stackSegment is only written when
-// it changes within a block, and the instruction's exit data is set before the arguments are pushed (a store to a
+// the call's arguments, a loaded value is left on the stack for its consumer, Cpu._stackSegment is written on the
+// slow path only (round 6: it was a store on the main path whenever it changed within a block), and the instruction's exit data is set before the arguments are pushed (a store to a
 // local with the call's result still on the stack would make the JIT spill it into a temporary).
 using System.Reflection.Emit;
 using Ringvisor.Core.Cpu;
@@ -17,10 +17,10 @@ namespace Ringvisor.Emulator.Translation;
 
 internal sealed partial class UnitCompiler
 {
-    // What Cpu._stackSegment holds at this point of the block (null: unknown). Only FastLinear/Linear and interrupt
-    // delivery write it, and only the accessors read it (#SS or #GP for a non-canonical address), so a unit may skip
-    // writing the value it already holds; a helper call or a block leader makes it unknown.
-    private bool? _stackSegmentKnown;
+    // Whether the memory access being emitted goes through SS. Only the accessors read Cpu._stackSegment (#SS or #GP
+    // for a non-canonical address), so the unit stores it on an access's slow path, right before the accessor call,
+    // not on the main path (helpers set it themselves, as the interpreter does).
+    private bool _stackAccess;
 
     /// <summary>Pushes the effective address of the FastOp's memory operand (no segment base).</summary>
     private void EmitEffectiveAddress(ref FastOp op)
@@ -73,8 +73,8 @@ internal sealed partial class UnitCompiler
         }
     }
 
-    /// <summary>Computes the linear address of the memory operand into _la (and Cpu._stackSegment, as FastLinear does),
-    /// for read-modify-write forms that access it twice.</summary>
+    /// <summary>Computes the linear address of the memory operand into _la (whether it goes through SS: for the slow
+    /// path's Cpu._stackSegment, as FastLinear sets it), for read-modify-write forms that access it twice.</summary>
     private void EmitLinear(ref FastOp op)
     {
         SetStackSegment(op.Seg == Cpu.SegSs);
@@ -82,16 +82,13 @@ internal sealed partial class UnitCompiler
         St(_la);
     }
 
-    private void SetStackSegment(bool stack)
-    {
-        if (_stackSegmentKnown == stack)
-        {
-            return;
-        }
+    private void SetStackSegment(bool stack) => _stackAccess = stack;
 
-        _stackSegmentKnown = stack;
+    /// <summary>On an access's slow path, before the accessor call: Cpu._stackSegment for the access.</summary>
+    private void EmitStackSegmentForAccessor()
+    {
         _il.Emit(OpCodes.Ldarg_0);
-        LdI4(stack ? 1 : 0);
+        LdI4(_stackAccess ? 1 : 0);
         _il.Emit(OpCodes.Stfld, Cpu.FieldStackSegment);
     }
 
@@ -140,6 +137,7 @@ internal sealed partial class UnitCompiler
         _il.MarkLabel(slow);
 
         // Only _rv has its address taken (address-exposed locals are kept in memory by the JIT).
+        EmitStackSegmentForAccessor();
         _il.Emit(OpCodes.Ldarg_0);
         Ld(_ra);
         _il.Emit(OpCodes.Ldloca, _rv);
@@ -244,6 +242,7 @@ internal sealed partial class UnitCompiler
     /// <summary>The accessor call for a write of _wv at _wa (the slow path of <see cref="EmitWrite"/>).</summary>
     private void EmitWriteCall(int size, bool plain, Label fault)
     {
+        EmitStackSegmentForAccessor();
         _il.Emit(OpCodes.Ldarg_0);
         Ld(_wa);
         Ld(_wv);

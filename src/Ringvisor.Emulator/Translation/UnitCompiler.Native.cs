@@ -781,10 +781,9 @@ internal sealed partial class UnitCompiler
             EmitHelper(ui, ref op);
             _il.MarkLabel(done);
 
-            // Two paths meet: what either knew about the flags and the stack segment flag no longer holds.
+            // Two paths meet: what either knew about the flags no longer holds.
             ForgetFlags();
-            _stackSegmentKnown = null;
-        }
+            }
     }
 
     /// <summary>The lazy flags of <paramref name="op"/> on (a, b) -> r, or nothing when they are dead.</summary>
@@ -858,9 +857,8 @@ internal sealed partial class UnitCompiler
         EmitHelper(ui, ref op);
         _il.MarkLabel(done);
 
-        // Two paths meet: what either knew about the flags and the stack segment flag no longer holds.
+        // Two paths meet: what either knew about the flags no longer holds.
         ForgetFlags();
-        _stackSegmentKnown = null;
     }
 
     /// <summary>

@@ -354,6 +354,7 @@ internal sealed partial class UnitCompiler
         St(_xv!);
         _il.Emit(OpCodes.Br, done);
         _il.MarkLabel(slow);
+        EmitStackSegmentForAccessor();
         _il.Emit(OpCodes.Ldarg_0);
         Ld(_la);
         _il.Emit(OpCodes.Ldloca, _xv!);
@@ -377,6 +378,7 @@ internal sealed partial class UnitCompiler
         St(_status);
         _il.Emit(OpCodes.Br, done);
         _il.MarkLabel(slow);
+        EmitStackSegmentForAccessor();
         _il.Emit(OpCodes.Ldarg_0);
         Ld(_la);
         Ld(_xv!);

@@ -263,7 +263,6 @@ internal sealed partial class UnitCompiler
                 if (_joins[_k])
                 {
                     ForgetFlags();
-                    _stackSegmentKnown = null;
                 }
             }
 
