@@ -965,26 +965,7 @@ public sealed partial class TranslationTests
     {
         // As above, but the remap takes effect through a CR3 reload instead of INVLPG: the link's epoch is stale, the
         // (non-global) TLB entry is gone, so the link must be checked against the new translation, not renewed.
-        var stats = RunBoth(a =>
-        {
-            var loop = a.CreateLabel();
-            var skip = a.CreateLabel();
-            a.xor(ebx, ebx);
-            a.mov(ecx, 40);
-            a.Label(ref loop);
-            a.call(DataA);
-            a.add(ebx, eax);
-            a.cmp(ecx, 20);
-            a.jne(skip);
-            a.mov(rax, DataB | 0x87);
-            a.mov(__qword_ptr[GuestHarness.Pd + 3 * 8], rax);   // linear 6 MiB -> physical 8 MiB
-            a.mov(rax, cr3);
-            a.mov(cr3, rax);
-            a.Label(ref skip);
-            a.dec(ecx);
-            a.jnz(loop);
-            a.hlt();
-        }, RemappedCalleeSetup);
+        var stats = RunBoth(a => RemappedCalleeLoop(a, cr3Reload: true), RemappedCalleeSetup);
         Assert.True(stats.TranslationExits(7) > 0, "no exit was chained");
     }
 
@@ -1023,7 +1004,9 @@ public sealed partial class TranslationTests
         Assert.True(stats.UnitsTranslated > 0);
     }
 
-    private static void RemappedCalleeLoop(Assembler a)
+    private static void RemappedCalleeLoop(Assembler a) => RemappedCalleeLoop(a, cr3Reload: false);
+
+    private static void RemappedCalleeLoop(Assembler a, bool cr3Reload)
     {
         var loop = a.CreateLabel();
         var skip = a.CreateLabel();
@@ -1036,7 +1019,16 @@ public sealed partial class TranslationTests
         a.jne(skip);
         a.mov(rax, DataB | 0x87);
         a.mov(__qword_ptr[GuestHarness.Pd + 3 * 8], rax);   // linear 6 MiB -> physical 8 MiB
-        a.invlpg(__[DataA]);
+        if (cr3Reload)
+        {
+            a.mov(rax, cr3);
+            a.mov(cr3, rax);
+        }
+        else
+        {
+            a.invlpg(__[DataA]);
+        }
+
         a.Label(ref skip);
         a.dec(ecx);
         a.jnz(loop);
