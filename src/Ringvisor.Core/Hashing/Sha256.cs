@@ -39,8 +39,7 @@ public static class Sha256
 
         // §5.1.1 padding: a 1 bit, zeros, and the message length in bits as a 64-bit big-endian integer, filling one
         // or two final blocks.
-        Span<byte> tail = stackalloc byte[128];
-        tail.Clear();
+        Span<byte> tail = stackalloc byte[128]; // zeroed (no SkipLocalsInit)
         var rest = data[(full * 64)..];
         rest.CopyTo(tail);
         tail[rest.Length] = 0x80;

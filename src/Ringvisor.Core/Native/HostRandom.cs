@@ -30,13 +30,9 @@ public static class HostRandom
                         {
                             done += (int)n;
                         }
-                        else if (n < 0 && Marshal.GetLastPInvokeError() == Eintr)
+                        else if (n == 0 || Marshal.GetLastPInvokeError() != Eintr)
                         {
-                            continue;
-                        }
-                        else
-                        {
-                            break;
+                            break; // interrupted calls are retried
                         }
                     }
 

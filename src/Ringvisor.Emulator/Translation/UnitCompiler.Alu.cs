@@ -355,7 +355,7 @@ internal sealed partial class UnitCompiler
     private void EmitShift(ref FastOp op)
     {
         int size = op.Size;
-        int count = (int)op.Imm & (size == 8 ? 0x3F : 0x1F);
+        int count = MaskedCount(op);
         LdReg(op.Dst, size);
         St(_t0);
         if (count == 0)

@@ -589,7 +589,7 @@ internal sealed partial class UnitCompiler
     {
         int size = op.Size;
         int bits = size * 8;
-        int count = RotateCount(op);
+        int count = MaskedCount(op);
         if (count == 0)
         {
             // No flags change; a 32-bit destination is still written (zero-extended).

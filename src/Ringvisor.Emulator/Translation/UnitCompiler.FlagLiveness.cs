@@ -66,9 +66,9 @@ internal sealed partial class UnitCompiler
     /// <summary>Whether the current (rotate) instruction's flags are needed only if a load after it faults.</summary>
     private bool RotateFlagsDeferred => _rotateDeferred[_k];
 
-    // Full flag writers (ALU ops into registers, TEST, shifts by immediates) whose flags only the fault exits of the loads after them in the same
-    // block can see: the writer leaves its lazy state in locals instead of the Cpu's fields, and those loads' fault
-    // exits commit it (EmitWriterFixes). A load of a block's straight-line code between two ALU ops (the usual
+    // Full flag writers (ALU ops into registers, TEST, shifts by immediates) whose flags only the fault exits of the
+    // loads after them in the same block can see: the writer leaves its lazy state in locals instead of the Cpu's
+    // fields, and those loads' fault exits commit it (EmitWriterFixes). A load of a block's straight-line code between two ALU ops (the usual
     // shape: `xor eax, eax; mov rdx, [rbx]; test dl, dl`) no longer costs five field stores on the main path.
     private bool[] _writerDeferred = [];
     private bool[] _writerFixup = [];
@@ -100,7 +100,7 @@ internal sealed partial class UnitCompiler
                 // The page-crossing instruction's guard exits to the interpreter before it: every flag is committed.
                 before = FlagNeed.Live;
             }
-            else if (ui.Extra == UnitExtra.RotateRI && RotateCount(ui.Op) != 0)
+            else if (ui.Extra == UnitExtra.RotateRI && MaskedCount(ui.Op) != 0)
             {
                 // CF/OF written, the rest kept: the input matters where the output does (a deferred rotate's fix-up
                 // commits its CF/OF on top of the state before it, so that state is needed at the same exits).
@@ -243,7 +243,7 @@ internal sealed partial class UnitCompiler
         ui.Extra == UnitExtra.None &&
         (ui.Op.Kind is FastKind.TestRR or FastKind.TestRI ||
          (ui.Op.Kind is FastKind.AluRR or FastKind.AluRI or FastKind.AluRM && (AluOp)ui.Op.Aux is not (AluOp.Adc or AluOp.Sbb)) ||
-         (ui.Op.Kind == FastKind.ShiftRI && ((int)ui.Op.Imm & (ui.Op.Size == 8 ? 0x3F : 0x1F)) != 0));
+         (ui.Op.Kind == FastKind.ShiftRI && MaskedCount(ui.Op) != 0));
 
     /// <summary>The unit's page-crossing instruction (it has a guard that exits before it).</summary>
     private static bool CrossesPage(UnitInstruction ui) => ui.Offset is >= 0 and < PageSize && ui.NextOffset > PageSize;
@@ -279,8 +279,8 @@ internal sealed partial class UnitCompiler
         }
     }
 
-    /// <summary>A rotate's count as the instruction masks it (0: no flag changes).</summary>
-    private static int RotateCount(in FastOp op) => (int)op.Imm & (op.Size == 8 ? 0x3F : 0x1F);
+    /// <summary>A shift's or rotate's immediate count as the instruction masks it (0: no flag changes).</summary>
+    private static int MaskedCount(in FastOp op) => (int)op.Imm & (op.Size == 8 ? 0x3F : 0x1F);
 
     /// <summary>A register-only instruction that touches no flag.</summary>
     private static bool KeepsFlags(UnitInstruction ui)
@@ -338,7 +338,7 @@ internal sealed partial class UnitCompiler
         return ui.Op.Kind switch
         {
             FastKind.AluRR or FastKind.AluRI or FastKind.TestRR or FastKind.TestRI or FastKind.ImulRR or FastKind.ImulRRI => true,
-            FastKind.ShiftRI => ((int)ui.Op.Imm & (ui.Op.Size == 8 ? 0x3F : 0x1F)) != 0,
+            FastKind.ShiftRI => MaskedCount(ui.Op) != 0,
             _ => false,
         };
     }

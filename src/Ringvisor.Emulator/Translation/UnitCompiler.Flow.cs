@@ -154,7 +154,7 @@ internal sealed partial class UnitCompiler
     /// check.</summary>
     private void EmitPushValueUnchecked(Action pushValue)
     {
-        SetStackSegment(true);
+        NoteStackAccess(true);
         EmitWrite(8, LdRspMinus8, pushValue, plain: false);
         LdRspMinus8();
         St(_reg[4]!);

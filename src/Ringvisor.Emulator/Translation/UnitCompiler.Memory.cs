@@ -6,8 +6,9 @@
 // The JIT's time grows with the IL statements it imports (each local store, field store or branch is one), so an
 // access is emitted as few of them as possible: the address and the stored value go straight onto the IL stack as
 // the call's arguments, a loaded value is left on the stack for its consumer, Cpu._stackSegment is written on the
-// slow path only (round 6: it was a store on the main path whenever it changed within a block), and the instruction's exit data is set before the arguments are pushed (a store to a
-// local with the call's result still on the stack would make the JIT spill it into a temporary).
+// slow path only (round 6: it was a store on the main path whenever it changed within a block), and the instruction's
+// exit data is set before the arguments are pushed (a store to a local with the call's result still on the stack
+// would make the JIT spill it into a temporary).
 using System.Reflection.Emit;
 using Ringvisor.Core.Cpu;
 using Ringvisor.Emulator.Decoding;
@@ -77,12 +78,13 @@ internal sealed partial class UnitCompiler
     /// path's Cpu._stackSegment, as FastLinear sets it), for read-modify-write forms that access it twice.</summary>
     private void EmitLinear(ref FastOp op)
     {
-        SetStackSegment(op.Seg == Cpu.SegSs);
+        NoteStackAccess(op.Seg == Cpu.SegSs);
         EmitLinearAddress(ref op);
         St(_la);
     }
 
-    private void SetStackSegment(bool stack) => _stackAccess = stack;
+    /// <summary>Records whether the access being emitted goes through SS (nothing is emitted here).</summary>
+    private void NoteStackAccess(bool stack) => _stackAccess = stack;
 
     /// <summary>On an access's slow path, before the accessor call: Cpu._stackSegment for the access.</summary>
     private void EmitStackSegmentForAccessor()
@@ -96,7 +98,7 @@ internal sealed partial class UnitCompiler
     private void EmitReadOperand(ref FastOp op, int size)
     {
         var fault = FaultStub();
-        SetStackSegment(op.Seg == Cpu.SegSs);
+        NoteStackAccess(op.Seg == Cpu.SegSs);
         EmitLinearAddress(ref op);
         EmitReadCall(size, fault);
     }
@@ -114,7 +116,7 @@ internal sealed partial class UnitCompiler
     private void EmitReadStack(LocalBuilder sp)
     {
         var fault = FaultStub();
-        SetStackSegment(true);
+        NoteStackAccess(true);
         Ld(sp);
         EmitReadCall(8, fault);
     }
@@ -266,7 +268,7 @@ internal sealed partial class UnitCompiler
     private void EmitPlainStore(ref FastOp op, int size, Action pushValue)
     {
         var fop = op;
-        SetStackSegment(op.Seg == Cpu.SegSs);
+        NoteStackAccess(op.Seg == Cpu.SegSs);
         EmitWrite(size, () => EmitLinearAddress(ref fop), pushValue, plain: true);
     }
 }

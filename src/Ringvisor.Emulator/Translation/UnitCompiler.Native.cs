@@ -971,7 +971,7 @@ internal sealed partial class UnitCompiler
     {
         int size = op.Size;
         int bits = size * 8;
-        int count = (int)op.Imm & (size == 8 ? 0x3F : 0x1F);
+        int count = MaskedCount(op);
         if (count == 0)
         {
             if (size == 4)

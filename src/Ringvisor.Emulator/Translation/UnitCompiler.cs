@@ -266,7 +266,7 @@ internal sealed partial class UnitCompiler
                 }
             }
 
-            if (Cur.Offset is >= 0 and < PageSize && Cur.NextOffset > PageSize)
+            if (CrossesPage(Cur))
             {
                 EmitCrossingGuard();
             }
