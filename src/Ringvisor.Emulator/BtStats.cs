@@ -27,6 +27,7 @@ public sealed class BtStats
     private long _translationTicks;
     private long _translationRejected;
     private long _unitsInvalidated;
+    private long _unitsReused;
     private long _cacheBytes;
     private long _cacheFlushes;
     private long _staleUnits;
@@ -153,6 +154,11 @@ public sealed class BtStats
 
     internal void UnitInvalidated() => Interlocked.Increment(ref _unitsInvalidated);
 
+    internal void UnitReused() => Interlocked.Increment(ref _unitsReused);
+
+    /// <summary>Units taken over for a rewritten page whose bytes under them did not change (no recompilation).</summary>
+    public long UnitsReused => Interlocked.Read(ref _unitsReused);
+
     internal void Exception(int vector) => Interlocked.Increment(ref _exceptions[vector & 0xFF]);
 
     internal void Pio() => Interlocked.Increment(ref _pioExits);
@@ -178,7 +184,7 @@ public sealed class BtStats
         sb.AppendLine($"TLB hits/misses:       {TlbHits}/{TlbMisses}, {TlbFlushes} flushes, {TlbInvalidations} INVLPGs");
         long translated = TranslatedInstructions;
         sb.AppendLine($"translated tier:       {translated} instructions ({(Instructions > 0 ? 100.0 * translated / Instructions : 0):F1}%), interpreted {Instructions - translated}");
-        sb.AppendLine($"units:                 {UnitsTranslated} translated ({Interlocked.Read(ref _unitInstructions)} instructions, {TranslationTime.TotalMilliseconds:F0} ms to build, emit and JIT), {TranslationRejected} rejected, {UnitsInvalidated} invalidated");
+        sb.AppendLine($"units:                 {UnitsTranslated} translated ({Interlocked.Read(ref _unitInstructions)} instructions, {TranslationTime.TotalMilliseconds:F0} ms to build, emit and JIT), {TranslationRejected} rejected, {UnitsInvalidated} invalidated, {UnitsReused} reused after a rewrite");
         var (ilBytes, ilInstructions) = UnitIl;
         sb.AppendLine($"unit IL:               {ilBytes / 1024} KiB for {ilInstructions} guest instructions ({(ilInstructions > 0 ? (double)ilBytes / ilInstructions : 0):F1} bytes each; all VMs of the process)");
         sb.AppendLine($"translation cache:     {TranslationCacheBytes / 1024} KiB estimated, {TranslationCacheFlushes} flushes, {StaleUnitsDropped} stale units dropped");

@@ -42,6 +42,7 @@ public sealed unsafe partial class Cpu
     internal static readonly FieldInfo FieldInstructions = typeof(Cpu).GetField(nameof(_instructions), AnyInstance)!;
     internal static readonly FieldInfo FieldStackSegment = typeof(Cpu).GetField(nameof(_stackSegment), AnyInstance)!;
     internal static readonly FieldInfo FieldSeg = typeof(Cpu).GetField(nameof(Seg), AnyInstance)!;
+    internal static readonly FieldInfo FieldUnitGeneration = typeof(Cpu).GetField(nameof(_unitGeneration), AnyInstance)!;
     // Translated code calls these out-of-line, size-specialised accessors: inlining the MMU's fast path at every
     // access made the JIT take milliseconds per unit (measured: ~2.8 ms for ~40 guest instructions).
     private static readonly MethodInfo[] s_translatedReads =
@@ -88,6 +89,11 @@ public sealed unsafe partial class Cpu
     private const int ChainedExitSlot = 7;
     private const int JumpCacheHitSlot = 8;
     private readonly long[] _translationExitCounts = new long[9];
+
+    // The generation of the running unit's page (its key's), set by the dispatcher before each call: what the unit's
+    // stores and helper calls compare the page with to see whether they rewrote code (a unit serves every generation
+    // of its page whose bytes it was translated from, TranslatedUnit.ForGeneration).
+    internal int _unitGeneration;
 
     // Jump cache (QEMU's tb_jmp_cache, per vCPU): the unit last found at a RIP after an exit, valid while the MMU epoch
     // and the unit's page generation hold. Serves the exits whose chain link names another RIP (returns and indirect
@@ -377,6 +383,7 @@ public sealed unsafe partial class Cpu
         while (true)
         {
             nint entry = unit.Entry;
+            _unitGeneration = unit.Key.Generation;
             int rc = entry != 0
                 ? ((delegate* managed<Cpu, ulong, long, Instruction[]?, int>)entry)(this, Rip & ~0xFFFUL, Math.Max(1, limit - _instructions), unit.Helpers)
                 : unit.Code(this, Rip & ~0xFFFUL, Math.Max(1, limit - _instructions), unit.Helpers);
@@ -692,7 +699,7 @@ public sealed unsafe partial class Cpu
     {
         var cache = _translationCache!;
         var key = new UnitKey(p.PhysPage, p.Generation, p.Bitness, (int)(Rip & 0xFFF));
-        if (cache.TryGet(key, out var u) && !u!.Evicted && UnitMatchesMemory(u))
+        if (CachedUnit(key) is { } u)
         {
             e.Unit = u;
             return u;
@@ -803,13 +810,44 @@ public sealed unsafe partial class Cpu
     private TranslatedUnit? ProbeCache(ref UnitSlot e, CodePage p)
     {
         var key = new UnitKey(p.PhysPage, p.Generation, p.Bitness, (int)(Rip & 0xFFF));
-        if (!_translationCache!.TryGet(key, out var u) || u!.Evicted || !UnitMatchesMemory(u))
+        if (CachedUnit(key) is not { } u)
         {
             return null;
         }
 
         e.Unit = u;
         return u;
+    }
+
+    /// <summary>
+    /// The shared cache's unit for <paramref name="key"/> when memory still holds its bytes; otherwise one translated
+    /// for an earlier generation of the page at the same entry whose bytes are unchanged, taken over for this
+    /// generation (QEMU invalidates only the blocks a write overlaps; here a write bumps the whole page, and this finds
+    /// the units it did not touch: the kernel patching its text at boot, data sharing a page with code).
+    /// </summary>
+    private TranslatedUnit? CachedUnit(UnitKey key)
+    {
+        var cache = _translationCache!;
+        if (cache.TryGet(key, out var u) && !u!.Evicted && UnitMatchesMemory(u))
+        {
+            return u;
+        }
+
+        // The page was marked as code before its generation was read (LookupPage), so a store since bumps it: the
+        // bytes compared are the key's when the generation still holds after the compare.
+        if (cache.Earlier(key) is not { } earlier || !UnitMatchesMemory(earlier) ||
+            _codePageTracker.PageGeneration(key.PhysPage) != key.Generation)
+        {
+            return null;
+        }
+
+        var again = cache.Add(earlier.ForGeneration(key.Generation));
+        if (_host.Options.CollectStats)
+        {
+            _stats.UnitReused();
+        }
+
+        return again;
     }
 
     /// <summary>Whether guest memory still holds the bytes <paramref name="unit"/> was translated from.</summary>
@@ -938,7 +976,7 @@ public sealed unsafe partial class Cpu
         rejected = false;
         var cache = _translationCache!;
         var key = new UnitKey(page.PhysPage, page.Generation, page.Bitness, offset);
-        if (cache.TryGet(key, out var existing) && !existing!.Evicted && UnitMatchesMemory(existing))
+        if (CachedUnit(key) is { } existing)
         {
             return existing;
         }

@@ -59,6 +59,19 @@ internal sealed class TranslatedUnit
     /// runs past the page end by the bytes that instruction takes from it).</summary>
     public CrossingPage? Crossing { get; init; }
 
+    /// <summary>
+    /// The same compiled code under a later generation of its page, for when the page was rewritten outside
+    /// <see cref="Source"/> (kernel text patching, data sharing a page with code): own links, nothing recompiled. The
+    /// code reads its page's generation from the dispatcher (Cpu._unitGeneration), never from a constant, so it serves
+    /// any generation whose bytes match.
+    /// </summary>
+    public TranslatedUnit ForGeneration(int generation) =>
+        new(Key with { Generation = generation }, Code, InstructionCount, EstimatedBytes, SourceStart, Source, Helpers, Links.Length - 1)
+        {
+            Entry = Entry,
+            Crossing = Crossing,
+        };
+
     /// <summary>Set when the cache dropped the unit; vCPU unit slots and chain links drop their reference on seeing it.</summary>
     public volatile bool Evicted;
 }

@@ -16,6 +16,13 @@ internal sealed class TranslationCache
 
     private readonly ConcurrentDictionary<UnitKey, TranslatedUnit> _units = new();
     private readonly ConcurrentDictionary<UnitKey, bool> _rejected = new();
+
+    // The latest unit per entry (page, bitness, offset) whatever its generation, live or swept as stale: a rewritten
+    // page's units whose bytes did not change are taken over from here (TranslatedUnit.ForGeneration). Swept units
+    // stay reachable from here only, at most MaxRetired of them (they keep their compiled code alive).
+    private readonly ConcurrentDictionary<(ulong PhysPage, int Bitness, int EntryOffset), TranslatedUnit> _latest = new();
+    private const int MaxRetired = 1024;
+    private int _retired;
     private readonly long _budgetBytes;
     private readonly object _flushLock = new();
     private long _bytes;
@@ -38,6 +45,11 @@ internal sealed class TranslationCache
     public long StaleDropped => Interlocked.Read(ref _stale);
 
     public bool TryGet(UnitKey key, out TranslatedUnit? unit) => _units.TryGetValue(key, out unit);
+
+    /// <summary>The latest unit added for <paramref name="key"/>'s entry under another generation of its page (live or
+    /// swept as stale; not one dropped by a whole flush), to be taken over when its bytes are unchanged.</summary>
+    public TranslatedUnit? Earlier(UnitKey key) =>
+        _latest.TryGetValue((key.PhysPage, key.Bitness, key.EntryOffset), out var u) && u.Key.Generation != key.Generation ? u : null;
 
     /// <summary>Entries where no unit can be built (the first instruction is not translatable).</summary>
     public bool IsRejected(UnitKey key) => _rejected.ContainsKey(key);
@@ -64,6 +76,7 @@ internal sealed class TranslationCache
         }
 
         Interlocked.Add(ref _bytes, unit.EstimatedBytes);
+        _latest[(unit.Key.PhysPage, unit.Key.Bitness, unit.Key.EntryOffset)] = unit;
         _units.AddOrUpdate(unit.Key, unit, (_, old) =>
         {
             // Same key, other bytes (see TranslatedUnit.Source) or a concurrent translation: the newest wins.
@@ -102,7 +115,22 @@ internal sealed class TranslationCache
                     kv.Value.Evicted = true;
                     Interlocked.Add(ref _bytes, -kv.Value.EstimatedBytes);
                     Interlocked.Increment(ref _stale);
+                    _retired++;
                 }
+            }
+
+            if (_retired > MaxRetired)
+            {
+                // Let the oldest retirees' code go: keep only entries whose unit is live.
+                foreach (var kv in _latest)
+                {
+                    if (kv.Value.Evicted)
+                    {
+                        _latest.TryRemove(kv);
+                    }
+                }
+
+                _retired = 0;
             }
         }
     }
@@ -119,6 +147,9 @@ internal sealed class TranslationCache
                     Interlocked.Add(ref _bytes, -u.EstimatedBytes);
                 }
             }
+
+            _latest.Clear();
+            _retired = 0;
 
             Interlocked.Increment(ref _flushes);
         }

@@ -433,9 +433,19 @@ internal sealed partial class UnitCompiler
     /// call checks for self-modifying code: the unit exits when that page changed).</summary>
     private void LdCurrentPage()
     {
-        var (phys, generation) = PageIdentity(PageDelta(Cur.Offset));
+        int delta = PageDelta(Cur.Offset);
+        var (phys, generation) = PageIdentity(delta);
         LdI8(phys);
-        LdI4(generation);
+        if (delta == 0)
+        {
+            // The unit's own page: whichever generation the dispatcher entered it under (TranslatedUnit.ForGeneration).
+            _il.Emit(OpCodes.Ldarg_0);
+            _il.Emit(OpCodes.Ldfld, Cpu.FieldUnitGeneration);
+        }
+        else
+        {
+            LdI4(generation);
+        }
     }
 
     /// <summary>
