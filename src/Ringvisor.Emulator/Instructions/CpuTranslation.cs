@@ -96,7 +96,7 @@ public sealed unsafe partial class Cpu
     internal int _unitGeneration;
 
     // Jump cache (QEMU's tb_jmp_cache, per vCPU): the unit last found at a RIP after an exit, valid while the MMU epoch
-    // and the unit's page generation hold. Serves the exits whose chain link names another RIP (returns and indirect
+    // holds and the unit is not evicted (a store to its page evicts it). Serves the exits whose chain link names another RIP (returns and indirect
     // jumps with several targets) without the fetch-page lookup FindUnit does.
     private const int JumpCacheEntries = 1024;
     private readonly JumpCacheEntry[] _jumpCache = new JumpCacheEntry[JumpCacheEntries];
@@ -374,7 +374,6 @@ public sealed unsafe partial class Cpu
         long interpreted = 0;
         bool collect = _host.Options.CollectStats;
         var mmu = _mmu;
-        var tracker = _codePageTracker;
         var unit = first;
 
         // Entered with CanEnterUnit true (ExecuteBatch checked). A unit cannot change what it tests (no mode, TF/RF,
@@ -419,10 +418,10 @@ public sealed unsafe partial class Cpu
             if (link != 0)
             {
                 // Chaining: the unit this exit went to last time, if that lookup still holds (same RIP, same MMU
-                // state, target page not rewritten, target not evicted). Otherwise look up and remember.
+                // state, target not evicted: a store to its page evicts it at once, TranslationCache.OnPageWritten).
+                // Otherwise look up and remember.
                 var l = unit.Links[link];
-                if (l is not null && l.Rip == Rip && l.Mmu == mmu &&
-                    l.TargetGeneration == tracker.PageGeneration(l.TargetPhysPage) && !l.Target.Evicted &&
+                if (l is not null && l.Rip == Rip && l.Mmu == mmu && !l.Target.Evicted &&
                     (l.Epoch == mmu.Epoch || StillMapped(ref l.Epoch, l.TargetPhysPage)))
                 {
                     unit = l.Target;
@@ -440,7 +439,6 @@ public sealed unsafe partial class Cpu
             ref var jc = ref _jumpCache[JumpCacheIndex(Rip)];
             TranslatedUnit? found;
             if (jc.Rip == Rip && jc.Unit is { Evicted: false } cached &&
-                tracker.PageGeneration(cached.Key.PhysPage) == cached.Key.Generation &&
                 (jc.Epoch == mmu.Epoch || StillMapped(ref jc.Epoch, cached.Key.PhysPage)))
             {
                 found = cached;

@@ -1,7 +1,7 @@
 // A remembered successor of one exit of a unit (QEMU's TB chaining, as a cached lookup): the linear RIP the exit went
 // to, the unit found there, and the vCPU MMU state under which that lookup was valid. The dispatcher takes the link
-// instead of looking the RIP up again when RIP, MMU and epoch are the same and the target's page has not been
-// rewritten. Units are shared by the vCPUs, which replace links with a single reference store; only Epoch changes in
+// instead of looking the RIP up again when RIP, MMU and epoch are the same and the target has not been evicted (a store
+// to its page evicts it at once, TranslationCache.OnPageWritten). Units are shared by the vCPUs, which replace links with a single reference store; only Epoch changes in
 // place, and only by the vCPU owning Mmu (no other vCPU's check can pass the Mmu test).
 using Ringvisor.Emulator.Memory;
 
@@ -14,7 +14,6 @@ internal sealed class ChainLink
         Rip = rip;
         Target = target;
         TargetPhysPage = target.Key.PhysPage;
-        TargetGeneration = target.Key.Generation;
         Mmu = mmu;
         Epoch = epoch;
     }
@@ -23,10 +22,8 @@ internal sealed class ChainLink
 
     public TranslatedUnit Target { get; }
 
-    /// <summary>The target's page and generation (copies of its key's, read on every chained exit).</summary>
+    /// <summary>The target's page (a copy of its key's, read when the MMU epoch moved).</summary>
     public ulong TargetPhysPage { get; }
-
-    public int TargetGeneration { get; }
 
     /// <summary>The vCPU MMU whose translation of <see cref="Rip"/> the lookup used (another vCPU may map it elsewhere).</summary>
     public Mmu Mmu { get; }

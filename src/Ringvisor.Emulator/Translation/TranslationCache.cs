@@ -17,6 +17,11 @@ internal sealed class TranslationCache
     private readonly ConcurrentDictionary<UnitKey, TranslatedUnit> _units = new();
     private readonly ConcurrentDictionary<UnitKey, bool> _rejected = new();
 
+    // The units of each code page (any generation), so a store to the page evicts them at once (OnPageWritten): the
+    // dispatcher then validates a chain link or jump-cache entry by its target's Evicted flag alone.
+    private readonly ConcurrentDictionary<ulong, List<TranslatedUnit>> _byPage = new();
+    private readonly Memory.CodePageTracker? _tracker;
+
     // The latest unit per entry (page, bitness, offset) whatever its generation, live or swept as stale: a rewritten
     // page's units whose bytes did not change are taken over from here (TranslatedUnit.ForGeneration). Swept units
     // stay reachable from here only, at most MaxRetired of them (they keep their compiled code alive).
@@ -30,10 +35,22 @@ internal sealed class TranslationCache
     private long _stale;
     private int _addsSinceSweep;
 
-    public TranslationCache(long budgetBytes)
+    /// <param name="budgetBytes">Estimated code size at which the whole cache is flushed.</param>
+    /// <param name="tracker">The VM's code-page tracker: units are evicted when their page is written (without it
+    /// only by <see cref="SweepStale"/>, and callers must check the generation themselves).</param>
+    public TranslationCache(long budgetBytes, Memory.CodePageTracker? tracker = null)
     {
         _budgetBytes = Math.Max(1, budgetBytes);
+        _tracker = tracker;
+        if (tracker is not null)
+        {
+            tracker.PageWritten += OnPageWritten;
+        }
     }
+
+    /// <summary>Whether a unit that is not <see cref="TranslatedUnit.Evicted"/> is known to match its page's current
+    /// generation (units are evicted when their page is written).</summary>
+    public bool EvictsOnWrite => _tracker is not null;
 
     public long Bytes => Interlocked.Read(ref _bytes);
 
@@ -84,7 +101,58 @@ internal sealed class TranslationCache
             Interlocked.Add(ref _bytes, -old.EstimatedBytes);
             return unit;
         });
+
+        if (_tracker is not null)
+        {
+            // Listed before the generation is read again: a store that bumped it after this read finds the unit in
+            // the list (OnPageWritten), one before it is seen here.
+            var list = _byPage.GetOrAdd(unit.Key.PhysPage, _ => []);
+            lock (list)
+            {
+                list.Add(unit);
+            }
+
+            if (_tracker.PageGeneration(unit.Key.PhysPage) != unit.Key.Generation)
+            {
+                EvictStale(unit.Key.PhysPage);
+            }
+        }
+
         return unit;
+    }
+
+    /// <summary>The tracker's report of a store to a code page (on the storing thread): its units are stale.</summary>
+    private void OnPageWritten(ulong physicalAddress) => EvictStale(physicalAddress >> 12);
+
+    /// <summary>Evicts and drops the units of page <paramref name="physPage"/> translated for an older generation.</summary>
+    private void EvictStale(ulong physPage)
+    {
+        if (!_byPage.TryGetValue(physPage, out var list))
+        {
+            return;
+        }
+
+        int generation = _tracker!.PageGeneration(physPage);
+        lock (list)
+        {
+            for (int i = list.Count - 1; i >= 0; i--)
+            {
+                var u = list[i];
+                if (u.Key.Generation == generation && !u.Evicted)
+                {
+                    continue;
+                }
+
+                u.Evicted = true;
+                list.RemoveAt(i);
+                if (_units.TryRemove(new KeyValuePair<UnitKey, TranslatedUnit>(u.Key, u)))
+                {
+                    Interlocked.Add(ref _bytes, -u.EstimatedBytes);
+                    Interlocked.Increment(ref _stale);
+                    Interlocked.Increment(ref _retired);
+                }
+            }
+        }
     }
 
     /// <summary>
@@ -115,11 +183,11 @@ internal sealed class TranslationCache
                     kv.Value.Evicted = true;
                     Interlocked.Add(ref _bytes, -kv.Value.EstimatedBytes);
                     Interlocked.Increment(ref _stale);
-                    _retired++;
+                    Interlocked.Increment(ref _retired);
                 }
             }
 
-            if (_retired > MaxRetired)
+            if (Volatile.Read(ref _retired) > MaxRetired)
             {
                 // Let the oldest retirees' code go: keep only entries whose unit is live.
                 foreach (var kv in _latest)
@@ -130,7 +198,7 @@ internal sealed class TranslationCache
                     }
                 }
 
-                _retired = 0;
+                Interlocked.Exchange(ref _retired, 0);
             }
         }
     }
@@ -149,7 +217,8 @@ internal sealed class TranslationCache
             }
 
             _latest.Clear();
-            _retired = 0;
+            _byPage.Clear();
+            Interlocked.Exchange(ref _retired, 0);
 
             Interlocked.Increment(ref _flushes);
         }

@@ -9,5 +9,5 @@ internal static class TranslationCaches
     private static readonly ConditionalWeakTable<CpuHost, TranslationCache> s_caches = new();
 
     public static TranslationCache For(CpuHost host) =>
-        s_caches.GetValue(host, h => new TranslationCache(h.Options.TranslationBudgetBytes));
+        s_caches.GetValue(host, h => new TranslationCache(h.Options.TranslationBudgetBytes, h.CodePages));
 }

@@ -1,5 +1,6 @@
-// The per-VM translation cache's bookkeeping: units of rewritten pages are dropped by the periodic sweep (their keys
-// hold the old generation, so only the sweep or a whole flush frees them), units of untouched pages stay.
+// The per-VM translation cache's bookkeeping: units of rewritten pages are evicted when the page is written (with the
+// VM's tracker) or by the periodic sweep (their keys hold the old generation), units of untouched pages stay, and a
+// rewritten entry's last unit is offered to be taken over for the new generation.
 using Ringvisor.Emulator.Memory;
 using Ringvisor.Emulator.Translation;
 
@@ -36,6 +37,81 @@ public sealed class TranslationCacheTests
         Assert.Same(kept, found);
         Assert.Equal(1, cache.StaleDropped);
         Assert.Equal(UnitBytes, cache.Bytes);
+    }
+
+    [Fact]
+    public void PageWritten_CacheWithTracker_EvictsItsUnitsAtOnce()
+    {
+        // With the tracker, a store to a code page evicts that page's units when it is reported (the dispatcher
+        // validates chain links by Evicted alone); other pages' units stay.
+        var tracker = new CodePageTracker(1UL << 20);
+        var cache = new TranslationCache(1L << 20, tracker);
+        const ulong CodePage = 3, OtherPage = 4;
+        Assert.True(tracker.TryMark(CodePage << 12));
+        var stale = NewUnit(new UnitKey(CodePage, tracker.PageGeneration(CodePage), Bitness, 0x10));
+        var kept = NewUnit(new UnitKey(OtherPage, tracker.PageGeneration(OtherPage), Bitness, 0x20));
+        cache.Add(stale);
+        cache.Add(kept);
+
+        tracker.InvalidateRange(CodePage << 12, 1);
+
+        Assert.True(stale.Evicted);
+        Assert.False(cache.TryGet(stale.Key, out _));
+        Assert.False(kept.Evicted);
+        Assert.Equal(1, cache.StaleDropped);
+        Assert.Equal(UnitBytes, cache.Bytes);
+    }
+
+    [Fact]
+    public void Add_UnitOfAnAlreadyRewrittenGeneration_EvictedOnArrival()
+    {
+        // A unit the background worker finishes after its page was written (its key holds the old generation) is
+        // evicted as it is added, not left to the sweep.
+        var tracker = new CodePageTracker(1UL << 20);
+        var cache = new TranslationCache(1L << 20, tracker);
+        const ulong CodePage = 7;
+        Assert.True(tracker.TryMark(CodePage << 12));
+        var key = new UnitKey(CodePage, tracker.PageGeneration(CodePage), Bitness, 0);
+        tracker.InvalidateRange(CodePage << 12, 1);
+
+        var late = NewUnit(key);
+        cache.Add(late);
+
+        Assert.True(late.Evicted);
+        Assert.False(cache.TryGet(key, out _));
+        Assert.Equal(0, cache.Bytes);
+    }
+
+    [Fact]
+    public void Earlier_RewrittenPage_OffersTheLatestUnitOfTheEntry_NotAfterAFlush()
+    {
+        // The unit of an entry stays offered for a later generation of its page (to be taken over when its bytes
+        // are unchanged), also after it was evicted as stale; a whole flush lets it go.
+        var tracker = new CodePageTracker(1UL << 20);
+        var cache = new TranslationCache(1L << 20, tracker);
+        const ulong CodePage = 9;
+        Assert.True(tracker.TryMark(CodePage << 12));
+        var old = NewUnit(new UnitKey(CodePage, tracker.PageGeneration(CodePage), Bitness, 0x40));
+        cache.Add(old);
+        tracker.InvalidateRange(CodePage << 12, 1);
+        var now = new UnitKey(CodePage, tracker.PageGeneration(CodePage), Bitness, 0x40);
+
+        Assert.True(old.Evicted);
+        Assert.Same(old, cache.Earlier(now));
+        Assert.Null(cache.Earlier(now with { EntryOffset = 0x41 }));
+        Assert.Null(cache.Earlier(old.Key));
+
+        var again = cache.Add(old.ForGeneration(now.Generation));
+        Assert.False(again.Evicted);
+        Assert.Equal(now, again.Key);
+        Assert.Same(old.Code, again.Code);
+        Assert.True(cache.TryGet(now, out var found));
+        Assert.Same(again, found);
+
+        tracker.TryMark(CodePage << 12);
+        tracker.InvalidateRange(CodePage << 12, 1);
+        cache.Flush();
+        Assert.Null(cache.Earlier(new UnitKey(CodePage, tracker.PageGeneration(CodePage), Bitness, 0x40)));
     }
 
     [Fact]

@@ -1083,6 +1083,53 @@ public sealed partial class TranslationTests
     }
 
     [Fact]
+    public void CalleePageWrittenBesideItsCode_UnitTakenOverNotRecompiled_RewriteStillSeen()
+    {
+        // The caller's loop calls a function on another page and stores into the data half of that page on every
+        // iteration: each store bumps the page's generation and evicts the callee's unit at once (a chain link to it
+        // must not be followed), and the next call takes the unit over for the new generation (its bytes are
+        // unchanged) instead of translating it again. Half-way the caller rewrites the callee's immediate: those
+        // bytes changed, so that unit is not taken over and the new code runs. The callee's REP STOSB (a helper call)
+        // compares its page with the generation the unit was entered under, so it causes no store exits.
+        const int Iterations = 40;
+        var stats = RunBoth(
+            a =>
+            {
+                var loop = a.CreateLabel();
+                var skip = a.CreateLabel();
+                a.xor(ebx, ebx);
+                a.mov(ecx, Iterations);
+                a.Label(ref loop);
+                a.call(DataA);
+                a.add(ebx, eax);
+                a.cmp(ecx, Iterations / 2);
+                a.jne(skip);
+                a.mov(__dword_ptr[DataA + 1], 1000);   // the callee's mov eax, imm32
+                a.Label(ref skip);
+                a.mov(__qword_ptr[DataA + 0x800], rcx); // data on the callee's page
+                a.dec(ecx);
+                a.jnz(loop);
+                a.hlt();
+            },
+            g => g.Code64(DataA, a =>
+            {
+                a.mov(eax, 1);
+                a.push(rcx);
+                a.push(rax);
+                a.mov(edi, (uint)DataB);
+                a.mov(ecx, 24);
+                a.rep.stosb();
+                a.pop(rax);
+                a.pop(rcx);
+                a.ret();
+            }),
+            compareAt: [DataA + 0x800, DataB, DataB + 16]);
+        Assert.True(stats.UnitsReused >= Iterations / 2, $"units taken over: {stats.UnitsReused}");
+        Assert.True(stats.UnitsTranslated < Iterations / 2, $"units translated: {stats.UnitsTranslated}");
+        Assert.Equal(0, stats.TranslationExits((int)Ringvisor.Emulator.Translation.TranslationExit.Store));
+    }
+
+    [Fact]
     public void TracedCallee_ReturnAddressReplaced_ReturnsWhereTheStackSays()
     {
         // Return prediction compares the popped address: a callee (on another page, in the caller's trace) that
