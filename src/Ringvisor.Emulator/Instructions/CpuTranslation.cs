@@ -112,6 +112,7 @@ public sealed unsafe partial class Cpu
     private int _executedCrossing = -1;
     private long _seenCacheFlushes;
     private long _seenCacheStale;
+    private const int ReleaseAfterStale = 64;
     private Func<int, bool>? _executedInPageCache;
 
     // With a threshold of 1 (translate on first execution, the tests) nothing after the entry has run yet: take the
@@ -563,17 +564,20 @@ public sealed unsafe partial class Cpu
     }
 
     /// <summary>
-    /// Lets go of units the shared cache dropped (a whole flush, or stale units swept after their page was rewritten)
-    /// that this vCPU's decoded pages or the chain links of live units still reference, so the GC can collect their
-    /// code. Called at batch start; the
-    /// work happens only when the cache's counters moved.
+    /// Lets go of units the shared cache dropped (a whole flush, or stale units evicted after their page was
+    /// rewritten) that this vCPU's decoded pages or the chain links of live units still reference, so the GC can
+    /// collect their code. Called at batch start; the work (a walk over every decoded page) happens after a flush or
+    /// once <see cref="ReleaseAfterStale"/> units went stale since the last walk: nothing runs an evicted unit in the
+    /// meantime (slots, links and the jump cache check Evicted), they only stay reachable a little longer. A page
+    /// that mixes code and data evicts its units on every store to it, so walking after each would cost more than
+    /// the memory it frees.
     /// </summary>
     private void ReleaseDroppedUnits()
     {
         var cache = _translationCache!;
         long flushes = cache.Flushes;
         long stale = cache.StaleDropped;
-        if (flushes == _seenCacheFlushes && stale == _seenCacheStale)
+        if (flushes == _seenCacheFlushes && stale - _seenCacheStale < ReleaseAfterStale)
         {
             return;
         }
