@@ -448,9 +448,10 @@ public sealed unsafe partial class Mmu
 
         int index = (cls * TlbSets) + (int)((linear >> 12) & (TlbSets - 1));
         ref TlbEntry e = ref _tlb[index];
-        if ((e.Flags & EntryValid) == 0)
+        bool global = w.Global && _pge;
+        if ((e.Flags & EntryValid) == 0 || ((e.Flags & EntryGlobal) != 0) != global)
         {
-            NoteFilled(index);
+            NoteFilled(index, global);
         }
 
         e.ReadTag = Allowed(MemoryAccessKind.Read, cls, w.User, w.Writable, w.NoExecute) ? page | slow : TagInvalid;
@@ -471,7 +472,6 @@ public sealed unsafe partial class Mmu
             e.WriteTag = TagInvalid;
         }
 
-        bool global = w.Global && _pge;
         e.HostAddend = ram ? hostPage - (nint)page : 0;
         e.PhysicalPage = physicalPage;
         e.LinearPage = page;

@@ -85,10 +85,16 @@ public sealed unsafe partial class Mmu : IDisposable
     private int _currentBase;
 
     // Slots filled since the last full sweep, so a flush touches only those (a CR3 load on a lightly used TLB would
-    // otherwise rewrite all 1536 entries). Duplicates are harmless; on overflow the next flush sweeps everything.
+    // otherwise rewrite all entries), kept apart by whether the entry was global when noted: a CR3 load walks the
+    // non-global list only (the kernel's global entries, most of a busy TLB, survive it untouched). A slot whose
+    // entry changes between global and non-global is noted again in the other list, so every valid non-global entry
+    // is in _filled. Duplicates and stale indices are harmless; on overflow the next flush sweeps everything.
     private readonly int[] _filled = new int[ClassCount * TlbSets];
     private int _filledCount;
     private bool _filledOverflow;
+    private readonly int[] _filledGlobal = new int[ClassCount * TlbSets];
+    private int _filledGlobalCount;
+    private bool _filledGlobalOverflow;
     private bool _anyFilled;
     private bool _anyGlobal;
     private ulong _largeLow = ulong.MaxValue;
@@ -375,10 +381,13 @@ public sealed unsafe partial class Mmu : IDisposable
         }
 
         var tlb = _tlb;
-        if (_filledOverflow)
+        if (_filledOverflow || _filledGlobalOverflow)
         {
+            // Sweep everything; the global survivors make a fresh global list.
             _filledCount = 0;
             _filledOverflow = false;
+            _filledGlobalCount = 0;
+            _filledGlobalOverflow = false;
             for (int i = 0; i < tlb.Length; i++)
             {
                 if ((tlb[i].Flags & EntryGlobal) == 0)
@@ -387,30 +396,25 @@ public sealed unsafe partial class Mmu : IDisposable
                 }
                 else if ((tlb[i].Flags & EntryValid) != 0)
                 {
-                    _filled[_filledCount++] = i;
+                    _filledGlobal[_filledGlobalCount++] = i;
                 }
             }
 
             return;
         }
 
-        // Keep the global survivors in the list (compacting it), drop the rest.
-        int kept = 0;
+        // Every valid non-global entry is in the non-global list; an entry there that became global since is also in
+        // the global list.
         for (int k = 0; k < _filledCount; k++)
         {
-            int i = _filled[k];
-            uint flags = tlb[i].Flags;
-            if ((flags & EntryGlobal) == 0)
+            ref TlbEntry e = ref tlb[_filled[k]];
+            if ((e.Flags & EntryGlobal) == 0)
             {
-                Invalidate(ref tlb[i]);
-            }
-            else if ((flags & EntryValid) != 0)
-            {
-                _filled[kept++] = i;
+                Invalidate(ref e);
             }
         }
 
-        _filledCount = kept;
+        _filledCount = 0;
     }
 
     /// <summary>INVLPG: drops the translations of the page holding <paramref name="linear"/> in every class, including the whole large page it belongs to.</summary>
@@ -433,7 +437,7 @@ public sealed unsafe partial class Mmu : IDisposable
         {
             // Fragments of the large page holding linear can sit in any set: look at every filled slot.
             var tlb = _tlb;
-            if (_filledOverflow)
+            if (_filledOverflow || _filledGlobalOverflow)
             {
                 for (int i = 0; i < tlb.Length; i++)
                 {
@@ -445,6 +449,11 @@ public sealed unsafe partial class Mmu : IDisposable
                 for (int k = 0; k < _filledCount; k++)
                 {
                     DropIfInLargePage(ref tlb[_filled[k]], linear);
+                }
+
+                for (int k = 0; k < _filledGlobalCount; k++)
+                {
+                    DropIfInLargePage(ref tlb[_filledGlobal[k]], linear);
                 }
             }
         }
@@ -538,7 +547,7 @@ public sealed unsafe partial class Mmu : IDisposable
     private void InvalidateEverything()
     {
         var tlb = _tlb;
-        if (_filledOverflow)
+        if (_filledOverflow || _filledGlobalOverflow)
         {
             for (int i = 0; i < tlb.Length; i++)
             {
@@ -551,27 +560,46 @@ public sealed unsafe partial class Mmu : IDisposable
             {
                 Invalidate(ref tlb[_filled[k]]);
             }
+
+            for (int k = 0; k < _filledGlobalCount; k++)
+            {
+                Invalidate(ref tlb[_filledGlobal[k]]);
+            }
         }
 
         _filledCount = 0;
         _filledOverflow = false;
+        _filledGlobalCount = 0;
+        _filledGlobalOverflow = false;
         _anyFilled = false;
         _anyGlobal = false;
         _largeLow = ulong.MaxValue;
         _largeHigh = 0;
     }
 
-    /// <summary>Records that slot <paramref name="index"/> was filled (called by Fill when the slot was empty).</summary>
+    /// <summary>Records that slot <paramref name="index"/> was filled with a global or non-global entry (called by Fill
+    /// when the slot was empty or its entry changes between the two).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void NoteFilled(int index)
+    private void NoteFilled(int index, bool global)
     {
-        if (_filledCount < _filled.Length)
+        if (!global)
         {
-            _filled[_filledCount++] = index;
+            if (_filledCount < _filled.Length)
+            {
+                _filled[_filledCount++] = index;
+            }
+            else
+            {
+                _filledOverflow = true;
+            }
+        }
+        else if (_filledGlobalCount < _filledGlobal.Length)
+        {
+            _filledGlobal[_filledGlobalCount++] = index;
         }
         else
         {
-            _filledOverflow = true;
+            _filledGlobalOverflow = true;
         }
     }
 

@@ -106,6 +106,40 @@ public sealed class MmuTlbTests : IDisposable
         Assert.Equal(0x8888_8888u, ReadLinear(0x20_7000));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void WriteCr3_SlotRefilledBetweenGlobalAndNonGlobal_FlushesExactlyTheNonGlobal(bool globalFirst)
+    {
+        // Two pages in the same TLB set (and class): the second fill replaces the first's entry in place. A CR3 load
+        // walks only the slots noted for non-global entries, so a slot whose entry changes kind must be noted again.
+        ulong other = Linear + ((ulong)Mmu.TlbSets << 12);
+        ulong globalPage = globalFirst ? Linear : other;
+        ulong localPage = globalFirst ? other : Linear;
+        ulong globalPte = _bed.Tables.Map4K(globalPage, FrameA, P | RW | US | G);
+        ulong localPte = _bed.Tables.Map4K(localPage, FrameA, P | RW | US);
+        _bed.UseLongMode(PagingState.Cr4Pge);
+        Assert.Equal(0xAAAA_AAAAu, ReadLinear(globalFirst ? globalPage : localPage));
+        Assert.Equal(0xAAAA_AAAAu, ReadLinear(globalFirst ? localPage : globalPage));
+        _bed.Tables.Write64(globalPte, FrameB | P | RW | US | G);
+        _bed.Tables.Write64(localPte, FrameB | P | RW | US);
+
+        Assert.True(_bed.Mmu.WriteCr3(_bed.Tables.Root));
+
+        if (globalFirst)
+        {
+            // The non-global entry now in the slot is dropped.
+            Assert.Equal(0xBBBB_BBBBu, ReadLinear(localPage));
+        }
+        else
+        {
+            // The global entry now in the slot survives, and a full flush still finds it.
+            Assert.Equal(0xAAAA_AAAAu, ReadLinear(globalPage));
+            _bed.Mmu.FlushAll();
+            Assert.Equal(0xBBBB_BBBBu, ReadLinear(globalPage));
+        }
+    }
+
     [Fact]
     public void WriteCr3_SameValue_FlushesNonGlobal()
     {
