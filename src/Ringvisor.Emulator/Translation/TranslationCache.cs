@@ -26,7 +26,7 @@ internal sealed class TranslationCache
     // page's units whose bytes did not change are taken over from here (TranslatedUnit.ForGeneration). Swept units
     // stay reachable from here only, at most MaxRetired of them (they keep their compiled code alive).
     private readonly ConcurrentDictionary<(ulong PhysPage, int Bitness, int EntryOffset), TranslatedUnit> _latest = new();
-    private const int MaxRetired = 1024;
+    private const int MaxRetired = 128;
     private int _retired;
     private readonly long _budgetBytes;
     private readonly object _flushLock = new();
