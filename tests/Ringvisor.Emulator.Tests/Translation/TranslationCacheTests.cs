@@ -14,11 +14,15 @@ public sealed class TranslationCacheTests
     private static TranslatedUnit NewUnit(UnitKey key) =>
         new(key, (_, _, _, _) => 0, instructionCount: 1, estimatedBytes: UnitBytes, sourceStart: 0, source: [0x90], helpers: null);
 
-    [Fact]
-    public void SweepStale_PageRewritten_DropsOnlyItsUnits()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void PageRewritten_DropsOnlyItsUnits_BySweepOrAtOnceWithTheTracker(bool evictOnWrite)
     {
+        // Without the tracker the periodic sweep drops a rewritten page's units; with it (the VM's cache) the store's
+        // report evicts them at once (the dispatcher validates chain links by Evicted alone). Other pages' units stay.
         var tracker = new CodePageTracker(1UL << 20);
-        var cache = new TranslationCache(1L << 20);
+        var cache = evictOnWrite ? new TranslationCache(1L << 20, tracker) : new TranslationCache(1L << 20);
         const ulong CodePage = 3, OtherPage = 4;
         Assert.True(tracker.TryMark(CodePage << 12));
         var stale = NewUnit(new UnitKey(CodePage, tracker.PageGeneration(CodePage), Bitness, 0x10));
@@ -28,36 +32,17 @@ public sealed class TranslationCacheTests
 
         tracker.InvalidateRange(CodePage << 12, 1);
         Assert.NotEqual(stale.Key.Generation, tracker.PageGeneration(CodePage));
-        cache.SweepStale(tracker);
+        if (!evictOnWrite)
+        {
+            Assert.False(stale.Evicted);
+            cache.SweepStale(tracker);
+        }
 
         Assert.True(stale.Evicted);
         Assert.False(cache.TryGet(stale.Key, out _));
         Assert.False(kept.Evicted);
         Assert.True(cache.TryGet(kept.Key, out var found));
         Assert.Same(kept, found);
-        Assert.Equal(1, cache.StaleDropped);
-        Assert.Equal(UnitBytes, cache.Bytes);
-    }
-
-    [Fact]
-    public void PageWritten_CacheWithTracker_EvictsItsUnitsAtOnce()
-    {
-        // With the tracker, a store to a code page evicts that page's units when it is reported (the dispatcher
-        // validates chain links by Evicted alone); other pages' units stay.
-        var tracker = new CodePageTracker(1UL << 20);
-        var cache = new TranslationCache(1L << 20, tracker);
-        const ulong CodePage = 3, OtherPage = 4;
-        Assert.True(tracker.TryMark(CodePage << 12));
-        var stale = NewUnit(new UnitKey(CodePage, tracker.PageGeneration(CodePage), Bitness, 0x10));
-        var kept = NewUnit(new UnitKey(OtherPage, tracker.PageGeneration(OtherPage), Bitness, 0x20));
-        cache.Add(stale);
-        cache.Add(kept);
-
-        tracker.InvalidateRange(CodePage << 12, 1);
-
-        Assert.True(stale.Evicted);
-        Assert.False(cache.TryGet(stale.Key, out _));
-        Assert.False(kept.Evicted);
         Assert.Equal(1, cache.StaleDropped);
         Assert.Equal(UnitBytes, cache.Bytes);
     }
