@@ -48,10 +48,6 @@ internal sealed class TranslationCache
         }
     }
 
-    /// <summary>Whether a unit that is not <see cref="TranslatedUnit.Evicted"/> is known to match its page's current
-    /// generation (units are evicted when their page is written).</summary>
-    public bool EvictsOnWrite => _tracker is not null;
-
     public long Bytes => Interlocked.Read(ref _bytes);
 
     public long Flushes => Interlocked.Read(ref _flushes);
@@ -143,15 +139,22 @@ internal sealed class TranslationCache
                     continue;
                 }
 
-                u.Evicted = true;
                 list.RemoveAt(i);
-                if (_units.TryRemove(new KeyValuePair<UnitKey, TranslatedUnit>(u.Key, u)))
-                {
-                    Interlocked.Add(ref _bytes, -u.EstimatedBytes);
-                    Interlocked.Increment(ref _stale);
-                    Interlocked.Increment(ref _retired);
-                }
+                DropStale(u);
             }
+        }
+    }
+
+    /// <summary>Evicts a unit whose page moved on and, unless something else already took it out of the cache (a
+    /// newer unit under the same key, a flush), drops it and counts it as stale and retired.</summary>
+    private void DropStale(TranslatedUnit u)
+    {
+        u.Evicted = true;
+        if (_units.TryRemove(new KeyValuePair<UnitKey, TranslatedUnit>(u.Key, u)))
+        {
+            Interlocked.Add(ref _bytes, -u.EstimatedBytes);
+            Interlocked.Increment(ref _stale);
+            Interlocked.Increment(ref _retired);
         }
     }
 
@@ -178,12 +181,9 @@ internal sealed class TranslationCache
         {
             foreach (var kv in _units)
             {
-                if (tracker.PageGeneration(kv.Key.PhysPage) != kv.Key.Generation && _units.TryRemove(kv))
+                if (tracker.PageGeneration(kv.Key.PhysPage) != kv.Key.Generation)
                 {
-                    kv.Value.Evicted = true;
-                    Interlocked.Add(ref _bytes, -kv.Value.EstimatedBytes);
-                    Interlocked.Increment(ref _stale);
-                    Interlocked.Increment(ref _retired);
+                    DropStale(kv.Value);
                 }
             }
 

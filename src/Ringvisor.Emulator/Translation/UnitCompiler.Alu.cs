@@ -356,15 +356,13 @@ internal sealed partial class UnitCompiler
     {
         int size = op.Size;
         int count = MaskedCount(op);
-        LdReg(op.Dst, size);
-        St(_t0);
-        if (count == 0)
+        if (EmitZeroCount(op, count))
         {
-            // No flags change; a 32-bit destination is still zero-extended.
-            Ld(_t0);
-            StReg(op.Dst, size);
             return;
         }
+
+        LdReg(op.Dst, size);
+        St(_t0);
 
         if (FlagsDead)
         {

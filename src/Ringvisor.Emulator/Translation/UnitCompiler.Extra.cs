@@ -590,15 +590,8 @@ internal sealed partial class UnitCompiler
         int size = op.Size;
         int bits = size * 8;
         int count = MaskedCount(op);
-        if (count == 0)
+        if (EmitZeroCount(op, count))
         {
-            // No flags change; a 32-bit destination is still written (zero-extended).
-            if (size == 4)
-            {
-                LdReg(op.Dst, 4);
-                StReg(op.Dst, 4);
-            }
-
             return;
         }
 

@@ -282,6 +282,24 @@ internal sealed partial class UnitCompiler
     /// <summary>A shift's or rotate's immediate count as the instruction masks it (0: no flag changes).</summary>
     private static int MaskedCount(in FastOp op) => (int)op.Imm & (op.Size == 8 ? 0x3F : 0x1F);
 
+    /// <summary>A shift, rotate or SHLD/SHRD whose masked count is zero changes no flag and no value, but a 32-bit
+    /// destination is still written (zero-extended): emits that and returns true; false for any other count.</summary>
+    private bool EmitZeroCount(in FastOp op, int count)
+    {
+        if (count != 0)
+        {
+            return false;
+        }
+
+        if (op.Size == 4)
+        {
+            LdReg(op.Dst, 4);
+            StReg(op.Dst, 4);
+        }
+
+        return true;
+    }
+
     /// <summary>A register-only instruction that touches no flag.</summary>
     private static bool KeepsFlags(UnitInstruction ui)
     {

@@ -972,14 +972,8 @@ internal sealed partial class UnitCompiler
         int size = op.Size;
         int bits = size * 8;
         int count = MaskedCount(op);
-        if (count == 0)
+        if (EmitZeroCount(op, count))
         {
-            if (size == 4)
-            {
-                LdReg(op.Dst, 4);
-                StReg(op.Dst, 4);
-            }
-
             return;
         }
 
