@@ -74,6 +74,9 @@ public sealed class BtStats
 
     public long UnitsTranslated => Interlocked.Read(ref _unitsTranslated);
 
+    /// <summary>Guest instructions compiled into units (an instruction in two units counts twice).</summary>
+    public long UnitInstructions => Interlocked.Read(ref _unitInstructions);
+
     /// <summary>Hot entries where no unit could be built (the first instruction is not translatable).</summary>
     public long TranslationRejected => Interlocked.Read(ref _translationRejected);
 

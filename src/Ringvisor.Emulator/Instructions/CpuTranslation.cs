@@ -115,9 +115,10 @@ public sealed unsafe partial class Cpu
     private const int ReleaseAfterStale = 64;
     private Func<int, bool>? _executedInPageCache;
 
-    // With a threshold of 1 (translate on first execution, the tests) nothing after the entry has run yet: take the
-    // whole reachable region then.
-    private Func<int, bool>? _executedInPage => _translationThreshold <= 1 ? null : _executedInPageCache ??= ExecutedInPage;
+    // What a region may take besides its entry (UnitBuilder): what the interpreter has run (with a threshold of 1,
+    // translate on first execution as the tests do, nothing after the entry has run yet: the whole reachable region),
+    // and never the entry of another unit (RegionMayTake).
+    private Func<int, bool> _executedInPage => _executedInPageCache ??= RegionMayTake;
 
     /// <summary>Whether this vCPU runs translated code (decided on first use from the options and the environment).</summary>
     internal bool TranslationEnabled => _translationMode > 0;
@@ -385,8 +386,8 @@ public sealed unsafe partial class Cpu
             nint entry = unit.Entry;
             _unitGeneration = unit.Key.Generation;
             int rc = entry != 0
-                ? ((delegate* managed<Cpu, ulong, long, Instruction[]?, int>)entry)(this, Rip & ~0xFFFUL, Math.Max(1, limit - _instructions), unit.Helpers)
-                : unit.Code(this, Rip & ~0xFFFUL, Math.Max(1, limit - _instructions), unit.Helpers);
+                ? ((delegate* managed<Cpu, ulong, long, Instruction[]?, int, int>)entry)(this, Rip & ~0xFFFUL, Math.Max(1, limit - _instructions), unit.Helpers, unit.EntryIndex)
+                : unit.Code(this, Rip & ~0xFFFUL, Math.Max(1, limit - _instructions), unit.Helpers, unit.EntryIndex);
             var exit = TranslationExits.Reason(rc);
             if (collect)
             {
@@ -774,7 +775,15 @@ public sealed unsafe partial class Cpu
             e.Pending = false;
             if (!entry)
             {
-                // Inside the finished unit's region: reached through its entry from now on; count again otherwise.
+                // Inside the finished unit's region: entered here when it is one of the unit's side entries (the cache
+                // holds it under this offset, TranslationCache.Add); otherwise reached through its entry from now on,
+                // counting again from zero.
+                if (cache.TryGet(key with { EntryOffset = (int)(Rip & 0xFFF) }, out var side) && !side!.Evicted)
+                {
+                    e.Unit = side;
+                    return side;
+                }
+
                 e.Heat = 0;
                 return null;
             }
@@ -972,6 +981,31 @@ public sealed unsafe partial class Cpu
     /// <summary>Whether the interpreter has run the instruction at page offset <paramref name="offset"/> of the page
     /// being translated (it was fetched and decoded into that page, or is its cached page-crossing instruction).</summary>
     private bool ExecutedInPage(int offset) => (_executedPage is not { } p || p.SlotAt(offset) != 0) || offset == _executedCrossing;
+
+    /// <summary>Whether the region being built may take the instruction at <paramref name="offset"/> of its page: one
+    /// this vCPU has run (see <see cref="ExecutedInPage"/>) that is not where another unit is entered (its entry or
+    /// side entry, live in the cache, or an entry queued for the worker). The region ends there and its exit chains
+    /// to that unit, instead of compiling that unit's code a second time.</summary>
+    private bool RegionMayTake(int offset)
+    {
+        if (_translationThreshold > 1 && !ExecutedInPage(offset))
+        {
+            return false;
+        }
+
+        if (_executedPage is not { } p || offset is < 0 or >= 0x1000)
+        {
+            return true;
+        }
+
+        if (p.UnitSlots is { } slots && p.SlotAt(offset) is int s && s != 0 && s <= slots.Length &&
+            slots[s - 1] is { Pending: true } pending && pending.PendingEntry == offset)
+        {
+            return false;
+        }
+
+        return !(_translationCache!.TryGet(new UnitKey(p.PhysPage, p.Generation, p.Bitness, offset), out var u) && !u!.Evicted);
+    }
 
     private TranslatedUnit? GetOrTranslate(CodePage page, int offset, out bool rejected)
     {

@@ -70,6 +70,32 @@ internal sealed class TranslatedUnit
         {
             Entry = Entry,
             Crossing = Crossing,
+            EntryIndex = EntryIndex,
+            SideEntries = SideEntries,
+        };
+
+    /// <summary>
+    /// Page offsets (in the entry page) where the code can also be entered: the unit's joins (branch targets, return
+    /// sites after its CALLs, instructions after an unconditional transfer), index i + 1 of the code's entry argument
+    /// for SideEntries[i]. Execution arrives there from outside the unit after an exit inside it (a budget or attention
+    /// exit on a backward branch resumes at a loop head, a return from a callee outside the unit at its return site, a
+    /// fault handler's IRET at the faulting instruction's block): instead of a unit of their own, each of which would
+    /// take the rest of this one's code again (1.8 compilations per guest instruction on the benchmark boot), they
+    /// enter this code (<see cref="ForSideEntry"/>).
+    /// </summary>
+    public int[]? SideEntries { get; init; }
+
+    /// <summary>0 for the unit's own entry, else 1 + the index in <see cref="SideEntries"/> it is entered at.</summary>
+    public int EntryIndex { get; init; }
+
+    /// <summary>The same code entered at side entry <paramref name="index"/> (0-based in <see cref="SideEntries"/>),
+    /// keyed by that offset: own links, no code bytes counted against the cache budget.</summary>
+    public TranslatedUnit ForSideEntry(int index) =>
+        new(Key with { EntryOffset = SideEntries![index] }, Code, InstructionCount, 0, SourceStart, Source, Helpers, Links.Length - 1)
+        {
+            Entry = Entry,
+            Crossing = Crossing,
+            EntryIndex = index + 1,
         };
 
     /// <summary>Set when the cache dropped the unit; vCPU unit slots and chain links drop their reference on seeing it.</summary>

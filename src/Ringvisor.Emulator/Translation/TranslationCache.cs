@@ -80,7 +80,8 @@ internal sealed class TranslationCache
     /// <summary>The VM's background translator (created on first use).</summary>
     public BackgroundTranslator? Background { get; set; }
 
-    /// <summary>Adds a unit, replacing (and evicting) one with the same key, flushing everything when over budget.</summary>
+    /// <summary>Adds a unit, replacing (and evicting) one with the same key, flushing everything when over budget; then
+    /// its side entries (<see cref="TranslatedUnit.SideEntries"/>) under their own offsets, where no unit is yet.</summary>
     public TranslatedUnit Add(TranslatedUnit unit)
     {
         if (Interlocked.Read(ref _bytes) + unit.EstimatedBytes > _budgetBytes)
@@ -89,7 +90,6 @@ internal sealed class TranslationCache
         }
 
         Interlocked.Add(ref _bytes, unit.EstimatedBytes);
-        _latest[(unit.Key.PhysPage, unit.Key.Bitness, unit.Key.EntryOffset)] = unit;
         _units.AddOrUpdate(unit.Key, unit, (_, old) =>
         {
             // Same key, other bytes (see TranslatedUnit.Source) or a concurrent translation: the newest wins.
@@ -97,6 +97,27 @@ internal sealed class TranslationCache
             Interlocked.Add(ref _bytes, -old.EstimatedBytes);
             return unit;
         });
+        Listed(unit);
+        if (unit.SideEntries is { } side && unit.EntryIndex == 0)
+        {
+            for (int i = 0; i < side.Length; i++)
+            {
+                var entered = unit.ForSideEntry(i);
+                if (_units.TryAdd(entered.Key, entered))
+                {
+                    Listed(entered);
+                }
+            }
+        }
+
+        return unit;
+    }
+
+    /// <summary>Records a unit just put into the cache as its entry's latest and among its page's units, evicting it at
+    /// once when its page was written meanwhile.</summary>
+    private void Listed(TranslatedUnit unit)
+    {
+        _latest[(unit.Key.PhysPage, unit.Key.Bitness, unit.Key.EntryOffset)] = unit;
 
         if (_tracker is not null)
         {
@@ -113,8 +134,6 @@ internal sealed class TranslationCache
                 EvictStale(unit.Key.PhysPage);
             }
         }
-
-        return unit;
     }
 
     /// <summary>The tracker's report of a store to a code page (on the storing thread): its units are stale.</summary>

@@ -196,17 +196,23 @@ internal sealed partial class UnitCompiler
             c._pages[rp.Delta] = rp;
         }
 
+        string name = $"bt_{key.PhysPage:x}_{key.EntryOffset:x3}";
+        if (s_dumpFilter is { } filter && filter.Any(f => name.Contains(f, StringComparison.Ordinal)))
+        {
+            DumpGuestCode(name, instructions, key.EntryOffset);
+        }
+
         var method = new DynamicMethod(
-            $"bt_{key.PhysPage:x}_{key.EntryOffset:x3}",
+            name,
             typeof(int),
-            [typeof(Cpu), typeof(ulong), typeof(long), typeof(Instruction[])],
+            [typeof(Cpu), typeof(ulong), typeof(long), typeof(Instruction[]), typeof(int)],
             typeof(Cpu),
             skipVisibility: true);
         var il = method.GetILGenerator(256 + instructions.Count * 96);
         c.Emit(il);
         int bytes = (il.ILOffset * BytesPerIlByte) + MethodOverheadBytes;
         var code = (UnitCode)method.CreateDelegate(typeof(UnitCode));
-        _ = code(null!, 0, -1, null);
+        _ = code(null!, 0, -1, null, 0);
         nint entry = EntryPoint(method);
         s_dynamicMethodIlGenerator?.SetValue(method, null);
         DropResolverCopies(method);
@@ -214,7 +220,26 @@ internal sealed partial class UnitCompiler
         {
             Crossing = sourceEnd > PageSize ? crossing : null,
             Entry = entry,
+            SideEntries = c._sideEntries.Count > 0 ? [.. c._sideEntries.Select(i => instructions[i].Offset)] : null,
         };
+    }
+
+    // RINGVISOR_BT_DUMP=text[,text...]: the guest instructions of each unit whose method name (bt_<page>_<entry>, as
+    // profilers and DOTNET_JitDisasm show it) contains one of the texts go to stderr when it is compiled (a debugging
+    // aid, like QEMU's -d in_asm).
+    private static readonly string[]? s_dumpFilter =
+        Environment.GetEnvironmentVariable("RINGVISOR_BT_DUMP") is { Length: > 0 } d ? d.Split(',') : null;
+
+    private static void DumpGuestCode(string name, List<UnitInstruction> instructions, int entry)
+    {
+        var text = new System.Text.StringBuilder();
+        text.Append($"{name}: {instructions.Count} instructions, entry {entry:x3}\n");
+        foreach (var ui in instructions)
+        {
+            text.Append($"  {ui.Offset:x3}{(ui.Offset == entry ? '>' : ' ')} {ui.Instruction}\n");
+        }
+
+        Console.Error.Write(text.ToString());
     }
 
     private UnitInstruction Cur => _ins[_k];
@@ -250,7 +275,7 @@ internal sealed partial class UnitCompiler
         il.Emit(OpCodes.Ret);
         il.MarkLabel(run);
         EmitPrologue();
-        il.Emit(OpCodes.Br, _labels[_index[_entry]]);
+        EmitEntrySwitch();
         for (_k = 0; _k < _ins.Count; _k++)
         {
             il.MarkLabel(_labels[_k]);
@@ -533,6 +558,42 @@ internal sealed partial class UnitCompiler
         _il.Emit(OpCodes.Ldfld, Memory.Mmu.FieldCurrentBase);
         _il.Emit(OpCodes.Ldelema, typeof(Memory.TlbEntry));
         _il.Emit(OpCodes.Stloc, _tlbBase);
+    }
+
+    /// <summary>Most side entries a unit offers (each is a target of the switch at its start).</summary>
+    internal const int MaxSideEntries = 32;
+
+    // Instruction indices of the side entries (TranslatedUnit.SideEntries), in offset order.
+    private readonly List<int> _sideEntries = [];
+
+    /// <summary>Goes to the instruction the dispatcher entered the unit at: its entry, or one of its joins in the entry
+    /// page (TranslatedUnit.SideEntries). A join already starts with nothing known about flags or the stack segment
+    /// and with no deferred rotate pending, whatever path reached it, so entering there needs nothing else.</summary>
+    private void EmitEntrySwitch()
+    {
+        int primary = _index[_entry];
+        for (int k = 0; k < _ins.Count && _sideEntries.Count < MaxSideEntries; k++)
+        {
+            if (_joins[k] && k != primary && PageDelta(_ins[k].Offset) == 0)
+            {
+                _sideEntries.Add(k);
+            }
+        }
+
+        if (_sideEntries.Count > 0)
+        {
+            var targets = new Label[_sideEntries.Count + 1];
+            targets[0] = _labels[primary];
+            for (int i = 0; i < _sideEntries.Count; i++)
+            {
+                targets[i + 1] = _labels[_sideEntries[i]];
+            }
+
+            _il.Emit(OpCodes.Ldarg_S, (byte)4);
+            _il.Emit(OpCodes.Switch, targets);
+        }
+
+        _il.Emit(OpCodes.Br, _labels[primary]);
     }
 
     private void EmitEpilogue()

@@ -12,7 +12,7 @@ public sealed class TranslationCacheTests
     private const int UnitBytes = 100;
 
     private static TranslatedUnit NewUnit(UnitKey key) =>
-        new(key, (_, _, _, _) => 0, instructionCount: 1, estimatedBytes: UnitBytes, sourceStart: 0, source: [0x90], helpers: null);
+        new(key, (_, _, _, _, _) => 0, instructionCount: 1, estimatedBytes: UnitBytes, sourceStart: 0, source: [0x90], helpers: null);
 
     [Theory]
     [InlineData(false)]
@@ -100,6 +100,38 @@ public sealed class TranslationCacheTests
     }
 
     [Fact]
+    public void Add_UnitWithSideEntries_EnteredThereWhereNoUnitIs_EvictedWithItsPage()
+    {
+        // A unit's side entries go into the cache under their own offsets (same code, entry index, no bytes counted),
+        // except where a unit of its own is already entered; a store to the page evicts them with the unit.
+        var tracker = new CodePageTracker(1UL << 20);
+        var cache = new TranslationCache(1L << 20, tracker);
+        const ulong CodePage = 9;
+        Assert.True(tracker.TryMark(CodePage << 12));
+        int generation = tracker.PageGeneration(CodePage);
+        var own = NewUnit(new UnitKey(CodePage, generation, Bitness, 0x40));
+        cache.Add(own);
+        var unit = new TranslatedUnit(new UnitKey(CodePage, generation, Bitness, 0x10), (_, _, _, _, _) => 0, 1, UnitBytes, 0, [0x90], null)
+        {
+            SideEntries = [0x20, 0x40],
+        };
+        cache.Add(unit);
+
+        Assert.True(cache.TryGet(unit.Key with { EntryOffset = 0x20 }, out var side));
+        Assert.NotSame(unit, side);
+        Assert.Same(unit.Code, side!.Code);
+        Assert.Equal(1, side.EntryIndex);
+        Assert.True(cache.TryGet(own.Key, out var kept));
+        Assert.Same(own, kept);
+        Assert.Equal(2 * UnitBytes, cache.Bytes);
+
+        tracker.InvalidateRange(CodePage << 12, 1);
+        Assert.True(side.Evicted);
+        Assert.True(unit.Evicted);
+        Assert.False(cache.TryGet(side.Key, out _));
+    }
+
+    [Fact]
     public void SweepStaleIfDue_ManyAdditions_SweepsWithoutAnExplicitCall()
     {
         var tracker = new CodePageTracker(1UL << 20);
@@ -140,7 +172,7 @@ public sealed class UnitCompilerMemoryTests
         var field = typeof(System.Reflection.Emit.DynamicMethod).GetField("_ilGenerator", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance);
         Assert.NotNull(field);
         Assert.Null(field.GetValue(method));
-        Assert.Equal(-1, unit.Code(null!, 0, -1, null));
+        Assert.Equal(-1, unit.Code(null!, 0, -1, null, 0));
     }
 
     [Fact]
@@ -161,7 +193,7 @@ public sealed class UnitCompilerMemoryTests
         object? scope = resolver.GetType().GetField("m_scope", Private)?.GetValue(resolver);
         var tokens = Assert.IsType<List<object?>>(scope?.GetType().GetField("m_tokens", Private)?.GetValue(scope));
         Assert.Single(tokens);
-        Assert.Equal(-1, unit.Code(null!, 0, -1, null));
+        Assert.Equal(-1, unit.Code(null!, 0, -1, null, 0));
     }
 
     [Fact]

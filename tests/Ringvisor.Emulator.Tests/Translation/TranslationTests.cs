@@ -1168,6 +1168,83 @@ public sealed partial class TranslationTests
     }
 
     [Fact]
+    public void LongLoop_BudgetExitsResumeAtTheLoopHead_ThroughTheSameUnit()
+    {
+        // A loop longer than a batch leaves its unit on a backward branch when the budget is spent; the next batch
+        // enters the same code at the loop head (a side entry) instead of a second unit for it.
+        var stats = RunBoth(a =>
+        {
+            var loop = a.CreateLabel();
+            a.xor(eax, eax);
+            a.mov(ecx, 200_000);
+            a.Label(ref loop);
+            a.add(eax, ecx);
+            a.rol(eax, 3);
+            a.xor(eax, 0x55);
+            a.dec(ecx);
+            a.jnz(loop);
+            a.hlt();
+        });
+        Assert.True(stats.TranslationExits((int)Ringvisor.Emulator.Translation.TranslationExit.Budget) > 0, "no budget exit");
+        Assert.Equal(1, stats.UnitsTranslated);
+    }
+
+    [Fact]
+    public void EntryInsideAnotherUnitsCode_RegionStopsThere_NeitherOrderCompilesItTwice()
+    {
+        // Code S (three instructions, then a jump to X) and code X (nine) on one page, each called through a register
+        // from a loop. Entered at S first, S's unit takes X too and X is its side entry. Entered at X first, X gets a
+        // unit of its own and S's region stops where that unit is entered (its exit chains to it): either way each
+        // instruction is compiled once.
+        const ulong X = DataA;
+        const ulong S = DataA + 0x80;
+        BtStats Run(ulong first, ulong second) => RunBoth(
+            a =>
+            {
+                var loop1 = a.CreateLabel();
+                var loop2 = a.CreateLabel();
+                a.xor(ebx, ebx);
+                a.xor(esi, esi);
+                a.mov(ecx, 3);
+                a.Label(ref loop1);
+                a.mov(eax, (uint)first);
+                a.call(rax);
+                a.dec(ecx);
+                a.jnz(loop1);
+                a.mov(ecx, 3);
+                a.Label(ref loop2);
+                a.mov(eax, (uint)second);
+                a.call(rax);
+                a.dec(ecx);
+                a.jnz(loop2);
+                a.hlt();
+            },
+            g =>
+            {
+                g.Code64(X, a =>
+                {
+                    for (int i = 1; i <= 8; i++)
+                    {
+                        a.add(esi, i);
+                    }
+
+                    a.ret();
+                });
+                g.Code64(S, a =>
+                {
+                    a.add(ebx, 1);
+                    a.add(ebx, 2);
+                    a.jmp(X);
+                });
+            });
+
+        var sFirst = Run(S, X);
+        var xFirst = Run(X, S);
+        Assert.Equal(sFirst.UnitsTranslated + 1, xFirst.UnitsTranslated);
+        Assert.Equal(sFirst.UnitInstructions, xFirst.UnitInstructions);
+    }
+
+    [Fact]
     public void TinyCacheBudget_FlushesEveryUnit_StillMatchesInterpreter()
     {
         var stats = RunBoth(
