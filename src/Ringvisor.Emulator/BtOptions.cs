@@ -22,8 +22,9 @@ public sealed class BtOptions
     public bool Translation { get; init; } = true;
 
     /// <summary>Executions of an instruction by the interpreter before a unit is translated starting there (0 or 1:
-    /// translate on first execution, as the differential tests do).</summary>
-    public int TranslationThreshold { get; init; } = 1000;
+    /// translate on first execution, as the differential tests do). 500 since side entries made each compilation take
+    /// less code (Translation/README.md, round 8: md5 phase -17% against 1,000, boot within noise).</summary>
+    public int TranslationThreshold { get; init; } = 500;
 
     /// <summary>Compile units on a worker thread while the vCPU keeps interpreting (on by default: the benchmark boot
     /// is ~30% faster on the 2-core host, see Translation/README.md; off, a vCPU compiles its units itself, which is
