@@ -113,12 +113,12 @@ public sealed unsafe partial class Cpu
     private long _seenCacheFlushes;
     private long _seenCacheStale;
     private const int ReleaseAfterStale = 64;
-    private Func<int, bool>? _executedInPageCache;
+    private Func<int, bool>? _regionMayTakeCache;
 
     // What a region may take besides its entry (UnitBuilder): what the interpreter has run (with a threshold of 1,
     // translate on first execution as the tests do, nothing after the entry has run yet: the whole reachable region),
     // and never the entry of another unit (RegionMayTake).
-    private Func<int, bool> _executedInPage => _executedInPageCache ??= RegionMayTake;
+    private Func<int, bool> _regionMayTake => _regionMayTakeCache ??= RegionMayTake;
 
     /// <summary>Whether this vCPU runs translated code (decided on first use from the options and the environment).</summary>
     internal bool TranslationEnabled => _translationMode > 0;
@@ -903,7 +903,7 @@ public sealed unsafe partial class Cpu
         _executedPage = p;
         _executedCrossing = crossing is null ? -1 : p.CrossingOffset;
         _regionBase = Rip & ~0xFFFUL;
-        return UnitBuilder.Build(buffer, entry, _executedInPage, 0x1000 + (crossing is null ? 0 : CrossingPage.MaxBytes),
+        return UnitBuilder.Build(buffer, entry, _regionMayTake, 0x1000 + (crossing is null ? 0 : CrossingPage.MaxBytes),
             _traces ? _otherRegionPage ??= OtherRegionPage : null, out otherPages);
     }
 
@@ -998,8 +998,8 @@ public sealed unsafe partial class Cpu
             return true;
         }
 
-        if (p.UnitSlots is { } slots && p.SlotAt(offset) is int s && s != 0 && s <= slots.Length &&
-            slots[s - 1] is { Pending: true } pending && pending.PendingEntry == offset)
+        int s = p.SlotAt(offset);
+        if (p.UnitSlots is { } slots && s != 0 && s <= slots.Length && slots[s - 1].Pending && slots[s - 1].PendingEntry == offset)
         {
             return false;
         }

@@ -66,13 +66,7 @@ internal sealed class TranslatedUnit
     /// any generation whose bytes match.
     /// </summary>
     public TranslatedUnit ForGeneration(int generation) =>
-        new(Key with { Generation = generation }, Code, InstructionCount, EstimatedBytes, SourceStart, Source, Helpers, Links.Length - 1)
-        {
-            Entry = Entry,
-            Crossing = Crossing,
-            EntryIndex = EntryIndex,
-            SideEntries = SideEntries,
-        };
+        SameCode(Key with { Generation = generation }, EstimatedBytes, EntryIndex, SideEntries);
 
     /// <summary>
     /// Page offsets (in the entry page) where the code can also be entered: the unit's joins (branch targets, return
@@ -90,12 +84,16 @@ internal sealed class TranslatedUnit
 
     /// <summary>The same code entered at side entry <paramref name="index"/> (0-based in <see cref="SideEntries"/>),
     /// keyed by that offset: own links, no code bytes counted against the cache budget.</summary>
-    public TranslatedUnit ForSideEntry(int index) =>
-        new(Key with { EntryOffset = SideEntries![index] }, Code, InstructionCount, 0, SourceStart, Source, Helpers, Links.Length - 1)
+    public TranslatedUnit ForSideEntry(int index) => SameCode(Key with { EntryOffset = SideEntries![index] }, 0, index + 1, null);
+
+    /// <summary>This unit's compiled code under another key, with links of its own.</summary>
+    private TranslatedUnit SameCode(UnitKey key, int estimatedBytes, int entryIndex, int[]? sideEntries) =>
+        new(key, Code, InstructionCount, estimatedBytes, SourceStart, Source, Helpers, Links.Length - 1)
         {
             Entry = Entry,
             Crossing = Crossing,
-            EntryIndex = index + 1,
+            EntryIndex = entryIndex,
+            SideEntries = sideEntries,
         };
 
     /// <summary>Set when the cache dropped the unit; vCPU unit slots and chain links drop their reference on seeing it.</summary>
