@@ -66,12 +66,14 @@ internal sealed partial class UnitCompiler
     /// <summary>Whether the current (rotate) instruction's flags are needed only if a load after it faults.</summary>
     private bool RotateFlagsDeferred => _rotateDeferred[_k];
 
-    // Full flag writers (ALU ops into registers, TEST, shifts by immediates) whose flags only the fault exits of the
-    // loads after them in the same block can see: the writer leaves its lazy state in locals instead of the Cpu's
-    // fields, and those loads' fault exits commit it (EmitWriterFixes). A load of a block's straight-line code between two ALU ops (the usual
-    // shape: `xor eax, eax; mov rdx, [rbx]; test dl, dl`) no longer costs five field stores on the main path.
+    // Full flag writers (ALU ops into registers, TEST, shifts by immediates) whose flags, up to the next full writer
+    // or the end of their block, only these can see: the fault exits of loads, conditions evaluated from what the
+    // emitter knows (Jcc, SETcc, CMOVcc: ConditionInline), exits (a Jcc's target outside the unit, the budget check of
+    // a backward branch), and the paths out of the block where the flags are live. The writer leaves its lazy state in
+    // locals instead of the Cpu's fields; each of those exits and paths commits it (_deferActive). So
+    // `xor eax, eax; mov rdx, [rbx]; test dl, dl` costs no field stores on the main path, nor does a loop's
+    // `add r8d, 1; jne head` (the stores move to the loop's exit and its budget exit), nor `cmp rcx, r13; cmovae`.
     private bool[] _writerDeferred = [];
-    private bool[] _writerFixup = [];
 
     /// <summary>Whether the current instruction keeps its flag commit in locals (see _writerDeferred).</summary>
     private bool WriterFlagsDeferred => _writerDeferred[_k];
@@ -175,27 +177,42 @@ internal sealed partial class UnitCompiler
     }
 
     /// <summary>
-    /// Forward, per full writer whose flags only faults can need: its region (up to the next instruction that writes
-    /// every flag) must stay in its block, so every fault exit in it is reached from the writer on one path; the loads
-    /// in it take the writer's fix-up on their fault exit. Otherwise the writer commits as usual.
+    /// Forward, per full writer whose flags something may read (see _writerDeferred): it is deferred when everything up
+    /// to the next full writer, in its block, is allowed in a region (AllowedWhileDeferred, conditions it can evaluate
+    /// inline, Jcc targets in the unit where the flags are dead) and the paths out of the block need no commit on the
+    /// way a loop goes on (a dead successor, or the exit of a backward branch's loop).
     /// </summary>
     private void ScanDeferredWriters(FlagNeed[] needAfter)
     {
         int n = _ins.Count;
         _writerDeferred = new bool[n];
-        _writerFixup = new bool[n];
-        var loads = new List<int>();
         for (int k = 0; k < n; k++)
         {
-            if (needAfter[k] != FlagNeed.FaultOnly || !DeferrableWriter(_ins[k]))
+            if (needAfter[k] == FlagNeed.Dead || !DeferrableWriter(_ins[k]))
             {
                 continue;
             }
 
-            loads.Clear();
-            bool closed = false;
-            for (int j = k + 1; j < n && !_leader[j]; j++)
+            var op = WriterFlagOp(_ins[k]);
+            bool ok = false;
+            for (int j = k + 1; ; j++)
             {
+                if (j == n)
+                {
+                    // Off the unit's end: its exit stub commits.
+                    ok = true;
+                    break;
+                }
+
+                if (_leader[j])
+                {
+                    var prev = _ins[j - 1];
+                    bool live = FallsThrough(prev) && Contiguous(j - 1) && FlagsLiveAt(j);
+                    ok = !live || (prev.Op.Kind == FastKind.Jcc && prev.Extra == UnitExtra.None &&
+                        TryIndex(prev.BranchTarget, out int back) && back < j);
+                    break;
+                }
+
                 var uj = _ins[j];
                 if (CrossesPage(uj))
                 {
@@ -204,36 +221,126 @@ internal sealed partial class UnitCompiler
 
                 if (FaultOnlyLoad(uj, out bool writesAll))
                 {
-                    loads.Add(j);
                     if (writesAll)
                     {
-                        closed = true;
+                        ok = true;
                         break;
                     }
+
+                    continue;
                 }
-                else if (RegisterOnly(uj) && !ReadsFlags(uj) && WritesAllFlags(uj))
+
+                if (RegisterOnly(uj) && !ReadsFlags(uj) && WritesAllFlags(uj) && AllowedWhileDeferred(j))
                 {
-                    closed = true;
+                    ok = true;
                     break;
                 }
-                else if (!(RegisterOnly(uj) && (KeepsFlags(uj) || uj.Extra == UnitExtra.RotateRI)))
+
+                if (KeepsFlags(uj) || (uj.Extra == UnitExtra.RotateRI && _rotateDeferred[j]))
                 {
+                    continue;
+                }
+
+                if (CarryChain(uj) && op is FlagOp.Add or FlagOp.Sub or FlagOp.Logic)
+                {
+                    // ADC/SBB/INC/DEC read CF (EmitCarry, from the locals) and commit their own state.
+                    ok = true;
                     break;
                 }
+
+                if (uj.Extra == UnitExtra.None && uj.Op.Kind is FastKind.CmovRR or FastKind.SetccR or FastKind.Jcc &&
+                    ConditionInline(op, uj.Op.Aux))
+                {
+                    if (uj.Op.Kind == FastKind.Jcc && TryIndex(uj.BranchTarget, out int t) &&
+                        (PageDelta(uj.BranchTarget) != PageDelta(uj.Offset) || FlagsLiveAt(t)))
+                    {
+                        break;
+                    }
+
+                    continue;
+                }
+
+                break;
             }
 
-            if (!closed)
-            {
-                continue;
-            }
-
-            _writerDeferred[k] = true;
-            foreach (int j in loads)
-            {
-                _writerFixup[j] = true;
-            }
+            _writerDeferred[k] = ok;
         }
     }
+
+    /// <summary>Whether instruction <paramref name="k"/> may run while a deferred writer's state is not committed: it
+    /// leaves the Cpu's lazy-flag fields alone and its exits take the commit (register moves, loads, full writers that
+    /// commit their own state, conditions, a deferred rotate). Before anything else the state is committed.</summary>
+    private bool AllowedWhileDeferred(int k)
+    {
+        var ui = _ins[k];
+        if (CrossesPage(ui))
+        {
+            return false;
+        }
+
+        if (KeepsFlags(ui) || FaultOnlyLoad(ui, out _) || DeferrableWriter(ui))
+        {
+            return true;
+        }
+
+        if (ui.Extra == UnitExtra.RotateRI)
+        {
+            return _rotateDeferred[k];
+        }
+
+        return CarryChain(ui) || (ui.Extra == UnitExtra.None && ui.Op.Kind is FastKind.CmovRR or FastKind.SetccR or
+            FastKind.Jcc or FastKind.ImulRR or FastKind.ImulRRI);
+    }
+
+    /// <summary>ADC or SBB of a register with a register or an immediate, INC or DEC of a register: each reads CF
+    /// and leaves a complete lazy state of its own.</summary>
+    private static bool CarryChain(UnitInstruction ui) =>
+        ui.Extra == UnitExtra.None &&
+        ((ui.Op.Kind is FastKind.AluRR or FastKind.AluRI && (AluOp)ui.Op.Aux is AluOp.Adc or AluOp.Sbb) ||
+         ui.Op.Kind is FastKind.IncR or FastKind.DecR);
+
+    /// <summary>Whether the arithmetic flags may be read at instruction <paramref name="j"/> before a full writer
+    /// overwrites them: by a reader, an exit of any kind, or a place this cannot follow (conservatively live).</summary>
+    private bool FlagsLiveAt(int j)
+    {
+        for (int steps = 0; steps < 64 && j < _ins.Count; steps++)
+        {
+            var ui = _ins[j];
+            if (CrossesPage(ui) || !RegisterOnly(ui) || ReadsFlags(ui))
+            {
+                return true;
+            }
+
+            if (WritesAllFlags(ui))
+            {
+                return false;
+            }
+
+            if (!KeepsFlags(ui) || !Contiguous(j))
+            {
+                return true;
+            }
+
+            j++;
+        }
+
+        return true;
+    }
+
+    /// <summary>The lazy operation a deferrable writer (DeferrableWriter) leaves: what its readers' conditions are
+    /// evaluated against.</summary>
+    private static FlagOp WriterFlagOp(UnitInstruction ui) => ui.Op.Kind switch
+    {
+        FastKind.TestRR or FastKind.TestRI => FlagOp.Logic,
+        FastKind.ShiftRI => FlagOp.Shl, // any shift: ZF and SF only (ConditionInline)
+        _ => (AluOp)ui.Op.Aux switch
+        {
+            AluOp.Add => FlagOp.Add,
+            AluOp.Sub or AluOp.Cmp => FlagOp.Sub,
+            AluOp.And or AluOp.Or or AluOp.Xor => FlagOp.Logic,
+            _ => FlagOp.None,
+        },
+    };
 
     /// <summary>An ALU op into a register (from a register, an immediate or memory), TEST, or a shift by a nonzero
     /// immediate: writes every arithmetic flag from its operands with no carry-in, what a deferred writer's fix-up can

@@ -172,27 +172,82 @@ internal sealed partial class UnitCompiler
         foreach (var (next, fix) in _writerFixes)
         {
             _il.MarkLabel(fix);
-            _il.Emit(OpCodes.Ldarg_0);
-            Ld(_dA!);
-            _il.Emit(OpCodes.Stfld, Cpu.FieldFA);
-            _il.Emit(OpCodes.Ldarg_0);
-            Ld(_dB!);
-            _il.Emit(OpCodes.Stfld, Cpu.FieldFB);
-            _il.Emit(OpCodes.Ldarg_0);
-            Ld(_dRes!);
-            _il.Emit(OpCodes.Stfld, Cpu.FieldFRes);
-            _il.Emit(OpCodes.Ldarg_0);
-            Ld(_dOpSize!);
-            LdI4(0xFF);
-            Op(OpCodes.And);
-            _il.Emit(OpCodes.Stfld, Cpu.FieldFlagOp);
-            _il.Emit(OpCodes.Ldarg_0);
-            Ld(_dOpSize!);
-            LdI4(8);
-            Op(OpCodes.Shr);
-            _il.Emit(OpCodes.Stfld, Cpu.FieldFSize);
+            EmitCommitDeferred();
             _il.Emit(OpCodes.Br, next);
         }
+    }
+
+    // Whether the Cpu's lazy-flag fields are stale at this point of the emission: the last flag writer was deferred
+    // (its state is in _dA, _dB, _dRes, _dOpSize) and nothing has committed it since. Every exit made meanwhile
+    // commits it first (stubs: ExitStub.CommitFlags; fault exits: WriterFix); an edge to a place where the flags are
+    // live commits it; anything else that could read the fields commits it on the main path first.
+    private bool _deferActive;
+
+    /// <summary>Emits the stores of the deferred writer's state into the Cpu's lazy-flag fields (no change to what
+    /// the emitter knows: used on side paths too).</summary>
+    private void EmitCommitDeferred()
+    {
+        _il.Emit(OpCodes.Ldarg_0);
+        Ld(_dA!);
+        _il.Emit(OpCodes.Stfld, Cpu.FieldFA);
+        _il.Emit(OpCodes.Ldarg_0);
+        Ld(_dB!);
+        _il.Emit(OpCodes.Stfld, Cpu.FieldFB);
+        _il.Emit(OpCodes.Ldarg_0);
+        Ld(_dRes!);
+        _il.Emit(OpCodes.Stfld, Cpu.FieldFRes);
+        _il.Emit(OpCodes.Ldarg_0);
+        Ld(_dOpSize!);
+        LdI4(0xFF);
+        Op(OpCodes.And);
+        _il.Emit(OpCodes.Stfld, Cpu.FieldFlagOp);
+        _il.Emit(OpCodes.Ldarg_0);
+        Ld(_dOpSize!);
+        LdI4(8);
+        Op(OpCodes.Shr);
+        _il.Emit(OpCodes.Stfld, Cpu.FieldFSize);
+    }
+
+    /// <summary>Commits the deferred writer's state on the main path: from here on the fields hold it.</summary>
+    private void CommitDeferredNow()
+    {
+        if (!_deferActive)
+        {
+            return;
+        }
+
+        EmitCommitDeferred();
+        _deferActive = false;
+        _fieldOp = _fieldSize = null;
+        _fieldA = _fieldB = null;
+    }
+
+    /// <summary>After the current instruction: a deferred writer's region ends where the next instruction is a block
+    /// leader (or there is none). The fall-through path commits the state when the flags are live there (a
+    /// non-adjacent fall-through went through EmitGoto, which did the same for its edge).</summary>
+    private void EndDeferredRegion(bool falls)
+    {
+        if (!_deferActive)
+        {
+            return;
+        }
+
+        int next = _k + 1;
+        if (falls && next < _ins.Count && !_leader[next])
+        {
+            return;
+        }
+
+        if (falls && next < _ins.Count && Contiguous(_k) && FlagsLiveAt(next))
+        {
+            EmitCommitDeferred();
+        }
+
+        // What is known about the flags stays true (the locals hold the writer's state); the fields are either
+        // committed now or dead on this path.
+        _deferActive = false;
+        _fieldOp = _fieldSize = null;
+        _fieldA = _fieldB = null;
     }
 
     private void ForgetOperands()
@@ -208,17 +263,18 @@ internal sealed partial class UnitCompiler
         if (WriterFlagsDeferred)
         {
             // Into the writer's locals (the fields keep the state before it on the main path; see _writerDeferred).
+            // Readers in the region read these copies: the registers the operands came from may be overwritten.
             LdOperand(a);
             St(_dA ??= _il.DeclareLocal(typeof(ulong)));
             LdOperand(b);
             St(_dB ??= _il.DeclareLocal(typeof(ulong)));
-        }
-        else
-        {
-            StoreOperand(Cpu.FieldFA, a, ref _fieldA);
-            StoreOperand(Cpu.FieldFB, b, ref _fieldB);
+            _knownA = a.IsConst ? a : Operand.Of(_dA);
+            _knownB = b.IsConst ? b : Operand.Of(_dB);
+            return;
         }
 
+        StoreOperand(Cpu.FieldFA, a, ref _fieldA);
+        StoreOperand(Cpu.FieldFB, b, ref _fieldB);
         _knownA = a;
         _knownB = b;
     }
@@ -239,10 +295,13 @@ internal sealed partial class UnitCompiler
             St(_dOpSize ??= _il.DeclareLocal(typeof(int)));
             _known = op;
             _knownSize = size;
-            _knownRes = res;
+            _knownRes = res.IsConst ? res : Operand.Of(_dRes);
             _knownCin = null;
+            _deferActive = true;
             return;
         }
+
+        _deferActive = false;
 
         _il.Emit(OpCodes.Ldarg_0);
         LdOperand(res);
@@ -296,6 +355,7 @@ internal sealed partial class UnitCompiler
         Op(OpCodes.Or);
         _il.Emit(OpCodes.Stfld, Cpu.FieldFlags);
         StoreFieldI4(Cpu.FieldFlagOp, (int)FlagOp.None, ref _fieldOp);
+        _deferActive = false;
         _known = FlagOp.None;
         ForgetOperands();
     }
@@ -327,11 +387,23 @@ internal sealed partial class UnitCompiler
                 LdFlag(_knownCin, Cpu.FieldFCarryIn);
                 return;
             default:
+                CommitDeferredNow();
                 _il.Emit(OpCodes.Ldarg_0);
                 Call(Cpu.MethodGetCf);
                 return;
         }
     }
+
+    /// <summary>Whether EmitCondition evaluates <paramref name="cc"/> after a writer of <paramref name="op"/> from what
+    /// it knows, without the Cpu's fields (a deferred writer's region may hold such readers only).</summary>
+    private static bool ConditionInline(FlagOp op, int cc) => op switch
+    {
+        FlagOp.Sub => cc is (>= 2 and <= 9) or (>= 12 and <= 15),
+        FlagOp.Logic => cc is (>= 2 and <= 9) or (>= 12 and <= 15),
+        FlagOp.Add => cc is >= 2 and <= 9,
+        FlagOp.None => false,
+        _ => cc is 4 or 5 or 8 or 9,
+    };
 
     /// <summary>Pushes condition <paramref name="cc"/> (SDM Vol. 1 Appendix B, low 4 bits of Jcc) as int32 0/1.</summary>
     private void EmitCondition(int cc)
@@ -444,7 +516,46 @@ internal sealed partial class UnitCompiler
             }
         }
 
+        if (_known is { } any && any != FlagOp.None && cc is 4 or 5 or 8 or 9)
+        {
+            // ZF and SF of any lazy operation come from its result (Cpu.GetZf, GetSf).
+            if (cc is 4 or 5)
+            {
+                LdZero(_knownSize);
+            }
+            else
+            {
+                LdSign(_knownSize);
+            }
+
+            if (cc is 5 or 9)
+            {
+                Not();
+            }
+
+            return;
+        }
+
+        if (_known == FlagOp.Add && cc is >= 2 and <= 7)
+        {
+            // CF of an ADD is (result < a) at its size; BE/A add ZF.
+            EmitCarry();
+            if (cc is 6 or 7)
+            {
+                LdZero(_knownSize);
+                Op(OpCodes.Or);
+            }
+
+            if (cc is 3 or 7)
+            {
+                Not();
+            }
+
+            return;
+        }
+
         // The general case: the Cpu evaluates its lazy state.
+        CommitDeferredNow();
         _il.Emit(OpCodes.Ldarg_0);
         LdI4(cc);
         Call(Cpu.MethodCondition);

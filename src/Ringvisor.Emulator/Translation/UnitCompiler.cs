@@ -279,6 +279,19 @@ internal sealed partial class UnitCompiler
         for (_k = 0; _k < _ins.Count; _k++)
         {
             il.MarkLabel(_labels[_k]);
+            if (_deferActive && (_leader[_k] || !AllowedWhileDeferred(_k)))
+            {
+                // Reached only by falling through from the instruction before (a leader's commit, where its flags are
+                // live, was emitted on that path: EndDeferredRegion); an instruction the region does not allow gets
+                // the state committed first.
+                if (_leader[_k])
+                {
+                    throw new InvalidOperationException("translator: a deferred flag writer's region reaches a block leader");
+                }
+
+                CommitDeferredNow();
+            }
+
             if (_leader[_k])
             {
                 _il.Emit(OpCodes.Ldloc, _icount);
@@ -296,7 +309,8 @@ internal sealed partial class UnitCompiler
                 EmitCrossingGuard();
             }
 
-            if (EmitInstruction(Cur))
+            bool falls = EmitInstruction(Cur);
+            if (falls)
             {
                 if (_pendingReset[_k] && _deferredPending is not null)
                 {
@@ -306,6 +320,8 @@ internal sealed partial class UnitCompiler
 
                 EmitFallThrough();
             }
+
+            EndDeferredRegion(falls);
         }
 
         foreach (var s in _stubs)
@@ -630,6 +646,11 @@ internal sealed partial class UnitCompiler
     private void EmitStub(ExitStub s)
     {
         _il.MarkLabel(s.Label);
+        if (s.CommitFlags)
+        {
+            EmitCommitDeferred();
+        }
+
         if (s.CountAdjust != 0)
         {
             _il.Emit(OpCodes.Ldloc, _icount);
@@ -670,7 +691,7 @@ internal sealed partial class UnitCompiler
     private Label Stub(TranslationExit reason, long ripOffset, bool ripInLocal, int adjust)
     {
         var l = _il.DefineLabel();
-        _stubs.Add(new ExitStub(l, reason, ripOffset, ripInLocal, adjust));
+        _stubs.Add(new ExitStub(l, reason, ripOffset, ripInLocal, adjust, _deferActive));
         return l;
     }
 
@@ -790,7 +811,7 @@ internal sealed partial class UnitCompiler
         EnsureCurrent(Cur.NextOffset);
         _faultExitUsed = true;
         var exit = _faultFixup[_k] ? _deferredFix!.Value : _faultUnpack;
-        return _writerFixup[_k] ? WriterFix(exit) : exit;
+        return _deferActive ? WriterFix(exit) : exit;
     }
 
     /// <summary>The fault exits of loads after a deferred rotate: commit its CF/OF onto the flags from before it
@@ -888,6 +909,12 @@ internal sealed partial class UnitCompiler
                 _il.Emit(OpCodes.Brtrue, budget);
             }
 
+            if (_deferActive && FlagsLiveAt(j))
+            {
+                // This edge only: the code after it (another path) keeps the deferred state.
+                EmitCommitDeferred();
+            }
+
             _il.Emit(OpCodes.Br, _labels[j]);
             return;
         }
@@ -911,6 +938,12 @@ internal sealed partial class UnitCompiler
     private void EmitStoreCheck(long nextRipOffset, bool ripInLocal)
     {
         _ = ripInLocal;
+        if (_deferActive)
+        {
+            // The shared store exit commits no deferred flag state (a region holds no store: see AllowedWhileDeferred).
+            throw new InvalidOperationException("translator: a store check inside a deferred flag writer's region");
+        }
+
         EnsureCurrent(nextRipOffset);
         _storeExitUsed = true;
         Ld(_status);
