@@ -808,7 +808,7 @@ public sealed unsafe partial class Cpu
             return null;
         }
 
-        if (!cache.Background!.IsPending(key))
+        if (!cache.Background!.Touch(key))
         {
             // Dropped (queue full) or evicted right after translation: count again.
             e.Pending = false;

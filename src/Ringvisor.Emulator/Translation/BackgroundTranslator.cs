@@ -2,7 +2,6 @@
 // (QEMU's TCG translates synchronously; here a unit costs far more to compile, see Translation/README.md). The default
 // (BtOptions.BackgroundTranslation). One per VM, started on demand; the thread exits after a few idle seconds, so a
 // finished VM leaves no thread behind for long. The vCPU finds finished units by polling the shared cache.
-using System.Collections.Concurrent;
 using System.Diagnostics;
 
 namespace Ringvisor.Emulator.Translation;
@@ -17,10 +16,7 @@ internal sealed class BackgroundTranslator
     private readonly TranslationCache _cache;
     private readonly BtStats _stats;
     private readonly bool _collectStats;
-    // Newest request first: the code that is hot now before requests queued earlier, which may have gone cold (boot
-    // to ready ~4% faster, md5 ~6%, than first-in first-out).
-    private readonly ConcurrentStack<(UnitKey Key, List<UnitInstruction> Instructions, byte[] Page, CrossingPage? Crossing, List<RegionPage> OtherPages)> _queue = new();
-    private readonly ConcurrentDictionary<UnitKey, bool> _pending = new();
+    private readonly HeatQueue<(List<UnitInstruction> Instructions, byte[] Page, CrossingPage? Crossing, List<RegionPage> OtherPages)> _queue = new(MaxQueued);
     private readonly SemaphoreSlim _signal = new(0, int.MaxValue);
     private int _running;
     private int _reportedFailure;
@@ -35,12 +31,11 @@ internal sealed class BackgroundTranslator
     /// <summary>Queues a unit (its instructions, chosen by the vCPU) for compilation.</summary>
     public void Request(UnitKey key, List<UnitInstruction> instructions, byte[] page, CrossingPage? crossing, List<RegionPage> otherPages)
     {
-        if (_pending.Count >= MaxQueued || !_pending.TryAdd(key, true))
+        if (!_queue.TryAdd(key, (instructions, page, crossing, otherPages)))
         {
             return;
         }
 
-        _queue.Push((key, instructions, page, crossing, otherPages));
         _signal.Release();
         if (Interlocked.CompareExchange(ref _running, 1, 0) == 0)
         {
@@ -49,7 +44,9 @@ internal sealed class BackgroundTranslator
         }
     }
 
-    public bool IsPending(UnitKey key) => _pending.ContainsKey(key);
+    /// <summary>A vCPU ran code of the pending unit <paramref name="key"/> (it calls this every few executions):
+    /// whether the unit is still queued or being compiled.</summary>
+    public bool Touch(UnitKey key) => _queue.Touch(key);
 
     private void Work()
     {
@@ -57,10 +54,10 @@ internal sealed class BackgroundTranslator
         {
             while (_signal.Wait(IdleExitMilliseconds))
             {
-                if (_queue.TryPop(out var r))
+                if (_queue.TryTake(out var key, out var r))
                 {
-                    Translate(r.Key, r.Instructions, r.Page, r.Crossing, r.OtherPages);
-                    _pending.TryRemove(r.Key, out _);
+                    Translate(key, r.Instructions, r.Page, r.Crossing, r.OtherPages);
+                    _queue.Done(key);
                 }
             }
 
