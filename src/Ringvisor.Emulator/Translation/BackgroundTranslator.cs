@@ -16,7 +16,7 @@ internal sealed class BackgroundTranslator
     private readonly TranslationCache _cache;
     private readonly BtStats _stats;
     private readonly bool _collectStats;
-    private readonly HeatQueue<(List<UnitInstruction> Instructions, byte[] Page, CrossingPage? Crossing, List<RegionPage> OtherPages)> _queue = new(MaxQueued);
+    private readonly HeatQueue<(List<UnitInstruction> Instructions, byte[] Page, int PageOffset, CrossingPage? Crossing, List<RegionPage> OtherPages)> _queue = new(MaxQueued);
     private readonly SemaphoreSlim _signal = new(0, int.MaxValue);
     private int _running;
     private int _reportedFailure;
@@ -28,10 +28,11 @@ internal sealed class BackgroundTranslator
         _collectStats = collectStats;
     }
 
-    /// <summary>Queues a unit (its instructions, chosen by the vCPU) for compilation.</summary>
-    public void Request(UnitKey key, List<UnitInstruction> instructions, byte[] page, CrossingPage? crossing, List<RegionPage> otherPages)
+    /// <summary>Queues a unit (its instructions, chosen by the vCPU) for compilation; <paramref name="page"/> holds the
+    /// page's bytes from offset <paramref name="pageOffset"/> (UnitCompiler.Compile).</summary>
+    public void Request(UnitKey key, List<UnitInstruction> instructions, byte[] page, int pageOffset, CrossingPage? crossing, List<RegionPage> otherPages)
     {
-        if (!_queue.TryAdd(key, (instructions, page, crossing, otherPages)))
+        if (!_queue.TryAdd(key, (instructions, page, pageOffset, crossing, otherPages)))
         {
             return;
         }
@@ -56,7 +57,7 @@ internal sealed class BackgroundTranslator
             {
                 if (_queue.TryTake(out var key, out var r))
                 {
-                    Translate(key, r.Instructions, r.Page, r.Crossing, r.OtherPages);
+                    Translate(key, r.Instructions, r.Page, r.PageOffset, r.Crossing, r.OtherPages);
                     _queue.Done(key);
                 }
             }
@@ -71,13 +72,13 @@ internal sealed class BackgroundTranslator
         }
     }
 
-    private void Translate(UnitKey key, List<UnitInstruction> instructions, byte[] page, CrossingPage? crossing, List<RegionPage> otherPages)
+    private void Translate(UnitKey key, List<UnitInstruction> instructions, byte[] page, int pageOffset, CrossingPage? crossing, List<RegionPage> otherPages)
     {
         long t0 = Stopwatch.GetTimestamp();
         TranslatedUnit unit;
         try
         {
-            unit = UnitCompiler.Compile(instructions, key, page, crossing, otherPages);
+            unit = UnitCompiler.Compile(instructions, key, page, crossing, otherPages, pageOffset);
         }
         catch (Exception e) when (e is InvalidProgramException or InvalidOperationException or NotSupportedException or ArgumentException)
         {

@@ -167,13 +167,15 @@ internal sealed partial class UnitCompiler
     /// compile it (through a dry run), so the first real run costs nothing extra.</summary>
     /// <remarks>A page-crossing instruction among <paramref name="instructions"/> needs <paramref name="crossing"/>
     /// (what the next page held when the region was chosen; <paramref name="page"/> continues with its bytes).</remarks>
-    public static TranslatedUnit Compile(List<UnitInstruction> instructions, UnitKey key, byte[] page, CrossingPage? crossing = null, IReadOnlyList<RegionPage>? otherPages = null)
+    /// <remarks><paramref name="page"/> may hold only part of the page, from page offset <paramref name="pageOffset"/>
+    /// (the bytes of the entry page's instructions are all it needs).</remarks>
+    public static TranslatedUnit Compile(List<UnitInstruction> instructions, UnitKey key, byte[] page, CrossingPage? crossing = null, IReadOnlyList<RegionPage>? otherPages = null, int pageOffset = 0)
     {
         // The entry page's instructions (a trace's other pages are checked by generation on every edge into them).
         var own = instructions.Where(i => i.Offset is >= 0 and < PageSize).ToList();
         int sourceStart = own[0].Offset;
         int sourceEnd = own.Max(i => i.NextOffset);
-        byte[] source = page.AsSpan(sourceStart, sourceEnd - sourceStart).ToArray();
+        byte[] source = page.AsSpan(sourceStart - pageOffset, sourceEnd - sourceStart).ToArray();
         // Helper instructions get their index in the table the unit is called with.
         var helpers = new List<Instruction>();
         foreach (var ui in instructions)
