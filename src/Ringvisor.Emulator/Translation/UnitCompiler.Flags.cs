@@ -3,8 +3,9 @@
 // accesses succeeded, so GetRflags() at any exit is what the interpreter would compute and helper calls need no
 // spill/reload. Within a block the last writer's operation and size are known at translation time, and its operands
 // are usually still in the IL temporaries it computed them in: conditions after SUB/CMP and logic/TEST compare those
-// (or the fields, once a temporary was reused); other conditions call Cpu.Condition. At joins (the entry, branch
-// targets) the knowledge is dropped: several paths meet there.
+// (or the fields, once a temporary was reused), ZF/SF after any operation and CF after ADD come from its result;
+// other conditions call Cpu.Condition. At joins (the entry, branch targets) the knowledge is dropped: several paths
+// meet there. A deferred writer (UnitCompiler.FlagLiveness.cs) keeps its state in locals instead of the fields.
 //
 // Round 3 (JIT cost): the state used to live in six locals, loaded at entry and stored at every exit. They were live
 // across every accessor call and exit edge of the unit, which cost the JIT (liveness, SSA, register allocation around
