@@ -744,16 +744,7 @@ public sealed unsafe partial class Cpu
 
         // Only the entry page's instruction bytes wait in the queue (not the whole page copy: ~4 KiB less per queued
         // unit, hundreds of which can wait during a boot).
-        int start = 0x1000, end = 0;
-        foreach (var ui in instructions)
-        {
-            if (ui.Offset is >= 0 and < 0x1000)
-            {
-                start = Math.Min(start, ui.Offset);
-                end = Math.Max(end, ui.NextOffset);
-            }
-        }
-
+        var (start, end) = UnitCompiler.EntryPageSource(instructions);
         background.Request(key, instructions, copy.AsSpan(start, end - start).ToArray(), start, crossing, otherPages);
         e.Pending = true;
         e.PendingEntry = (short)key.EntryOffset;

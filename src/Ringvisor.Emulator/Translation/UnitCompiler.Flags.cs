@@ -146,8 +146,7 @@ internal sealed partial class UnitCompiler
     {
         _known = null;
         ForgetOperands();
-        _fieldOp = _fieldSize = null;
-        _fieldA = _fieldB = null;
+        ForgetFieldContents();
     }
 
     // A deferred writer's lazy state (operands, result, operation | size << 8) and the fix-ups that commit it on the
@@ -176,6 +175,13 @@ internal sealed partial class UnitCompiler
             EmitCommitDeferred();
             _il.Emit(OpCodes.Br, next);
         }
+    }
+
+    /// <summary>Nothing is known any more about what the Cpu's lazy-flag fields hold.</summary>
+    private void ForgetFieldContents()
+    {
+        _fieldOp = _fieldSize = null;
+        _fieldA = _fieldB = null;
     }
 
     // Whether the Cpu's lazy-flag fields are stale at this point of the emission: the last flag writer was deferred
@@ -219,8 +225,7 @@ internal sealed partial class UnitCompiler
 
         EmitCommitDeferred();
         _deferActive = false;
-        _fieldOp = _fieldSize = null;
-        _fieldA = _fieldB = null;
+        ForgetFieldContents();
     }
 
     /// <summary>After the current instruction: a deferred writer's region ends where the next instruction is a block
@@ -247,8 +252,7 @@ internal sealed partial class UnitCompiler
         // What is known about the flags stays true (the locals hold the writer's state); the fields are either
         // committed now or dead on this path.
         _deferActive = false;
-        _fieldOp = _fieldSize = null;
-        _fieldA = _fieldB = null;
+        ForgetFieldContents();
     }
 
     private void ForgetOperands()

@@ -171,10 +171,7 @@ internal sealed partial class UnitCompiler
     /// (the bytes of the entry page's instructions are all it needs).</remarks>
     public static TranslatedUnit Compile(List<UnitInstruction> instructions, UnitKey key, byte[] page, CrossingPage? crossing = null, IReadOnlyList<RegionPage>? otherPages = null, int pageOffset = 0)
     {
-        // The entry page's instructions (a trace's other pages are checked by generation on every edge into them).
-        var own = instructions.Where(i => i.Offset is >= 0 and < PageSize).ToList();
-        int sourceStart = own[0].Offset;
-        int sourceEnd = own.Max(i => i.NextOffset);
+        var (sourceStart, sourceEnd) = EntryPageSource(instructions);
         byte[] source = page.AsSpan(sourceStart - pageOffset, sourceEnd - sourceStart).ToArray();
         // Helper instructions get their index in the table the unit is called with.
         var helpers = new List<Instruction>();
@@ -224,6 +221,24 @@ internal sealed partial class UnitCompiler
             Entry = entry,
             SideEntries = c._sideEntries.Count > 0 ? [.. c._sideEntries.Select(i => instructions[i].Offset)] : null,
         };
+    }
+
+    /// <summary>The page offsets spanned by the bytes of the entry page's instructions (a trace's other pages are
+    /// checked by generation on every edge into them): what a unit keeps to compare with memory, and all of the page
+    /// that <see cref="Compile"/> needs.</summary>
+    internal static (int Start, int End) EntryPageSource(List<UnitInstruction> instructions)
+    {
+        int start = PageSize, end = 0;
+        foreach (var ui in instructions)
+        {
+            if (ui.Offset is >= 0 and < PageSize)
+            {
+                start = Math.Min(start, ui.Offset);
+                end = Math.Max(end, ui.NextOffset);
+            }
+        }
+
+        return (start, end);
     }
 
     // RINGVISOR_BT_DUMP=text[,text...]: the guest instructions of each unit whose method name (bt_<page>_<entry>, as
