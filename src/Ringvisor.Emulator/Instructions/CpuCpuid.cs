@@ -18,7 +18,7 @@ public sealed partial class Cpu
     private const ulong ApicBaseGlobalEnable = 1UL << 11;
 
     // Leaf 1 ECX (SDM Table 3-10).
-    private const uint Sse3 = 1 << 0, Ssse3 = 1 << 9, Popcnt = 1 << 23, TscDeadline = 1 << 24, Hypervisor = 1U << 31;
+    private const uint Sse3 = 1 << 0, Ssse3 = 1 << 9, Cx16 = 1 << 13, Popcnt = 1 << 23, TscDeadline = 1 << 24, Hypervisor = 1U << 31;
 
     // Leaf 7 subleaf 0 EDX (SDM Table 3-8): IA32_ARCH_CAPABILITIES MSR present.
     private const uint ArchCapabilities = 1U << 29;
@@ -60,7 +60,7 @@ public sealed partial class Cpu
             case 1:
                 {
                     uint edx = De | Pse | Tsc | Msr | Pae | Cx8 | Sep | Pge | Cmov | Pat | Pse36 | Clfsh;
-                    uint ecx = Popcnt | Hypervisor;
+                    uint ecx = Cx16 | Popcnt | Hypervisor;
                     if (_apic is not null)
                     {
                         // The local APIC implements IA32_TSC_DEADLINE against this CPU's TSC clock. The APIC bit

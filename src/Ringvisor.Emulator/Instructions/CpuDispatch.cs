@@ -28,6 +28,7 @@ public sealed partial class Cpu
             case Mnemonic.Xchg: ExecXchg(ins); break;
             case Mnemonic.Cmpxchg: ExecCmpxchg(ins); break;
             case Mnemonic.Cmpxchg8b: ExecCmpxchg8b(ins); break;
+            case Mnemonic.Cmpxchg16b: ExecCmpxchg16b(ins); break;
             case Mnemonic.Lea: ExecLea(ins); break;
             case Mnemonic.Movzx: ExecMovzx(ins, false); break;
             case Mnemonic.Movsx:

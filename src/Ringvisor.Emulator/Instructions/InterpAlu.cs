@@ -1,6 +1,7 @@
 // Integer arithmetic and logic (SDM Vol. 2: ADD, ADC, SUB, SBB, CMP, AND, OR, XOR, TEST, INC, DEC, NEG, NOT, XADD,
-// CMPXCHG, CMPXCHG8B, XCHG) with LOCK atomicity (Vol. 3A §8.1.2): a host compare-and-swap loop on the RAM mapping
+// CMPXCHG, CMPXCHG8B, CMPXCHG16B, XCHG) with LOCK atomicity (Vol. 3A §8.1.2): a host compare-and-swap loop on the RAM mapping
 // when the operand is naturally aligned, otherwise a global fallback lock.
+using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using Iced.Intel;
 using Ringvisor.Emulator.Memory;
@@ -365,6 +366,58 @@ public sealed unsafe partial class Cpu
             // The accumulator is written only on failure (a 32-bit write zero-extends RAX then).
             WriteReg(acc, seen);
         }
+    }
+
+    /// <summary>
+    /// CMPXCHG16B m128 (SDM Vol. 2A CMPXCHG8B/CMPXCHG16B; 64-bit mode, REX.W): compares RDX:RAX with the 16-byte operand;
+    /// equal: ZF = 1 and RCX:RBX is stored; else ZF = 0 and the operand is loaded into RDX:RAX. The operand must be
+    /// 16-byte aligned (#GP(0) otherwise, whatever AC says) and receives a write cycle either way, so a read-only page
+    /// faults even when the comparison fails. No host instruction does a 16-byte compare-exchange from .NET: the access
+    /// runs under the VM's lock for atomics that have no direct host form (as split locked accesses do). Other flags
+    /// are unchanged.
+    /// </summary>
+    private void ExecCmpxchg16b(in Instruction ins)
+    {
+        ulong la = MemoryLinear(ins);
+        if ((la & 0xF) != 0)
+        {
+            _ = Gp();
+            return;
+        }
+
+        Span<byte> m = stackalloc byte[16];
+        bool equal;
+        lock (_host.MemorySystem.AtomicFallbackLock)
+        {
+            if (!ReadData(la, m))
+            {
+                return;
+            }
+
+            ulong lo = BinaryPrimitives.ReadUInt64LittleEndian(m);
+            ulong hi = BinaryPrimitives.ReadUInt64LittleEndian(m[8..]);
+            equal = lo == Gpr[0] && hi == Gpr[2];
+            if (equal)
+            {
+                BinaryPrimitives.WriteUInt64LittleEndian(m, Gpr[3]);
+                BinaryPrimitives.WriteUInt64LittleEndian(m[8..], Gpr[1]);
+            }
+
+            // On failure the old value is written back (the write cycle the SDM describes).
+            if (!WriteData(la, m))
+            {
+                return;
+            }
+
+            if (!equal)
+            {
+                Gpr[0] = lo;
+                Gpr[2] = hi;
+            }
+        }
+
+        ulong f = MaterializeFlags();
+        _flags = equal ? f | FlagZf : f & ~FlagZf;
     }
 
     private void ExecCmpxchg8b(in Instruction ins)

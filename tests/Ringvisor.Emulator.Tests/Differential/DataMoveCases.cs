@@ -1,6 +1,6 @@
 // Data movement and exchange: XCHG, XADD, CMPXCHG (equal and unequal), CMPXCHG8B, BSWAP, MOVSX/MOVZX/MOVSXD, LEA with
 // every addressing form (base, index*scale, disp8/disp32, RIP-relative, 32-bit address size), PUSH/POP (register,
-// memory, immediate), PUSHF/POPF. CMPXCHG16B is left out (the interpreter's CPUID has no CX16). BSWAP of a 16-bit
+// memory, immediate), PUSHF/POPF, CMPXCHG16B (aligned, equal and unequal; misaligned: #GP). BSWAP of a 16-bit
 // register is undefined (SDM Vol. 2A BSWAP) and left out. POPF at CPL 3 with IOPL 0 leaves IF and IOPL alone.
 using Iced.Intel;
 using static Iced.Intel.AssemblerRegisters;
@@ -31,7 +31,7 @@ internal static class DataMoveCases
         int b = Pick(rng, true, 4, 0);
         bool memory = rng.Next(3) == 0;
         MemoryOperand Mem() => DataOperand(rng, c, b, bits / 8);
-        switch (rng.Next(10))
+        switch (rng.Next(11))
         {
             case 0:
                 return c.With(memory
@@ -89,6 +89,35 @@ internal static class DataMoveCases
                     }
 
                     return c.With(Instruction.Create(Iced.Intel.Code.Cmpxchg8b_m64, m), "cmpxchg8b");
+                }
+
+            case 10:
+                {
+                    var m = DataOperand(rng, c, Pick(rng, true, 4, 0, 1, 2, 3), 16);
+                    int bi = m.Base - Register.RAX;
+                    ulong ea = c.Gpr[bi] + (ulong)m.Displacement;
+                    if (rng.Next(4) != 0)
+                    {
+                        // Mostly 16-byte aligned; otherwise #GP(0) on both sides.
+                        c.Gpr[bi] -= ea & 0xF;
+                        ea &= ~0xFUL;
+                    }
+
+                    if (rng.Next(2) == 0)
+                    {
+                        // Memory equal to RDX:RAX (or to RAX only: the high halves decide).
+                        ulong rax = c.Gpr[0], rdx = rng.Next(3) == 0 ? ~c.Gpr[2] : c.Gpr[2];
+                        int off = (int)(ea - DiffLayout.Data);
+                        c.PrepareData = data =>
+                        {
+                            BitConverter.TryWriteBytes(data.Slice(off, 8), rax);
+                            BitConverter.TryWriteBytes(data.Slice(off + 8, 8), rdx);
+                        };
+                    }
+
+                    var ins = Instruction.Create(Iced.Intel.Code.Cmpxchg16b_m128, m);
+                    ins.HasLockPrefix = rng.Next(2) == 0;
+                    return c.With(ins, "cmpxchg16b");
                 }
 
             case 4:

@@ -1,0 +1,150 @@
+// CMPXCHG16B (SDM Vol. 2A CMPXCHG8B/CMPXCHG16B): the compare, both outcomes, the alignment #GP and the write cycle that
+// makes a read-only operand fault even when the comparison fails; CPUID advertises it (CX16).
+using Iced.Intel;
+using Ringvisor.Core.Cpu;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace Ringvisor.Emulator.Tests.Interpreter;
+
+public class Cmpxchg16bTests
+{
+    private const ulong Handler = 0x30000;
+    private const ulong Operand = 0x20010;
+
+    // Stores the error code and the faulting RIP at 0x40000, then halts.
+    private static void FaultHandler(Assembler a)
+    {
+        a.mov(rbx, 0x40000UL);
+        a.mov(rax, __qword_ptr[rsp]);
+        a.mov(__qword_ptr[rbx], rax);
+        a.mov(rax, __qword_ptr[rsp + 8]);
+        a.mov(__qword_ptr[rbx + 8], rax);
+        a.hlt();
+    }
+
+    [Fact]
+    public void Equal_StoresRcxRbxAndSetsZf()
+    {
+        using var g = new GuestHarness();
+        g.SetupLongMode();
+        g.Write64(Operand, 0x1111_2222_3333_4444);
+        g.Write64(Operand + 8, 0x5555_6666_7777_8888);
+        g.Code64(GuestHarness.CodeBase, a =>
+        {
+            a.mov(rsi, Operand);
+            a.mov(rax, 0x1111_2222_3333_4444UL);
+            a.mov(rdx, 0x5555_6666_7777_8888UL);
+            a.mov(rbx, 0xAAAA_BBBB_CCCC_DDDDUL);
+            a.mov(rcx, 0xEEEE_FFFF_0000_1111UL);
+            a.xor(edi, edi); // ZF = 1, CF = 0 before
+            a.stc();
+            a.@lock.cmpxchg16b(__xmmword_ptr[rsi]);
+            a.hlt();
+        });
+
+        Assert.Equal(VcpuExitReason.Halted, g.Run().Reason);
+        Assert.Equal(0xAAAA_BBBB_CCCC_DDDDUL, g.Read64(Operand));
+        Assert.Equal(0xEEEE_FFFF_0000_1111UL, g.Read64(Operand + 8));
+        var r = g.State.Registers;
+        Assert.Equal(0x1111_2222_3333_4444UL, r.Rax);
+        Assert.Equal(0x5555_6666_7777_8888UL, r.Rdx);
+        Assert.NotEqual(0UL, r.Rflags & 0x40); // ZF
+        Assert.NotEqual(0UL, r.Rflags & 0x1);  // CF untouched (set by STC)
+    }
+
+    [Theory]
+    [InlineData(0x1111_2222_3333_4444UL, 0x0UL)] // high halves differ
+    [InlineData(0x0UL, 0x5555_6666_7777_8888UL)] // low halves differ
+    public void NotEqual_LoadsRdxRaxAndClearsZf(ulong low, ulong high)
+    {
+        using var g = new GuestHarness();
+        g.SetupLongMode();
+        g.Write64(Operand, 0x1111_2222_3333_4444);
+        g.Write64(Operand + 8, 0x5555_6666_7777_8888);
+        g.Code64(GuestHarness.CodeBase, a =>
+        {
+            a.mov(rsi, Operand);
+            a.mov(rax, low);
+            a.mov(rdx, high);
+            a.mov(rbx, 1UL);
+            a.mov(rcx, 2UL);
+            a.xor(edi, edi); // ZF = 1 before
+            a.cmpxchg16b(__xmmword_ptr[rsi]);
+            a.hlt();
+        });
+
+        Assert.Equal(VcpuExitReason.Halted, g.Run().Reason);
+        Assert.Equal(0x1111_2222_3333_4444UL, g.Read64(Operand));
+        Assert.Equal(0x5555_6666_7777_8888UL, g.Read64(Operand + 8));
+        var r = g.State.Registers;
+        Assert.Equal(0x1111_2222_3333_4444UL, r.Rax);
+        Assert.Equal(0x5555_6666_7777_8888UL, r.Rdx);
+        Assert.Equal(0UL, r.Rflags & 0x40);
+    }
+
+    [Fact]
+    public void Misaligned_RaisesGpWithoutTouchingMemory()
+    {
+        using var g = new GuestHarness();
+        g.SetupLongMode();
+        g.SetGate64(13, Handler);
+        g.Code64(Handler, FaultHandler);
+        g.Write64(Operand + 8, 7);
+        g.Code64(GuestHarness.CodeBase, a =>
+        {
+            a.mov(rsi, Operand + 8); // 8-byte aligned only
+            a.mov(rax, 7UL);
+            a.xor(edx, edx);
+            a.mov(rbx, 9UL);
+            a.xor(ecx, ecx);
+            a.@lock.cmpxchg16b(__xmmword_ptr[rsi]);
+            a.hlt();
+        });
+
+        Assert.Equal(VcpuExitReason.Halted, g.Run().Reason);
+        Assert.Equal(0UL, g.Read64(0x40000)); // #GP(0)
+        Assert.Equal(GuestHarness.CodeBase + 10 + 10 + 2 + 10 + 2, g.Read64(0x40008));
+        Assert.Equal(7UL, g.Read64(Operand + 8));
+    }
+
+    [Fact]
+    public void ReadOnlyOperand_FaultsEvenWhenTheComparisonFails()
+    {
+        using var g = new GuestHarness();
+        g.SetupLongMode();
+        // 0x200000..0x3FFFFF read-only (PD entry 1 without R/W).
+        g.Write64(GuestHarness.Pd + 8, (1UL << 21) | 0x85);
+        g.SetGate64(14, Handler);
+        g.Code64(Handler, FaultHandler);
+        g.Code64(GuestHarness.CodeBase, a =>
+        {
+            a.mov(rsi, 0x200100UL);
+            a.mov(rax, 0x1234UL); // memory holds zeros: the comparison fails
+            a.mov(rdx, 0x5678UL);
+            a.@lock.cmpxchg16b(__xmmword_ptr[rsi]);
+            a.hlt();
+        });
+
+        Assert.Equal(VcpuExitReason.Halted, g.Run().Reason);
+        Assert.Equal(0x3UL, g.Read64(0x40000)); // #PF, present + write
+        Assert.Equal(GuestHarness.CodeBase + 30, g.Read64(0x40008));
+        Assert.Equal(0x5678UL, g.State.Registers.Rdx); // RDX:RAX not loaded (the handler uses RAX)
+    }
+
+    [Fact]
+    public void Cpuid_AdvertisesCx16()
+    {
+        using var g = new GuestHarness();
+        g.SetupLongMode();
+        g.Code64(GuestHarness.CodeBase, a =>
+        {
+            a.mov(eax, 1);
+            a.xor(ecx, ecx);
+            a.cpuid();
+            a.hlt();
+        });
+
+        Assert.Equal(VcpuExitReason.Halted, g.Run().Reason);
+        Assert.NotEqual(0UL, g.State.Registers.Rcx & (1UL << 13));
+    }
+}
