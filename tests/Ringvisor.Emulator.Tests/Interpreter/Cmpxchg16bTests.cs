@@ -11,17 +11,6 @@ public class Cmpxchg16bTests
     private const ulong Handler = 0x30000;
     private const ulong Operand = 0x20010;
 
-    // Stores the error code and the faulting RIP at 0x40000, then halts.
-    private static void FaultHandler(Assembler a)
-    {
-        a.mov(rbx, 0x40000UL);
-        a.mov(rax, __qword_ptr[rsp]);
-        a.mov(__qword_ptr[rbx], rax);
-        a.mov(rax, __qword_ptr[rsp + 8]);
-        a.mov(__qword_ptr[rbx + 8], rax);
-        a.hlt();
-    }
-
     [Fact]
     public void Equal_StoresRcxRbxAndSetsZf()
     {
@@ -88,7 +77,7 @@ public class Cmpxchg16bTests
         using var g = new GuestHarness();
         g.SetupLongMode();
         g.SetGate64(13, Handler);
-        g.Code64(Handler, FaultHandler);
+        g.Code64(Handler, ExceptionDeliveryTests.ErrorCodeHandler); // error code at 0x40000, RIP at 0x40008
         g.Write64(Operand + 8, 7);
         g.Code64(GuestHarness.CodeBase, a =>
         {
@@ -115,7 +104,7 @@ public class Cmpxchg16bTests
         // 0x200000..0x3FFFFF read-only (PD entry 1 without R/W).
         g.Write64(GuestHarness.Pd + 8, (1UL << 21) | 0x85);
         g.SetGate64(14, Handler);
-        g.Code64(Handler, FaultHandler);
+        g.Code64(Handler, ExceptionDeliveryTests.ErrorCodeHandler); // error code at 0x40000, RIP at 0x40008
         g.Code64(GuestHarness.CodeBase, a =>
         {
             a.mov(rsi, 0x200100UL);

@@ -10,7 +10,7 @@ public sealed class ExceptionDeliveryTests
     private const ulong Handler = 0x30000;
 
     /// <summary>A handler that stores the error code (top of stack) and its RIP/CS into 0x40000.. then halts.</summary>
-    private static void ErrorCodeHandler(Assembler a)
+    internal static void ErrorCodeHandler(Assembler a)
     {
         a.mov(rbx, 0x40000UL);
         a.mov(rax, __qword_ptr[rsp]);
