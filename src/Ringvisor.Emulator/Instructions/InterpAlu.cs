@@ -416,8 +416,14 @@ public sealed unsafe partial class Cpu
             }
         }
 
+        SetZfOnly(equal);
+    }
+
+    /// <summary>CMPXCHG8B/16B: ZF tells whether the operands were equal; the other flags are unchanged.</summary>
+    private void SetZfOnly(bool zf)
+    {
         ulong f = MaterializeFlags();
-        _flags = equal ? f | FlagZf : f & ~FlagZf;
+        _flags = zf ? f | FlagZf : f & ~FlagZf;
     }
 
     private void ExecCmpxchg8b(in Instruction ins)
@@ -429,14 +435,9 @@ public sealed unsafe partial class Cpu
             return;
         }
 
-        ulong f = MaterializeFlags();
-        if (seen == expected)
+        SetZfOnly(seen == expected);
+        if (seen != expected)
         {
-            _flags = f | FlagZf;
-        }
-        else
-        {
-            _flags = f & ~FlagZf;
             Gpr[0] = (uint)seen;
             Gpr[2] = seen >> 32;
         }

@@ -14,24 +14,8 @@ public class Cmpxchg16bTests
     [Fact]
     public void Equal_StoresRcxRbxAndSetsZf()
     {
-        using var g = new GuestHarness();
-        g.SetupLongMode();
-        g.Write64(Operand, 0x1111_2222_3333_4444);
-        g.Write64(Operand + 8, 0x5555_6666_7777_8888);
-        g.Code64(GuestHarness.CodeBase, a =>
-        {
-            a.mov(rsi, Operand);
-            a.mov(rax, 0x1111_2222_3333_4444UL);
-            a.mov(rdx, 0x5555_6666_7777_8888UL);
-            a.mov(rbx, 0xAAAA_BBBB_CCCC_DDDDUL);
-            a.mov(rcx, 0xEEEE_FFFF_0000_1111UL);
-            a.xor(edi, edi); // ZF = 1, CF = 0 before
-            a.stc();
-            a.@lock.cmpxchg16b(__xmmword_ptr[rsi]);
-            a.hlt();
-        });
+        using var g = RunOnOperand(0x1111_2222_3333_4444, 0x5555_6666_7777_8888, 0xAAAA_BBBB_CCCC_DDDD, 0xEEEE_FFFF_0000_1111, locked: true);
 
-        Assert.Equal(VcpuExitReason.Halted, g.Run().Reason);
         Assert.Equal(0xAAAA_BBBB_CCCC_DDDDUL, g.Read64(Operand));
         Assert.Equal(0xEEEE_FFFF_0000_1111UL, g.Read64(Operand + 8));
         var r = g.State.Registers;
@@ -46,7 +30,21 @@ public class Cmpxchg16bTests
     [InlineData(0x0UL, 0x5555_6666_7777_8888UL)] // low halves differ
     public void NotEqual_LoadsRdxRaxAndClearsZf(ulong low, ulong high)
     {
-        using var g = new GuestHarness();
+        using var g = RunOnOperand(low, high, 1, 2, locked: false);
+
+        Assert.Equal(0x1111_2222_3333_4444UL, g.Read64(Operand));
+        Assert.Equal(0x5555_6666_7777_8888UL, g.Read64(Operand + 8));
+        var r = g.State.Registers;
+        Assert.Equal(0x1111_2222_3333_4444UL, r.Rax);
+        Assert.Equal(0x5555_6666_7777_8888UL, r.Rdx);
+        Assert.Equal(0UL, r.Rflags & 0x40);
+    }
+
+    /// <summary>Runs CMPXCHG16B on the aligned operand holding 0x5555666677778888_1111222233334444, with RDX:RAX =
+    /// <paramref name="high"/>:<paramref name="low"/>, RCX:RBX as given, ZF and CF set before; halted after it.</summary>
+    private static GuestHarness RunOnOperand(ulong low, ulong high, ulong rbxValue, ulong rcxValue, bool locked)
+    {
+        var g = new GuestHarness();
         g.SetupLongMode();
         g.Write64(Operand, 0x1111_2222_3333_4444);
         g.Write64(Operand + 8, 0x5555_6666_7777_8888);
@@ -55,20 +53,30 @@ public class Cmpxchg16bTests
             a.mov(rsi, Operand);
             a.mov(rax, low);
             a.mov(rdx, high);
-            a.mov(rbx, 1UL);
-            a.mov(rcx, 2UL);
-            a.xor(edi, edi); // ZF = 1 before
-            a.cmpxchg16b(__xmmword_ptr[rsi]);
+            a.mov(rbx, rbxValue);
+            a.mov(rcx, rcxValue);
+            a.xor(edi, edi); // ZF = 1, CF = 0 before
+            a.stc();
+            if (locked)
+            {
+                a.@lock.cmpxchg16b(__xmmword_ptr[rsi]);
+            }
+            else
+            {
+                a.cmpxchg16b(__xmmword_ptr[rsi]);
+            }
+
             a.hlt();
         });
 
-        Assert.Equal(VcpuExitReason.Halted, g.Run().Reason);
-        Assert.Equal(0x1111_2222_3333_4444UL, g.Read64(Operand));
-        Assert.Equal(0x5555_6666_7777_8888UL, g.Read64(Operand + 8));
-        var r = g.State.Registers;
-        Assert.Equal(0x1111_2222_3333_4444UL, r.Rax);
-        Assert.Equal(0x5555_6666_7777_8888UL, r.Rdx);
-        Assert.Equal(0UL, r.Rflags & 0x40);
+        var exit = g.Run().Reason;
+        if (exit != VcpuExitReason.Halted)
+        {
+            g.Dispose();
+        }
+
+        Assert.Equal(VcpuExitReason.Halted, exit);
+        return g;
     }
 
     [Fact]
