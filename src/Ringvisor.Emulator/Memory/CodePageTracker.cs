@@ -27,11 +27,13 @@ public sealed class CodePageTracker
     }
 
     /// <summary>
-    /// Called with the guest-physical base address of a marked page after a store changed it. Runs on the storing
-    /// thread (a vCPU, or whoever called <see cref="InvalidateRange"/>); it must be thread-safe and must not call
-    /// back into that vCPU's <see cref="Mmu"/> accessors.
+    /// Raised with the guest-physical base address of a marked page after a store changed it. Runs on the storing
+    /// thread (a vCPU, or whoever called <see cref="InvalidateRange"/>); handlers must be thread-safe and must not
+    /// call back into that vCPU's <see cref="Mmu"/> accessors. An event, not a settable delegate: subscribing is
+    /// atomic, so vCPU threads starting together cannot lose each other's subscription (a lost one left the
+    /// translation cache running units of rewritten code).
     /// </summary>
-    public Action<ulong>? PageWritten { get; set; }
+    public event Action<ulong>? PageWritten;
 
     /// <summary>How many times a marked page was reported written (self-modifying code, DMA over code), for --stats.</summary>
     public long WriteReports => Interlocked.Read(ref _reports);

@@ -7,7 +7,24 @@ namespace Ringvisor.Emulator.Translation;
 internal static class TranslationCaches
 {
     private static readonly ConditionalWeakTable<CpuHost, TranslationCache> s_caches = new();
+    private static readonly Lock s_gate = new();
 
-    public static TranslationCache For(CpuHost host) =>
-        s_caches.GetValue(host, h => new TranslationCache(h.Options.TranslationBudgetBytes, h.CodePages));
+    /// <summary>
+    /// The host's cache, created on first use. Created under a lock, not with ConditionalWeakTable.GetValue: that may
+    /// run its factory on several threads at once (the vCPUs of a VM start together) and keep one result, and the
+    /// discarded cache would stay subscribed to the page tracker, reporting nothing to the one in use.
+    /// </summary>
+    public static TranslationCache For(CpuHost host)
+    {
+        lock (s_gate)
+        {
+            if (!s_caches.TryGetValue(host, out var cache))
+            {
+                cache = new TranslationCache(host.Options.TranslationBudgetBytes, host.CodePages);
+                s_caches.Add(host, cache);
+            }
+
+            return cache;
+        }
+    }
 }
