@@ -35,6 +35,14 @@ public sealed class BtOptions
     /// callee through its RET (traces; Translation/README.md). RINGVISOR_BT_TRACES=0/1 overrides this.</summary>
     public bool Traces { get; init; }
 
+    /// <summary>
+    /// A debugging aid: before every unit runs, check that guest memory still holds the code bytes it was translated
+    /// from and that RIP is at its entry in the page it was translated for; a unit that fails (an invalidation that did
+    /// not happen) stops the vCPU with an internal error naming it, instead of running code the guest no longer has.
+    /// Costs a compare of the unit's bytes per unit entered. RINGVISOR_BT_VERIFY=1 turns it on.
+    /// </summary>
+    public bool VerifyUnits { get; init; }
+
     /// <summary>Estimated size of translated code kept per VM; the cache is flushed when a new unit would exceed it.</summary>
     public long TranslationBudgetBytes { get; init; } = 32L << 20;
 }

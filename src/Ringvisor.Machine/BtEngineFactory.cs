@@ -12,6 +12,7 @@ internal static class BtEngineFactory
             TracePath = config.TracePath,
             CollectStats = config.CollectStats,
             Translation = config.BtTranslation,
+            VerifyUnits = config.BtVerifyUnits,
             ConsoleSink = console,
         });
         // Device DMA (virtio) and VMM writes into guest RAM must drop decoded code on the pages they touch, or a

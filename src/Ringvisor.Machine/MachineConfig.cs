@@ -29,6 +29,10 @@ public sealed record MachineConfig
     /// <summary>bt engine: translate hot guest code to IL (false: interpret everything, the reference tier).</summary>
     public bool BtTranslation { get; init; } = true;
 
+    /// <summary>bt engine: check every translated unit against guest memory before it runs (a debugging aid,
+    /// BtOptions.VerifyUnits).</summary>
+    public bool BtVerifyUnits { get; init; }
+
     /// <summary>virtio-blk disks, in PCI slot order (the first is /dev/vda).</summary>
     public IReadOnlyList<DiskConfig> Disks { get; init; } = [];
 

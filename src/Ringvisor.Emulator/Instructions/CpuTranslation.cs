@@ -354,6 +354,8 @@ public sealed unsafe partial class Cpu
             }
         }
 
+        _verifyUnits = on && (o.VerifyUnits || Environment.GetEnvironmentVariable("RINGVISOR_BT_VERIFY") == "1");
+
         string? traces = Environment.GetEnvironmentVariable("RINGVISOR_BT_TRACES");
         _traces = traces == "1" || (o.Traces && traces != "0");
         _translationMode = on ? 1 : -1;
@@ -383,6 +385,11 @@ public sealed unsafe partial class Cpu
         // interpreter ran an instruction.
         while (true)
         {
+            if (_verifyUnits)
+            {
+                VerifyUnitEntry(unit);
+            }
+
             nint entry = unit.Entry;
             _unitGeneration = unit.Key.Generation;
             int rc = entry != 0
@@ -511,6 +518,47 @@ public sealed unsafe partial class Cpu
         }
 
         n += (int)Math.Max(0, executed - 1);
+    }
+
+    // BtOptions.VerifyUnits (or RINGVISOR_BT_VERIFY=1): every unit entry is checked against guest memory.
+    private bool _verifyUnits;
+
+    /// <summary>
+    /// The verification mode's check before <paramref name="unit"/> runs at RIP: guest memory holds the bytes it was
+    /// translated from, and RIP is at its entry (or side entry) offset in the page it was translated for, when the TLB
+    /// says which page that is. A unit whose bytes changed must have been evicted before any path could reach it
+    /// again; one that was not is a missed invalidation, reported as an internal error (the vCPU stops with it).
+    /// Another vCPU's store can change the bytes just before its eviction lands (cross-modifying code, which the
+    /// architecture lets run stale until the executing CPU serialises), so a mismatch counts only if the unit is still
+    /// live a moment later.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void VerifyUnitEntry(TranslatedUnit unit)
+    {
+        var key = unit.Key;
+        string? problem = null;
+        if ((int)(Rip & 0xFFF) != key.EntryOffset)
+        {
+            problem = $"entered at page offset {Rip & 0xFFF:x3}";
+        }
+        else if (_mmu.CachedFetchPage(Rip) is var phys && phys != ulong.MaxValue && phys != key.PhysPage)
+        {
+            problem = $"RIP's page is physical page {phys:x}";
+        }
+        else if (!UnitMatchesMemory(unit))
+        {
+            Thread.Sleep(1);
+            if (!unit.Evicted && !UnitMatchesMemory(unit))
+            {
+                problem = $"guest memory no longer holds its code bytes and it was not evicted (translated for generation {key.Generation} of its page, now {_codePageTracker.PageGeneration(key.PhysPage)})";
+            }
+        }
+
+        if (problem is not null)
+        {
+            throw new InvalidOperationException(
+                $"translated-code check (BtOptions.VerifyUnits) failed: unit bt_{key.PhysPage:x}_{key.EntryOffset:x3} (entry index {unit.EntryIndex}) at RIP {Rip:x}: {problem}");
+        }
     }
 
     /// <summary>

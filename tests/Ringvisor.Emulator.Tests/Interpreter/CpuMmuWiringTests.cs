@@ -460,13 +460,6 @@ public sealed class CpuMmuWiringTests
         Assert.Equal(stats.TlbMisses, g.Host.Stats.TlbMisses);
     }
 
-    private sealed class PortProbe(Action<uint> written) : Ringvisor.Core.Bus.IBusDevice
-    {
-        public void Read(ulong offset, Span<byte> data) => data.Clear();
-
-        public void Write(ulong offset, ReadOnlySpan<byte> data) => written(BitConverter.ToUInt32(data));
-    }
-
     /// <summary>
     /// Long mode whose first 2 MiB (code, stack, tables, handlers) are supervisor pages and whose second 2 MiB are user
     /// pages, with a #PF handler at <see cref="Handler"/> that stores 14, the error code and the faulting RIP at

@@ -10,4 +10,13 @@ public sealed class LinuxBootTests
     [InlineData(1)]
     [InlineData(2)]
     public void DefaultGuest_Bt_BootsAndRunsScriptedSession(int cpus) => LinuxScenarios.ScriptedSession(EngineKind.Bt, cpus);
+
+    /// <summary>
+    /// The same session with every translated unit checked against guest memory before it runs
+    /// (MachineConfig.BtVerifyUnits): a missed invalidation stops the VM naming the unit, even where running the stale
+    /// code would not have crashed the guest. Two vCPUs, whose threads set up translation at the same time.
+    /// </summary>
+    [Fact]
+    public void DefaultGuest_Bt_TwoVcpus_EveryUnitMatchesGuestMemory() =>
+        LinuxScenarios.ScriptedSession(EngineKind.Bt, 2, verifyUnits: true);
 }

@@ -17,9 +17,9 @@ internal static class LinuxScenarios
     /// uname, /proc/cpuinfo (one "processor" per vCPU), /proc/interrupts (a column per vCPU), a shell loop, md5sum of
     /// generated data checked against the host's md5 of the same bytes, and poweroff with exit status 0.
     /// </summary>
-    public static void ScriptedSession(EngineKind engine, int cpus)
+    public static void ScriptedSession(EngineKind engine, int cpus, bool verifyUnits = false)
     {
-        using var s = LinuxSession.Boot(engine, cpus);
+        using var s = LinuxSession.Boot(engine, cpus, verifyUnits: verifyUnits);
 
         Assert.Contains(s.Image.KernelVersion, s.Run("uname -r"));
 

@@ -45,7 +45,7 @@ internal sealed class LinuxSession : IDisposable
     /// <summary>Boots the default guest under <paramref name="engine"/> and waits for its shell prompt.</summary>
     public static LinuxSession Boot(EngineKind engine, int cpus = 1, string extraCommandLine = "",
         IReadOnlyList<DiskConfig>? disks = null, IReadOnlyList<NetConfig>? nets = null, string name = "vm",
-        IReadOnlyList<ConsoleConfig>? consoles = null)
+        IReadOnlyList<ConsoleConfig>? consoles = null, bool verifyUnits = false)
     {
         var image = DefaultGuestImage.EnsureBuilt(null);
         var console = new GuestConsole();
@@ -61,6 +61,7 @@ internal sealed class LinuxSession : IDisposable
             Nets = nets ?? [],
             Consoles = consoles ?? [],
             Name = name,
+            BtVerifyUnits = verifyUnits,
         };
         var m = MachineBuilder.Build(cfg, console.Write);
         var s = new LinuxSession(m, console, image, engine);
