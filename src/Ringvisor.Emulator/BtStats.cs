@@ -19,6 +19,7 @@ public sealed class BtStats
     private long _tlbFlushes;
     private long _tlbInvalidations;
     private long _decodes;
+    private long _probes;
     private readonly long[] _translationExits = new long[9];
     private long _decodedPages;
     private long _translatedInstructions;
@@ -68,6 +69,10 @@ public sealed class BtStats
     public long TlbInvalidations => Interlocked.Read(ref _tlbInvalidations);
 
     public long Decodes => Interlocked.Read(ref _decodes);
+
+    /// <summary>The translator's probes for a unit at RIP before an interpreted instruction (block leaders only) and
+    /// at unit exits the links and the jump cache did not resolve.</summary>
+    public long UnitProbes => Interlocked.Read(ref _probes);
 
     /// <summary>Instructions executed by translated code (the rest were interpreted).</summary>
     public long TranslatedInstructions => Interlocked.Read(ref _translatedInstructions);
@@ -120,6 +125,8 @@ public sealed class BtStats
     }
 
     internal void AddDecodes(long n) => Interlocked.Add(ref _decodes, n);
+
+    internal void AddUnitProbes(long n) => Interlocked.Add(ref _probes, n);
 
     /// <summary>Decoded code pages a vCPU holds now (the largest of the vCPUs' latest reports).</summary>
     public long DecodedPages => Interlocked.Read(ref _decodedPages);
@@ -186,7 +193,7 @@ public sealed class BtStats
         sb.AppendLine($"instructions decoded:  {Decodes} (peak decoded pages held by a vCPU: {DecodedPages})");
         sb.AppendLine($"TLB hits/misses:       {TlbHits}/{TlbMisses}, {TlbFlushes} flushes, {TlbInvalidations} INVLPGs");
         long translated = TranslatedInstructions;
-        sb.AppendLine($"translated tier:       {translated} instructions ({(Instructions > 0 ? 100.0 * translated / Instructions : 0):F1}%), interpreted {Instructions - translated}");
+        sb.AppendLine($"translated tier:       {translated} instructions ({(Instructions > 0 ? 100.0 * translated / Instructions : 0):F1}%), interpreted {Instructions - translated}; {UnitProbes} probes for a unit");
         sb.AppendLine($"units:                 {UnitsTranslated} translated ({Interlocked.Read(ref _unitInstructions)} instructions, {TranslationTime.TotalMilliseconds:F0} ms to build, emit and JIT), {TranslationRejected} rejected, {UnitsInvalidated} invalidated, {UnitsReused} reused after a rewrite");
         var (ilBytes, ilInstructions) = UnitIl;
         sb.AppendLine($"unit IL:               {ilBytes / 1024} KiB for {ilInstructions} guest instructions ({(ilInstructions > 0 ? (double)ilBytes / ilInstructions : 0):F1} bytes each; all VMs of the process)");

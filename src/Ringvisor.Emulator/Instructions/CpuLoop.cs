@@ -44,6 +44,7 @@ public sealed unsafe partial class Cpu
     private bool _faultHasError;
     private long _instructions;
     private long _decodes;
+    private long _unitProbes;
 
     /// <summary>Records a fault raised by the current instruction; always returns false for `return Fault(...)`.</summary>
     internal bool Fault(int vector, uint error = 0)
@@ -86,11 +87,17 @@ public sealed unsafe partial class Cpu
         {
             ReleaseDroppedUnits();
             bool collect = _host.Options.CollectStats;
+            _probeNext = true;
             for (int n = 0; n < count; n++)
             {
-                if (_attention && ServiceEvents())
+                if (_attention)
                 {
-                    break;
+                    // An interrupt delivered here moves RIP: probe there.
+                    _probeNext = true;
+                    if (ServiceEvents())
+                    {
+                        break;
+                    }
                 }
 
                 if (_halted || _stopBatch)
@@ -99,11 +106,12 @@ public sealed unsafe partial class Cpu
                 }
 
                 // The lookup counts the execution towards the translation threshold; a cold instruction costs this
-                // probe and nothing else.
-                var unit = FindUnit();
+                // probe and nothing else. Only block leaders are probed (see _probeNext).
+                var unit = _probeNext ? FindUnit() : null;
                 if (unit is not null && CanEnterUnit)
                 {
                     RunUnits(unit, ref n, count);
+                    _probeNext = true;
                 }
                 else
                 {
@@ -139,6 +147,8 @@ public sealed unsafe partial class Cpu
             _stats.AddInstructions(_instructions - start);
             ReportMmuStats();
             _stats.AddDecodes(_decodes);
+            _stats.AddUnitProbes(_unitProbes);
+            _unitProbes = 0;
             _stats.ReportDecodedPages(_codePages.Count);
             _decodes = 0;
         }
@@ -166,15 +176,19 @@ public sealed unsafe partial class Cpu
 
                 if (op.Kind == FastKind.Generic)
                 {
+                    _probeNext = true;
                     Execute(page.GenericInstructions[op.GenericIndex]);
                 }
                 else
                 {
+                    // Jcc, Jmp, CallRel and Ret (adjacent in FastKind) end a block; the other fast forms fall through.
+                    _probeNext = (uint)(op.Kind - FastKind.Jcc) <= FastKind.Ret - FastKind.Jcc;
                     ExecFast(ref op);
                 }
             }
             else
             {
+                _probeNext = true;
                 _nextRip = RipWrap(Rip + (ulong)_crossing.Length);
                 if (_trace is not null)
                 {
@@ -191,10 +205,12 @@ public sealed unsafe partial class Cpu
         {
             _faultPending = false;
             _setShadow = false;
+            _probeNext = true;
             DeliverException(_faultVector, _faultHasError, _faultError, ExceptionSource.Fault);
         }
         else if (_softwareVector >= 0)
         {
+            _probeNext = true;
             // INT n / INT3 / INTO / INT1: delivered as part of the instruction, returning after it.
             int vector = _softwareVector;
             _softwareVector = -1;
@@ -221,6 +237,7 @@ public sealed unsafe partial class Cpu
                 // TF set at the start of the instruction: single-step #DB trap after it (SDM Vol. 3A §17.3.1.4),
                 // reported in DR6.BS.
                 Dr[6] |= 1 << 14;
+                _probeNext = true;
                 DeliverException(Exceptions.ExceptionVector.Debug, false, 0, ExceptionSource.Fault);
             }
         }
@@ -244,6 +261,16 @@ public sealed unsafe partial class Cpu
 
     // Slot of the instruction FetchSlot returned last on the current fetch page (any value: it is only a guess).
     private int _lastFetchSlot;
+
+    /// <summary>
+    /// Whether the translator's probe (FindUnit) runs before the next interpreted instruction: only at block leaders.
+    /// Step clears it after a fast-path instruction that falls through (no transfer, no fault, no software
+    /// interrupt); everything else (a Generic or page-crossing instruction, a branch, a fault, an interrupt delivered,
+    /// a unit's exit, a batch start) sets it. An instruction in the middle of a straight run is never the first a
+    /// unit needs: a region is chosen from its leader onwards, and the instruction after an untranslated one is probed.
+    /// In a boot about two thirds of the interpreted instructions skip the probe.
+    /// </summary>
+    private bool _probeNext = true;
 
     /// <summary>Finds (decoding if needed) the instruction at CS:RIP: its page and slot, or null with the instruction
     /// in <see cref="_crossing"/> (page-crossing or MMIO code), or null with a fault pending.</summary>

@@ -500,7 +500,7 @@ public sealed unsafe partial class Cpu
                     goto done;
                 }
 
-                found = FindUnit();
+                found = _probeNext ? FindUnit() : null;
                 if (found is not null)
                 {
                     unit = found;
@@ -690,6 +690,7 @@ public sealed unsafe partial class Cpu
     /// </remarks>
     private TranslatedUnit? FindUnit()
     {
+        _unitProbes++;
         var page = FetchSlot(out int slot);
         if (page is null || page.Bitness != 64)
         {
