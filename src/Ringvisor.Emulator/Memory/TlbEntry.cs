@@ -1,6 +1,11 @@
 // One TLB slot: a cached linear-page translation for one privilege class (see the design comment in Mmu.cs).
+using System.Runtime.InteropServices;
+
 namespace Ringvisor.Emulator.Memory;
 
+/// <remarks>Padded to 64 bytes (56 used): translated code indexes the table at every memory access, and a power-of-two
+/// size makes that a shift and a mask instead of a multiply and a sign extension.</remarks>
+[StructLayout(LayoutKind.Sequential, Size = 64)]
 internal struct TlbEntry
 {
     /// <summary>Linear page base when reads may use the fast path; with <see cref="Mmu.TagSlow"/> set when they must take the slow path; <see cref="Mmu.TagInvalid"/> when not cached.</summary>

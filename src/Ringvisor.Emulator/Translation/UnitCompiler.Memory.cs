@@ -10,6 +10,7 @@
 // exit data is set before the arguments are pushed (a store to a local with the call's result still on the stack
 // would make the JIT spill it into a temporary).
 using System.Reflection.Emit;
+using System.Runtime.CompilerServices;
 using Ringvisor.Core.Cpu;
 using Ringvisor.Emulator.Decoding;
 using Ringvisor.Emulator.Instructions;
@@ -97,7 +98,7 @@ internal sealed partial class UnitCompiler
     /// <summary>Pushes the <paramref name="size"/>-byte value of the FastOp's memory operand; exits with the fault on failure.</summary>
     private void EmitReadOperand(ref FastOp op, int size)
     {
-        var fault = FaultStub();
+        var fault = FaultStubForSlowPath();
         NoteStackAccess(op.Seg == Cpu.SegSs);
         EmitLinearAddress(ref op);
         EmitReadCall(size, fault);
@@ -106,7 +107,7 @@ internal sealed partial class UnitCompiler
     /// <summary>Pushes the <paramref name="size"/>-byte value at _la; exits with the fault on failure.</summary>
     private void EmitReadLinear(int size)
     {
-        var fault = FaultStub();
+        var fault = FaultStubForSlowPath();
         Ld(_la);
         EmitReadCall(size, fault);
     }
@@ -115,7 +116,7 @@ internal sealed partial class UnitCompiler
     /// the fault on failure.</summary>
     private void EmitReadStack(LocalBuilder sp)
     {
-        var fault = FaultStub();
+        var fault = FaultStubForSlowPath();
         NoteStackAccess(true);
         Ld(sp);
         EmitReadCall(8, fault);
@@ -139,6 +140,7 @@ internal sealed partial class UnitCompiler
         _il.MarkLabel(slow);
 
         // Only _rv has its address taken (address-exposed locals are kept in memory by the JIT).
+        EmitCurrentOnSlowPath();
         EmitStackSegmentForAccessor();
         _il.Emit(OpCodes.Ldarg_0);
         Ld(_ra);
@@ -188,19 +190,24 @@ internal sealed partial class UnitCompiler
     /// <summary>_eref = the current class's TLB slot for the address in <paramref name="address"/>; leaves _eref pushed.</summary>
     private void EmitTlbSlot(LocalBuilder address)
     {
+        // Byte offset of the slot = ((address >> 12) & (TlbSets - 1)) * 64, computed as (address >> 6) masked: a shift
+        // and an AND in native width (TlbEntry is padded to 64 bytes for this).
         Ld(_tlbBase);
         Ld(address);
-        LdI4(12);
+        LdI4(12 - TlbEntryShift);
         Op(OpCodes.Shr_Un);
-        Op(OpCodes.Conv_I4);
-        LdI4(Memory.Mmu.TlbSets - 1);
+        LdI8((ulong)(Memory.Mmu.TlbSets - 1) << TlbEntryShift);
         Op(OpCodes.And);
-        _il.Emit(OpCodes.Sizeof, typeof(Memory.TlbEntry));
-        Op(OpCodes.Mul);
+        Op(OpCodes.Conv_U);
         Op(OpCodes.Add);
         St(_eref);
         Ld(_eref);
     }
+
+    /// <summary>log2 of the TLB slot size (checked once: the slot computation above depends on it).</summary>
+    private static readonly int TlbEntryShift = Unsafe.SizeOf<Memory.TlbEntry>() == 64
+        ? 6
+        : throw new InvalidOperationException("translator: TlbEntry must be 64 bytes");
 
     private static readonly System.Reflection.FieldInfo s_fieldWriteTag = typeof(Memory.TlbEntry).GetField(nameof(Memory.TlbEntry.WriteTag))!;
     private static readonly System.Reflection.FieldInfo s_fieldReadTag = typeof(Memory.TlbEntry).GetField(nameof(Memory.TlbEntry.ReadTag))!;
@@ -214,7 +221,9 @@ internal sealed partial class UnitCompiler
     /// </summary>
     private void EmitWrite(int size, Action pushAddress, Action pushValue, bool plain)
     {
-        var fault = FaultStub();
+        // A plain store's exit data goes on its slow path (the only path that faults or exits); any other store's
+        // store check, after the instruction's commit, needs it on the main path anyway.
+        var fault = plain ? FaultStubForSlowPath() : FaultStub();
 
         // Fast path inline, as for reads: a write tag (a RAM page holding no decoded code, writable now, dirty bit
         // already set) and an access inside the page store to host memory directly. Such a store cannot change the
@@ -244,6 +253,7 @@ internal sealed partial class UnitCompiler
     /// <summary>The accessor call for a write of _wv at _wa (the slow path of <see cref="EmitWrite"/>).</summary>
     private void EmitWriteCall(int size, bool plain, Label fault)
     {
+        EmitCurrentOnSlowPath();
         EmitStackSegmentForAccessor();
         _il.Emit(OpCodes.Ldarg_0);
         Ld(_wa);

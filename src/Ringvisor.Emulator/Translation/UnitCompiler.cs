@@ -734,7 +734,37 @@ internal sealed partial class UnitCompiler
             return;
         }
 
+        if (_slowPathPacked == _k && nextOffset != Cur.NextOffset)
+        {
+            // An access's slow path already packed the ordinary next offset for this instruction's exits.
+            throw new InvalidOperationException("translator: exit data with two next offsets in one instruction");
+        }
+
         _currentSet = _k;
+        EmitPacked(nextOffset);
+    }
+
+    /// <summary>
+    /// On the slow path of an access whose inline TLB path cannot fault or exit (<see cref="FaultStubForSlowPath"/>):
+    /// the instruction's exit data, unless the main path set it ahead of the access. Saves the constant's store on
+    /// the main path of every such load and plain store (two host instructions each).
+    /// </summary>
+    private void EmitCurrentOnSlowPath()
+    {
+        if (_currentSet == _k)
+        {
+            return;
+        }
+
+        _slowPathPacked = _k;
+        EmitPacked(Cur.NextOffset);
+    }
+
+    // The instruction whose exit data an access's slow path packed (EmitCurrentOnSlowPath), for EnsureCurrent's check.
+    private int _slowPathPacked = -1;
+
+    private void EmitPacked(long nextOffset)
+    {
         long adj = AdjustAfter;
         if ((ulong)adj > PackAdjMask)
         {
@@ -826,6 +856,13 @@ internal sealed partial class UnitCompiler
     private Label FaultStub()
     {
         EnsureCurrent(Cur.NextOffset);
+        return FaultStubForSlowPath();
+    }
+
+    /// <summary>As <see cref="FaultStub"/>, for an access that can fault only on its slow path, which must call
+    /// <see cref="EmitCurrentOnSlowPath"/> before its accessor call.</summary>
+    private Label FaultStubForSlowPath()
+    {
         _faultExitUsed = true;
         var exit = _faultFixup[_k] ? _deferredFix!.Value : _faultUnpack;
         return _deferActive ? WriterFix(exit) : exit;
