@@ -56,15 +56,16 @@ public sealed unsafe partial class Mmu : IDisposable
     private const int RequestFlushAll = 1;
     private const int RequestCodeCheck = 2;
 
-    private readonly TlbEntry[] _tlb = new TlbEntry[ClassCount * TlbSets];
+    // Pinned (the pinned object heap): translated code addresses the current class's slots through a raw pointer.
+    private readonly TlbEntry[] _tlb = GC.AllocateArray<TlbEntry>(ClassCount * TlbSets, pinned: true);
 
-    // For translated code, which inlines the read fast path (Translation/UnitCompiler.Memory.cs): the TLB and the
-    // current class's first slot (fixed while a unit runs: no privilege or AC change is translated).
-    internal static readonly global::System.Reflection.FieldInfo FieldTlb =
-        typeof(Mmu).GetField(nameof(_tlb), global::System.Reflection.BindingFlags.Instance | global::System.Reflection.BindingFlags.NonPublic)!;
+    // Address of the current class's first slot (_tlb[_currentBase]), for translated code, which inlines the TLB
+    // fast path (Translation/UnitCompiler.Memory.cs) and loads this once per unit entry (no privilege or AC change is
+    // translated): one load instead of the array, the class base and a bounds-checked element address.
+    private nint _currentTlb;
 
-    internal static readonly global::System.Reflection.FieldInfo FieldCurrentBase =
-        typeof(Mmu).GetField(nameof(_currentBase), global::System.Reflection.BindingFlags.Instance | global::System.Reflection.BindingFlags.NonPublic)!;
+    internal static readonly global::System.Reflection.FieldInfo FieldCurrentTlb =
+        typeof(Mmu).GetField(nameof(_currentTlb), global::System.Reflection.BindingFlags.Instance | global::System.Reflection.BindingFlags.NonPublic)!;
     private readonly MemorySystem _system;
     private readonly GuestMemory _memory;
     private readonly IoBus _mmio;
@@ -327,6 +328,7 @@ public sealed unsafe partial class Mmu : IDisposable
         {
             _class = cls;
             _currentBase = cls * TlbSets;
+            _currentTlb = (nint)Unsafe.AsPointer(ref _tlb[_currentBase]);
             _epoch = (_flushEpoch << 2) | (uint)cls;
         }
     }

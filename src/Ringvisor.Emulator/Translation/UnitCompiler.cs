@@ -557,8 +557,8 @@ internal sealed partial class UnitCompiler
         _wa = _il.DeclareLocal(typeof(ulong));
         _wv = _il.DeclareLocal(typeof(ulong));
         _rv2 = _il.DeclareLocal(typeof(ulong));
-        _eref = _il.DeclareLocal(typeof(Memory.TlbEntry).MakeByRefType());
-        _tlbBase = _il.DeclareLocal(typeof(Memory.TlbEntry).MakeByRefType());
+        _eref = _il.DeclareLocal(typeof(nint));
+        _tlbBase = _il.DeclareLocal(typeof(nint));
     }
 
     private void EmitPrologue()
@@ -582,14 +582,10 @@ internal sealed partial class UnitCompiler
         _il.Emit(OpCodes.Ldc_I8, 0L);
         _il.Emit(OpCodes.Stloc, _icount);
 
-        // The current privilege class's TLB, for the inlined read fast path (EmitReadCall).
+        // The current privilege class's TLB slots (a pinned array), for the inlined fast paths (EmitTlbSlot).
         _il.Emit(OpCodes.Ldarg_0);
         _il.Emit(OpCodes.Ldfld, Cpu.FieldMmu);
-        _il.Emit(OpCodes.Ldfld, Memory.Mmu.FieldTlb);
-        _il.Emit(OpCodes.Ldarg_0);
-        _il.Emit(OpCodes.Ldfld, Cpu.FieldMmu);
-        _il.Emit(OpCodes.Ldfld, Memory.Mmu.FieldCurrentBase);
-        _il.Emit(OpCodes.Ldelema, typeof(Memory.TlbEntry));
+        _il.Emit(OpCodes.Ldfld, Memory.Mmu.FieldCurrentTlb);
         _il.Emit(OpCodes.Stloc, _tlbBase);
     }
 
