@@ -375,6 +375,22 @@ public sealed unsafe partial class Cpu
     {
         long start = _instructions;
         long limit = start + (count - n); // _instructions when the batch's budget is spent
+        long interpreted = RunUnitChain(first, limit);
+        long executed = _instructions - start;
+        if (_host.Options.CollectStats)
+        {
+            _stats.AddTranslated(executed - interpreted, _translationExitCounts);
+            Array.Clear(_translationExitCounts);
+        }
+
+        n += (int)Math.Max(0, executed - 1);
+    }
+
+    /// <summary>RunUnits' loop, apart so that only what the chained path needs (this vCPU, the unit, the limit, the MMU,
+    /// the statistics switch) lives across the unit calls: the JIT keeps them in callee-saved registers instead of
+    /// stack slots. Returns the instructions interpreted between units.</summary>
+    private long RunUnitChain(TranslatedUnit first, long limit)
+    {
         long interpreted = 0;
         bool collect = _host.Options.CollectStats;
         var mmu = _mmu;
@@ -412,9 +428,7 @@ public sealed unsafe partial class Cpu
 
             if (exit == TranslationExit.Fallback)
             {
-                long before = _instructions;
-                Step();
-                interpreted += _instructions - before;
+                interpreted += StepCounted();
                 break;
             }
 
@@ -428,7 +442,6 @@ public sealed unsafe partial class Cpu
             {
                 // Chaining: the unit this exit went to last time, if that lookup still holds (same RIP, same MMU
                 // state, target not evicted: a store to its page evicts it at once, TranslationCache.OnPageWritten).
-                // Otherwise look up and remember.
                 var l = unit.Links[link];
                 if (l is not null && l.Rip == Rip && l.Mmu == mmu && !l.Target.Evicted &&
                     (l.Epoch == mmu.Epoch || StillMapped(ref l.Epoch, l.TargetPhysPage)))
@@ -443,81 +456,102 @@ public sealed unsafe partial class Cpu
                 }
             }
 
-            // The per-vCPU jump cache next (the link holds one target; a RET or an indirect jump with many targets
-            // misses it), then the full lookup.
-            ref var jc = ref _jumpCache[JumpCacheIndex(Rip)];
-            TranslatedUnit? found;
-            if (jc.Rip == Rip && jc.Unit is { Evicted: false } cached &&
-                (jc.Epoch == mmu.Epoch || StillMapped(ref jc.Epoch, cached.Key.PhysPage)))
+            // Out of line (the chained path above stays small enough for the JIT to keep its values in registers).
+            var next = NextUnitUnlinked(unit, link, limit, ref interpreted);
+            if (next is null)
             {
-                found = cached;
-                if (collect)
-                {
-                    _translationExitCounts[JumpCacheHitSlot]++;
-                }
-            }
-            else
-            {
-                found = FindUnit();
-                if (found is not null)
-                {
-                    // FindUnit validated RIP's page under the current epoch (FetchSlot).
-                    jc = new JumpCacheEntry(Rip, mmu.Epoch, found);
-                }
+                break;
             }
 
+            unit = next;
+        }
+
+        return interpreted;
+    }
+
+    /// <summary>One interpreted instruction; returns how many instructions it counted (0 when it faulted on fetch).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private long StepCounted()
+    {
+        long before = _instructions;
+        Step();
+        return _instructions - before;
+    }
+
+    /// <summary>
+    /// RunUnits' path when an exit's link did not resolve: the per-vCPU jump cache, then the full lookup (remembered in
+    /// both, the link at most <see cref="MaxLinkUpdates"/> times per exit), else interpreting single instructions until
+    /// one starts a unit. Returns the unit to run next, or null when the batch must end (budget, attention, halt, stop,
+    /// or a state in which no unit may be entered).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private TranslatedUnit? NextUnitUnlinked(TranslatedUnit unit, int link, long limit, ref long interpreted)
+    {
+        var mmu = _mmu;
+        bool collect = _host.Options.CollectStats;
+
+        // The per-vCPU jump cache (the link holds one target; a RET or an indirect jump with many targets misses it),
+        // then the full lookup.
+        ref var jc = ref _jumpCache[JumpCacheIndex(Rip)];
+        TranslatedUnit? found;
+        if (jc.Rip == Rip && jc.Unit is { Evicted: false } cached &&
+            (jc.Epoch == mmu.Epoch || StillMapped(ref jc.Epoch, cached.Key.PhysPage)))
+        {
+            found = cached;
+            if (collect)
+            {
+                _translationExitCounts[JumpCacheHitSlot]++;
+            }
+        }
+        else
+        {
+            found = FindUnit();
             if (found is not null)
             {
-                if (link != 0)
-                {
-                    // FindUnit validated RIP's page under the current epoch (FetchSlot): remember it. The same target
-                    // found again after a flush (its page was not in the TLB) renews the link; that is no relink.
-                    var old = unit.Links[link];
-                    if (old is not null && old.Target == found && old.Rip == Rip && old.Mmu == mmu)
-                    {
-                        old.Epoch = mmu.Epoch;
-                    }
-                    else if (unit.LinkUpdates[link] < MaxLinkUpdates)
-                    {
-                        unit.LinkUpdates[link]++;
-                        unit.Links[link] = new ChainLink(Rip, found, mmu, mmu.Epoch);
-                    }
-                }
-
-                unit = found;
-                continue;
-            }
-
-            // Between units (typically an instruction the translator does not cover): interpret here rather than
-            // returning through the batch loop, then look for a unit again.
-            while (true)
-            {
-                long before = _instructions;
-                Step();
-                interpreted += _instructions - before;
-                if (_attention || _halted || _stopBatch || _instructions >= limit || !CanEnterUnit)
-                {
-                    goto done;
-                }
-
-                found = _probeNext ? FindUnit() : null;
-                if (found is not null)
-                {
-                    unit = found;
-                    break;
-                }
+                // FindUnit validated RIP's page under the current epoch (FetchSlot).
+                jc = new JumpCacheEntry(Rip, mmu.Epoch, found);
             }
         }
 
-    done:
-        long executed = _instructions - start;
-        if (collect)
+        if (found is not null)
         {
-            _stats.AddTranslated(executed - interpreted, _translationExitCounts);
-            Array.Clear(_translationExitCounts);
+            if (link != 0)
+            {
+                // FindUnit validated RIP's page under the current epoch (FetchSlot): remember it. The same target
+                // found again after a flush (its page was not in the TLB) renews the link; that is no relink.
+                var old = unit.Links[link];
+                if (old is not null && old.Target == found && old.Rip == Rip && old.Mmu == mmu)
+                {
+                    old.Epoch = mmu.Epoch;
+                }
+                else if (unit.LinkUpdates[link] < MaxLinkUpdates)
+                {
+                    unit.LinkUpdates[link]++;
+                    unit.Links[link] = new ChainLink(Rip, found, mmu, mmu.Epoch);
+                }
+            }
+
+            return found;
         }
 
-        n += (int)Math.Max(0, executed - 1);
+        // Between units (typically an instruction the translator does not cover): interpret here rather than
+        // returning through the batch loop, then look for a unit again.
+        while (true)
+        {
+            long before = _instructions;
+            Step();
+            interpreted += _instructions - before;
+            if (_attention || _halted || _stopBatch || _instructions >= limit || !CanEnterUnit)
+            {
+                return null;
+            }
+
+            found = _probeNext ? FindUnit() : null;
+            if (found is not null)
+            {
+                return found;
+            }
+        }
     }
 
     // BtOptions.VerifyUnits (or RINGVISOR_BT_VERIFY=1): every unit entry is checked against guest memory.
