@@ -32,7 +32,9 @@ public sealed partial class Cpu : IDisposable
     private const ulong Cr4Supported = Cr4Tsd | Cr4De | Cr4Pse | Cr4Pae | Cr4Mce | Cr4Pge | Cr4Pce | Cr4Osfxsr | Cr4Osxmmexcpt | Cr4FsGsBase
                                      | Cr4Smep | Cr4Smap;
 
-    internal readonly ulong[] Gpr = new ulong[16];
+    // The 16 general registers inline in the Cpu object (not an array): translated code reads and writes them at fixed
+    // offsets from the Cpu reference, with no array reference to keep in a register and no bounds check.
+    internal GprFile Gpr;
     internal ulong Rip;
     internal readonly SegmentRegister[] Seg = new SegmentRegister[6];
     internal SegmentRegister Tr;
@@ -249,4 +251,11 @@ public sealed partial class Cpu : IDisposable
 
     /// <summary>Detaches this vCPU's MMU from the VM's memory system.</summary>
     public void Dispose() => _mmu.Dispose();
+}
+
+/// <summary>The general registers RAX..R15 (index = register number), stored inline in <see cref="Cpu"/>.</summary>
+[System.Runtime.CompilerServices.InlineArray(16)]
+internal struct GprFile
+{
+    private ulong _element0;
 }

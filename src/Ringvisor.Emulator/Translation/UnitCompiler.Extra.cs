@@ -488,10 +488,9 @@ internal sealed partial class UnitCompiler
         {
             if (_regWritten[r])
             {
-                Ld(_gpr);
-                LdI4(r);
+                GprFieldAddress(r);
                 LdReg(r);
-                Op(OpCodes.Stelem_I8);
+                Op(OpCodes.Stind_I8);
             }
         }
 
@@ -515,9 +514,7 @@ internal sealed partial class UnitCompiler
         {
             if (_regUsed[r] && writes[r])
             {
-                Ld(_gpr);
-                LdI4(r);
-                Op(OpCodes.Ldelem_I8);
+                LdGprField(r);
                 St(_reg[r]!);
             }
         }

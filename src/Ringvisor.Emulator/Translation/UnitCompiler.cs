@@ -51,7 +51,6 @@ internal sealed partial class UnitCompiler
     private LocalBuilder _icount = null!;
     private LocalBuilder _exitRip = null!;
     private LocalBuilder _exitReason = null!;
-    private LocalBuilder _gpr = null!;
     private LocalBuilder _t0 = null!, _t1 = null!, _t2 = null!, _t3 = null!, _la = null!, _val = null!, _w = null!;
     private LocalBuilder _c0 = null!;
     private int _k;
@@ -537,7 +536,6 @@ internal sealed partial class UnitCompiler
         _icount = _il.DeclareLocal(typeof(long));
         _exitRip = _il.DeclareLocal(typeof(ulong));
         _exitReason = _il.DeclareLocal(typeof(int));
-        _gpr = _il.DeclareLocal(typeof(ulong[]));
         _t0 = _il.DeclareLocal(typeof(ulong));
         _t1 = _il.DeclareLocal(typeof(ulong));
         _t2 = _il.DeclareLocal(typeof(ulong));
@@ -561,20 +559,32 @@ internal sealed partial class UnitCompiler
         _tlbBase = _il.DeclareLocal(typeof(nint));
     }
 
-    private void EmitPrologue()
+    /// <summary>Pushes the address of Cpu.Gpr[<paramref name="r"/>] (inline in the Cpu object: a fixed offset).</summary>
+    private void GprFieldAddress(int r)
     {
         _il.Emit(OpCodes.Ldarg_0);
-        _il.Emit(OpCodes.Ldfld, Cpu.FieldGpr);
-        _il.Emit(OpCodes.Stloc, _gpr);
+        _il.Emit(OpCodes.Ldflda, Cpu.FieldGpr);
+        if (r != 0)
+        {
+            LdI4(r * sizeof(ulong));
+            Op(OpCodes.Add);
+        }
+    }
 
-        // Highest index first: its bounds check covers the others, which the JIT then drops.
+    /// <summary>Pushes Cpu.Gpr[<paramref name="r"/>].</summary>
+    private void LdGprField(int r)
+    {
+        GprFieldAddress(r);
+        _il.Emit(OpCodes.Ldind_I8);
+    }
+
+    private void EmitPrologue()
+    {
         for (int r = 15; r >= 0; r--)
         {
             if (_regUsed[r])
             {
-                _il.Emit(OpCodes.Ldloc, _gpr);
-                LdI4(r);
-                _il.Emit(OpCodes.Ldelem_I8);
+                LdGprField(r);
                 _il.Emit(OpCodes.Stloc, _reg[r]!);
             }
         }
@@ -632,10 +642,9 @@ internal sealed partial class UnitCompiler
         {
             if (_regWritten[r])
             {
-                _il.Emit(OpCodes.Ldloc, _gpr);
-                LdI4(r);
+                GprFieldAddress(r);
                 _il.Emit(OpCodes.Ldloc, _reg[r]!);
-                _il.Emit(OpCodes.Stelem_I8);
+                _il.Emit(OpCodes.Stind_I8);
             }
         }
 
