@@ -426,10 +426,18 @@ public sealed unsafe partial class Cpu
                 break;
             }
 
+            int link = TranslationExits.Link(rc);
             if (exit == TranslationExit.Fallback)
             {
+                // The instruction left to the interpreter (a load that missed the TLB, MMIO, or a case the unit does
+                // not handle): run it, then look for the next unit as after an unlinked exit.
                 interpreted += StepCounted();
-                break;
+                if (!CanEnterUnit)
+                {
+                    break;
+                }
+
+                link = 0;
             }
 
             if (_attention || _halted || _stopBatch || _instructions >= limit)
@@ -437,7 +445,6 @@ public sealed unsafe partial class Cpu
                 break;
             }
 
-            int link = TranslationExits.Link(rc);
             if (link != 0)
             {
                 // Chaining: the unit this exit went to last time, if that lookup still holds (same RIP, same MMU

@@ -21,6 +21,8 @@ internal enum TranslationExit
     /// <summary>A store changed the generation of the unit's own code page (self-modifying code) or raised attention.</summary>
     Store,
 
-    /// <summary>A rare case (non-canonical branch target) left to the interpreter, with RIP at that instruction.</summary>
+    /// <summary>An instruction left to the interpreter from its start, with RIP at it: a load whose inline TLB test
+    /// missed (TLB miss, MMIO, an access straddling two pages), or a rare case (non-canonical branch target, #DE, SSE
+    /// disabled, a page-crossing instruction's next page remapped).</summary>
     Fallback,
 }

@@ -138,6 +138,14 @@ internal sealed partial class UnitCompiler
         St(_rv2);
         _il.Emit(OpCodes.Br, done);
         _il.MarkLabel(slow);
+        if (MissExit() is { } miss)
+        {
+            EmitCurrentOnSlowPath();
+            _il.Emit(OpCodes.Br, miss);
+            _il.MarkLabel(done);
+            Ld(_rv2);
+            return;
+        }
 
         // Only _rv has its address taken (address-exposed locals are kept in memory by the JIT).
         EmitCurrentOnSlowPath();
@@ -247,6 +255,7 @@ internal sealed partial class UnitCompiler
         _il.Emit(OpCodes.Br, done);
         _il.MarkLabel(slow);
         EmitWriteCall(size, plain, fault);
+
         _il.MarkLabel(done);
     }
 

@@ -72,6 +72,29 @@ internal sealed partial class UnitCompiler
     // In front of the shared exits: unpack the current instruction's exit data (see EnsureCurrent); a plain store's
     // single status branch lands on _storeOrFault, which picks the exit.
     private Label _faultUnpack;
+    private Label _missExit, _missUnpack;
+    private bool _missExitUsed;
+
+    /// <summary>
+    /// Where a load's slow path goes (a TLB miss, MMIO, an access straddling two pages): out of the unit, leaving the
+    /// instruction to the interpreter from its start (a Fallback exit with the state from before it, as a fault exit
+    /// has), instead of calling the accessor. With no call on the hot path the JIT keeps the values live across a load
+    /// in registers (a call's caller-saved registers made it spill them around every load, and reload them on the
+    /// main path too). Inside a deferred flag writer's region the exit commits the writer's state first, as its fault
+    /// exits do (WriterFix). Null after a deferred rotate (its fault exits patch CF/OF on the way out: such loads call
+    /// the accessor). Stores keep the call: a page that holds code and data, or a clean page, would make every store
+    /// exit.
+    /// </summary>
+    private Label? MissExit()
+    {
+        if (_faultFixup[_k])
+        {
+            return null;
+        }
+
+        _missExitUsed = true;
+        return _deferActive ? WriterFix(_missUnpack) : _missUnpack;
+    }
     private Label _storeUnpack;
     private Label _storeOrFault;
     private bool _storeOrFaultUsed;
@@ -278,6 +301,8 @@ internal sealed partial class UnitCompiler
         _faultExit = il.DefineLabel();
         _storeExit = il.DefineLabel();
         _faultUnpack = il.DefineLabel();
+        _missExit = il.DefineLabel();
+        _missUnpack = il.DefineLabel();
         _storeUnpack = il.DefineLabel();
         _storeOrFault = il.DefineLabel();
 
@@ -811,6 +836,20 @@ internal sealed partial class UnitCompiler
             _il.Emit(OpCodes.Br, _faultExit);
         }
 
+        if (_missExitUsed)
+        {
+            // As the fault exit, but the instruction has not run: one more to take off the count.
+            _il.MarkLabel(_missUnpack);
+            EmitUnpackAdjust();
+            Ld(_curAdj);
+            LdI8(1);
+            Op(OpCodes.Add);
+            St(_curAdj);
+            EmitUnpackOffset();
+            St(_curOff);
+            _il.Emit(OpCodes.Br, _missExit);
+        }
+
         if (_storeExitUsed)
         {
             _il.MarkLabel(_storeUnpack);
@@ -901,6 +940,11 @@ internal sealed partial class UnitCompiler
         if (_storeExitUsed)
         {
             EmitSharedExit(_storeExit, _curNext, TranslationExit.Store);
+        }
+
+        if (_missExitUsed)
+        {
+            EmitSharedExit(_missExit, _curOff, TranslationExit.Fallback);
         }
     }
 

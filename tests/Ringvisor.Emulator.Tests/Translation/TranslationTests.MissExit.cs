@@ -1,0 +1,81 @@
+// A load whose inline TLB test misses (TLB miss, MMIO, an access straddling two pages) leaves the unit with the state
+// from before the instruction and RIP at it; the interpreter runs the instruction once, and the dispatcher goes on
+// with the next unit.
+using Ringvisor.Emulator.Tests.Interpreter;
+using Ringvisor.Emulator.Translation;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace Ringvisor.Emulator.Tests.Translation;
+
+public sealed partial class TranslationTests
+{
+    private const ulong MmioBase = 0x100_0000; // just above the harness's 16 MiB of RAM
+
+    [Fact]
+    public void LoadsMissingTheTlb_RunOnceInTheInterpreter_MatchInterpreter()
+    {
+        // Per pass: an MMIO read (a device counting its reads), a 4-byte read straddling two RAM pages, and an MMIO read
+        // between a CMP and the JB that reads its flags (the exit must commit the CMP's deferred flag state).
+        const int Passes = 40;
+        var reads = new List<int>();
+        var stats = RunBoth(
+            a =>
+            {
+                var loop = a.CreateLabel();
+                a.mov(rsi, MmioBase);
+                a.mov(rdi, DataA + 0xFFE);
+                a.mov(ecx, Passes);
+                a.xor(ebx, ebx);
+                a.Label(ref loop);
+                a.mov(eax, __dword_ptr[rsi]);
+                a.add(ebx, eax);
+                a.mov(edx, __dword_ptr[rdi]);
+                a.add(ebx, edx);
+                a.imul(ebx, ebx, 3);
+                var skip = a.CreateLabel();
+                a.cmp(ecx, Passes / 2);
+                a.mov(eax, __dword_ptr[rsi + 4]);
+                a.jb(skip);
+                a.add(ebx, 1000);
+                a.Label(ref skip);
+                a.lea(ebx, __dword_ptr[rbx + rax]);
+                a.dec(ecx);
+                a.jnz(loop);
+                a.hlt();
+            },
+            g =>
+            {
+                // A ninth 2 MiB page maps the MMIO range (beyond RAM).
+                g.Write64(GuestHarness.Pd + (8 * 8), (8UL << 21) | 0x87);
+                var device = new CountingDevice();
+                g.Mmio.Register(MmioBase, 0x1000, device, "counter");
+                reads.Add(0);
+                int index = reads.Count - 1;
+                device.OnRead = n => reads[index] = n;
+                g.Write(DataA + 0xFFE, [0x11, 0x22, 0x33, 0x44]);
+            });
+
+        // Every MMIO read happened exactly once on both tiers (the sum in RBX, compared by RunBoth, depends on it).
+        Assert.Equal([2 * Passes, 2 * Passes], reads);
+        Assert.True(stats.TranslationExits((int)TranslationExit.Fallback) >= 3 * (Passes - 1), stats.Format());
+    }
+
+    /// <summary>Each 4-byte read returns how many reads came before it.</summary>
+    private sealed class CountingDevice : Ringvisor.Core.Bus.IBusDevice
+    {
+        private int _reads;
+
+        public Action<int>? OnRead { get; set; }
+
+        public void Read(ulong offset, Span<byte> data)
+        {
+            data.Clear();
+            BitConverter.TryWriteBytes(data, _reads++);
+            OnRead?.Invoke(_reads);
+        }
+
+        public void Write(ulong offset, ReadOnlySpan<byte> data)
+        {
+        }
+    }
+}
