@@ -128,24 +128,24 @@ internal sealed partial class UnitCompiler
     {
         // Fast path inline: the current class's TLB slot for the page holds a read tag for it (a RAM page, readable
         // now) and the access stays inside the page; then the value is read from host memory directly. Otherwise the
-        // accessor (which also walks, faults and handles MMIO).
+        // unit leaves the instruction to the interpreter (MissExit), or where it cannot, calls the accessor (which
+        // also walks, faults and handles MMIO).
+        St(_ra);
+        if (MissExit() is { } miss)
+        {
+            EmitTlbHostAddress(_ra, s_fieldReadTag, size, MissBranch(miss));
+            EmitLoadIndirect(size);
+            return;
+        }
+
         var slow = _il.DefineLabel();
         var done = _il.DefineLabel();
-        St(_ra);
         EmitTlbHostAddress(_ra, s_fieldReadTag, size, slow);
         EmitLoadIndirect(size);
 
         St(_rv2);
         _il.Emit(OpCodes.Br, done);
         _il.MarkLabel(slow);
-        if (MissExit() is { } miss)
-        {
-            EmitCurrentOnSlowPath();
-            _il.Emit(OpCodes.Br, miss);
-            _il.MarkLabel(done);
-            Ld(_rv2);
-            return;
-        }
 
         // Only _rv has its address taken (address-exposed locals are kept in memory by the JIT).
         EmitCurrentOnSlowPath();

@@ -370,6 +370,7 @@ internal sealed partial class UnitCompiler
             EmitStub(s);
         }
 
+        EmitMissBlocks();
         EmitDeferredRotateFixes();
         EmitWriterFixes();
         EmitUnpackExits();
@@ -795,6 +796,21 @@ internal sealed partial class UnitCompiler
 
     private void EmitPacked(long nextOffset)
     {
+        long distance = nextOffset - Cur.Offset;
+        if (distance is <= PackFarNext or >= -PackFarNext)
+        {
+            _farNext ??= _il.DeclareLocal(typeof(long));
+            _il.Emit(OpCodes.Ldc_I8, nextOffset);
+            St(_farNext);
+        }
+
+        _il.Emit(OpCodes.Ldc_I8, Packed(nextOffset));
+        St(_curPacked);
+    }
+
+    /// <summary>The current instruction's exit data (see EnsureCurrent) for <paramref name="nextOffset"/>.</summary>
+    private long Packed(long nextOffset)
+    {
         long adj = AdjustAfter;
         if ((ulong)adj > PackAdjMask)
         {
@@ -804,15 +820,42 @@ internal sealed partial class UnitCompiler
         long distance = nextOffset - Cur.Offset;
         if (distance is <= PackFarNext or >= -PackFarNext)
         {
-            _farNext ??= _il.DeclareLocal(typeof(long));
-            _il.Emit(OpCodes.Ldc_I8, nextOffset);
-            St(_farNext);
             distance = PackFarNext;
         }
 
-        long packed = (long)((uint)Cur.Offset | ((ulong)adj << PackAdjShift) | ((ulong)distance << PackNextShift));
-        _il.Emit(OpCodes.Ldc_I8, packed);
-        St(_curPacked);
+        return (long)((uint)Cur.Offset | ((ulong)adj << PackAdjShift) | ((ulong)distance << PackNextShift));
+    }
+
+    // Out-of-line blocks of loads whose TLB test missed (MissBranch): the exit data, then the miss exit.
+    private readonly List<(Label Block, long Packed, Label Exit)> _missBlocks = [];
+
+    /// <summary>
+    /// Where a load's failed TLB test branches: straight to the miss exit when the main path set the instruction's
+    /// exit data ahead of the load, else to a block at the end of the method that sets it first. Either way the load
+    /// is one compare and branch on the hot path with nothing to rejoin (the interpreter takes the instruction over).
+    /// </summary>
+    private Label MissBranch(Label exit)
+    {
+        if (_currentSet == _k)
+        {
+            return exit;
+        }
+
+        _slowPathPacked = _k;
+        var block = _il.DefineLabel();
+        _missBlocks.Add((block, Packed(Cur.NextOffset), exit));
+        return block;
+    }
+
+    private void EmitMissBlocks()
+    {
+        foreach (var (block, packed, exit) in _missBlocks)
+        {
+            _il.MarkLabel(block);
+            _il.Emit(OpCodes.Ldc_I8, packed);
+            St(_curPacked);
+            _il.Emit(OpCodes.Br, exit);
+        }
     }
 
     /// <summary>Unpacks EnsureCurrent's constant into the locals the shared exits read, in front of each exit used.</summary>
