@@ -20,6 +20,7 @@ public sealed class BtStats
     private long _tlbInvalidations;
     private long _decodes;
     private long _probes;
+    private long _demoted;
     private readonly long[] _translationExits = new long[9];
     private long _decodedPages;
     private long _translatedInstructions;
@@ -128,6 +129,11 @@ public sealed class BtStats
 
     internal void AddUnitProbes(long n) => Interlocked.Add(ref _probes, n);
 
+    /// <summary>Regions compiled again with loads that call the accessor on a TLB miss (TranslationCache.Demote).</summary>
+    public long UnitsDemoted => Interlocked.Read(ref _demoted);
+
+    internal void UnitDemoted() => Interlocked.Increment(ref _demoted);
+
     /// <summary>Decoded code pages a vCPU holds now (the largest of the vCPUs' latest reports).</summary>
     public long DecodedPages => Interlocked.Read(ref _decodedPages);
 
@@ -194,7 +200,7 @@ public sealed class BtStats
         sb.AppendLine($"TLB hits/misses:       {TlbHits}/{TlbMisses}, {TlbFlushes} flushes, {TlbInvalidations} INVLPGs");
         long translated = TranslatedInstructions;
         sb.AppendLine($"translated tier:       {translated} instructions ({(Instructions > 0 ? 100.0 * translated / Instructions : 0):F1}%), interpreted {Instructions - translated}; {UnitProbes} probes for a unit");
-        sb.AppendLine($"units:                 {UnitsTranslated} translated ({Interlocked.Read(ref _unitInstructions)} instructions, {TranslationTime.TotalMilliseconds:F0} ms to build, emit and JIT), {TranslationRejected} rejected, {UnitsInvalidated} invalidated, {UnitsReused} reused after a rewrite");
+        sb.AppendLine($"units:                 {UnitsTranslated} translated ({Interlocked.Read(ref _unitInstructions)} instructions, {TranslationTime.TotalMilliseconds:F0} ms to build, emit and JIT), {TranslationRejected} rejected, {UnitsInvalidated} invalidated, {UnitsReused} reused after a rewrite, {UnitsDemoted} demoted to calls on a TLB miss");
         var (ilBytes, ilInstructions) = UnitIl;
         sb.AppendLine($"unit IL:               {ilBytes / 1024} KiB for {ilInstructions} guest instructions ({(ilInstructions > 0 ? (double)ilBytes / ilInstructions : 0):F1} bytes each; all VMs of the process)");
         sb.AppendLine($"translation cache:     {TranslationCacheBytes / 1024} KiB estimated, {TranslationCacheFlushes} flushes, {StaleUnitsDropped} stale units dropped");

@@ -430,7 +430,26 @@ public sealed unsafe partial class Cpu
             if (exit == TranslationExit.Fallback)
             {
                 // The instruction left to the interpreter (a load that missed the TLB, MMIO, or a case the unit does
-                // not handle): run it, then look for the next unit as after an unlinked exit.
+                // not handle): run it, then look for the next unit as after an unlinked exit. A unit that does this
+                // often is compiled again with its loads calling the accessor (TranslationCache.Demote): often means
+                // DemoteAfterFallbacks in a row, each within FallbackWindow instructions of the one before (a TLB
+                // slot two pages of a loop keep taking from each other; MMIO polled in a loop), not the misses that
+                // follow each context switch (a few per page, then none for a long while).
+                long now = _instructions;
+                if (now - unit.LastFallback < FallbackWindow)
+                {
+                    if (++unit.Fallbacks == DemoteAfterFallbacks)
+                    {
+                        DemoteUnit(unit);
+                    }
+                }
+                else
+                {
+                    unit.Fallbacks = 0;
+                }
+
+                unit.LastFallback = now;
+
                 interpreted += StepCounted();
                 if (!CanEnterUnit)
                 {
@@ -474,6 +493,24 @@ public sealed unsafe partial class Cpu
         }
 
         return interpreted;
+    }
+
+    /// <summary>Fallback exits in a row (each within <see cref="FallbackWindow"/> instructions of the previous one)
+    /// after which a unit's region is compiled again with loads that call the accessor on a TLB miss: about a
+    /// hundred microseconds of exits and interpreted steps, less than one compilation (a load whose TLB slot another
+    /// page of the same loop keeps taking would otherwise exit on every iteration).</summary>
+    internal const int DemoteAfterFallbacks = 256;
+
+    /// <summary>Instructions (of this vCPU) within which a unit's fallback exit counts as following the previous one.</summary>
+    private const long FallbackWindow = 256;
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void DemoteUnit(TranslatedUnit unit)
+    {
+        if (_translationCache!.Demote(unit) && _host.Options.CollectStats)
+        {
+            _stats.UnitDemoted();
+        }
     }
 
     /// <summary>One interpreted instruction; returns how many instructions it counted (0 when it faulted on fetch).</summary>
@@ -1135,7 +1172,7 @@ public sealed unsafe partial class Cpu
             return null;
         }
 
-        var unit = UnitCompiler.Compile(instructions, key, _translationPage, crossing, otherPages);
+        var unit = UnitCompiler.Compile(instructions, key, _translationPage, crossing, otherPages, callOnMiss: _translationCache!.IsDemoted(key.PhysPage, key.EntryOffset));
         if (_codePageTracker.PageGeneration(page.PhysPage) != page.Generation)
         {
             return null;

@@ -78,7 +78,7 @@ internal sealed class BackgroundTranslator
         TranslatedUnit unit;
         try
         {
-            unit = UnitCompiler.Compile(instructions, key, page, crossing, otherPages, pageOffset);
+            unit = UnitCompiler.Compile(instructions, key, page, crossing, otherPages, pageOffset, _cache.IsDemoted(key.PhysPage, key.EntryOffset));
         }
         catch (Exception e) when (e is InvalidProgramException or InvalidOperationException or NotSupportedException or ArgumentException)
         {

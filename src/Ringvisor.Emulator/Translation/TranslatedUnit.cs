@@ -15,7 +15,22 @@ internal sealed class TranslatedUnit
         EstimatedBytes = estimatedBytes;
         SourceStart = sourceStart;
         Source = source;
+        RegionEntry = key.EntryOffset;
     }
+
+    /// <summary>The page offset of the region's own entry (a side-entry unit's <see cref="Key"/> names the side entry):
+    /// what <see cref="TranslationCache.Demote"/> records.</summary>
+    public int RegionEntry { get; private init; }
+
+    /// <summary>Fallback exits taken from this unit in a row, close together (Cpu.RunUnitChain; racy updates from the
+    /// vCPUs: only a trigger).</summary>
+    public int Fallbacks;
+
+    /// <summary>The instruction count of the vCPU that took the last fallback exit from this unit.</summary>
+    public long LastFallback = long.MinValue / 2;
+
+    /// <summary>Compiled for a demoted region: its loads call the accessor on a TLB miss instead of leaving the unit.</summary>
+    public bool CallsOnMiss { get; init; }
 
     /// <summary>Page offset of <see cref="Source"/>.</summary>
     public int SourceStart { get; }
@@ -94,6 +109,8 @@ internal sealed class TranslatedUnit
             Crossing = Crossing,
             EntryIndex = entryIndex,
             SideEntries = sideEntries,
+            RegionEntry = RegionEntry,
+            CallsOnMiss = CallsOnMiss,
         };
 
     /// <summary>Set when the cache dropped the unit; vCPU unit slots and chain links drop their reference on seeing it.</summary>

@@ -62,7 +62,8 @@ internal sealed class TranslationCache
     /// <summary>The latest unit added for <paramref name="key"/>'s entry under another generation of its page (live or
     /// swept as stale; not one dropped by a whole flush), to be taken over when its bytes are unchanged.</summary>
     public TranslatedUnit? Earlier(UnitKey key) =>
-        _latest.TryGetValue((key.PhysPage, key.Bitness, key.EntryOffset), out var u) && u.Key.Generation != key.Generation ? u : null;
+        _latest.TryGetValue((key.PhysPage, key.Bitness, key.EntryOffset), out var u) && u.Key.Generation != key.Generation &&
+        (u.CallsOnMiss || !IsDemoted(u.Key.PhysPage, u.RegionEntry)) ? u : null;
 
     /// <summary>Entries where no unit can be built (the first instruction is not translatable).</summary>
     public bool IsRejected(UnitKey key) => _rejected.ContainsKey(key);
@@ -220,6 +221,62 @@ internal sealed class TranslationCache
                 Interlocked.Exchange(ref _retired, 0);
             }
         }
+    }
+
+    // Regions (page, entry offset) whose units left too many loads to the interpreter (Demote): compiled again with
+    // their loads calling the accessor on a TLB miss.
+    private readonly ConcurrentDictionary<(ulong Page, int Entry), byte> _demoted = new();
+
+    /// <summary>Whether the region at <paramref name="entryOffset"/> of <paramref name="physPage"/> is compiled with
+    /// loads that call the accessor on a TLB miss (see <see cref="Demote"/>).</summary>
+    public bool IsDemoted(ulong physPage, int entryOffset) => !_demoted.IsEmpty && _demoted.ContainsKey((physPage, entryOffset));
+
+    /// <summary>Regions demoted so far (for --stats).</summary>
+    public int DemotedCount => _demoted.Count;
+
+    /// <summary>
+    /// A unit that keeps leaving instructions to the interpreter (a load whose TLB slot another page keeps taking, MMIO
+    /// polled in a loop): records its region so that its next compilation calls the accessor on a TLB miss instead
+    /// of exiting, and evicts every unit sharing its code, so that the vCPUs translate it again. False when the region
+    /// was demoted already (its fallbacks have other causes: nothing to gain from compiling it again).
+    /// </summary>
+    public bool Demote(TranslatedUnit unit)
+    {
+        if (unit.CallsOnMiss || !_demoted.TryAdd((unit.Key.PhysPage, unit.RegionEntry), 0))
+        {
+            return false;
+        }
+
+        if (_byPage.TryGetValue(unit.Key.PhysPage, out var list))
+        {
+            lock (list)
+            {
+                for (int i = list.Count - 1; i >= 0; i--)
+                {
+                    var u = list[i];
+                    if (u.Code == unit.Code)
+                    {
+                        list.RemoveAt(i);
+                        Retire(u);
+                    }
+                }
+            }
+        }
+
+        Retire(unit);
+        return true;
+    }
+
+    /// <summary>Evicts a unit and takes it out of the tables that would find or take it over.</summary>
+    private void Retire(TranslatedUnit u)
+    {
+        u.Evicted = true;
+        if (_units.TryRemove(new KeyValuePair<UnitKey, TranslatedUnit>(u.Key, u)))
+        {
+            Interlocked.Add(ref _bytes, -u.EstimatedBytes);
+        }
+
+        _latest.TryRemove(new KeyValuePair<(ulong, int, int), TranslatedUnit>((u.Key.PhysPage, u.Key.Bitness, u.Key.EntryOffset), u));
     }
 
     public void Flush()

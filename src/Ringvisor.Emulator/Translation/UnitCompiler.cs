@@ -75,6 +75,9 @@ internal sealed partial class UnitCompiler
     private Label _missExit, _missUnpack;
     private bool _missExitUsed;
 
+    // A demoted region (TranslationCache.Demote): every load calls the accessor on a TLB miss.
+    private bool _callOnMiss;
+
     /// <summary>
     /// Where a load's slow path goes (a TLB miss, MMIO, an access straddling two pages): out of the unit, leaving the
     /// instruction to the interpreter from its start (a Fallback exit with the state from before it, as a fault exit
@@ -87,7 +90,7 @@ internal sealed partial class UnitCompiler
     /// </summary>
     private Label? MissExit()
     {
-        if (_faultFixup[_k])
+        if (_callOnMiss || _faultFixup[_k])
         {
             return null;
         }
@@ -191,7 +194,7 @@ internal sealed partial class UnitCompiler
     /// (what the next page held when the region was chosen; <paramref name="page"/> continues with its bytes).</remarks>
     /// <remarks><paramref name="page"/> may hold only part of the page, from page offset <paramref name="pageOffset"/>
     /// (the bytes of the entry page's instructions are all it needs).</remarks>
-    public static TranslatedUnit Compile(List<UnitInstruction> instructions, UnitKey key, byte[] page, CrossingPage? crossing = null, IReadOnlyList<RegionPage>? otherPages = null, int pageOffset = 0)
+    public static TranslatedUnit Compile(List<UnitInstruction> instructions, UnitKey key, byte[] page, CrossingPage? crossing = null, IReadOnlyList<RegionPage>? otherPages = null, int pageOffset = 0, bool callOnMiss = false)
     {
         var (sourceStart, sourceEnd) = EntryPageSource(instructions);
         byte[] source = page.AsSpan(sourceStart - pageOffset, sourceEnd - sourceStart).ToArray();
@@ -211,7 +214,7 @@ internal sealed partial class UnitCompiler
             throw new InvalidOperationException("translator: a page-crossing instruction without its next page");
         }
 
-        var c = new UnitCompiler(instructions, key.EntryOffset, key.PhysPage, key.Generation) { _crossing = crossing };
+        var c = new UnitCompiler(instructions, key.EntryOffset, key.PhysPage, key.Generation) { _crossing = crossing, _callOnMiss = callOnMiss };
         foreach (var rp in otherPages ?? [])
         {
             c._pages[rp.Delta] = rp;
@@ -242,6 +245,7 @@ internal sealed partial class UnitCompiler
             Crossing = sourceEnd > PageSize ? crossing : null,
             Entry = entry,
             SideEntries = c._sideEntries.Count > 0 ? [.. c._sideEntries.Select(i => instructions[i].Offset)] : null,
+            CallsOnMiss = callOnMiss,
         };
     }
 

@@ -60,6 +60,40 @@ public sealed partial class TranslationTests
         Assert.True(stats.TranslationExits((int)TranslationExit.Fallback) >= 3 * (Passes - 1), stats.Format());
     }
 
+    [Fact]
+    public void LoadMissingOnEveryPass_RegionCompiledAgainWithCalls()
+    {
+        // MMIO read in a hot loop: every pass would leave the unit. After DemoteAfterFallbacks of them the region is
+        // compiled again with its loads calling the accessor, and the rest of the passes stay in the unit.
+        const int Passes = 3 * Ringvisor.Emulator.Instructions.Cpu.DemoteAfterFallbacks;
+        var stats = RunBoth(
+            a =>
+            {
+                var loop = a.CreateLabel();
+                a.mov(rsi, MmioBase);
+                a.mov(ecx, Passes);
+                a.xor(ebx, ebx);
+                a.Label(ref loop);
+                a.mov(eax, __dword_ptr[rsi]);
+                a.add(ebx, eax);
+                a.dec(ecx);
+                a.jnz(loop);
+                a.hlt();
+            },
+            g =>
+            {
+                g.Write64(GuestHarness.Pd + (8 * 8), (8UL << 21) | 0x87);
+                g.Mmio.Register(MmioBase, 0x1000, new CountingDevice(), "counter");
+            });
+
+        // The region entered at the loop's start and the one entered after the interpreted load (each holds the
+        // load) are demoted in turn; after that no pass leaves its unit.
+        const int Demote = Ringvisor.Emulator.Instructions.Cpu.DemoteAfterFallbacks;
+        Assert.InRange(stats.UnitsDemoted, 1, 2);
+        long fallbacks = stats.TranslationExits((int)TranslationExit.Fallback);
+        Assert.InRange(fallbacks, Demote, (stats.UnitsDemoted * Demote) + 16);
+    }
+
     /// <summary>Each 4-byte read returns how many reads came before it.</summary>
     private sealed class CountingDevice : Ringvisor.Core.Bus.IBusDevice
     {
