@@ -229,6 +229,28 @@ internal sealed partial class UnitCompiler
     /// </summary>
     private void EmitWrite(int size, Action pushAddress, Action pushValue, bool plain)
     {
+        if (MissExit() is { } miss)
+        {
+            // As for loads: a failed test leaves the instruction to the interpreter (nothing of it has happened yet:
+            // an instruction's loads come before its stores, and its commit after them). The fast path cannot have
+            // touched code or raised attention, so the store check that follows finds a zero status (a constant the
+            // JIT folds away).
+            pushAddress();
+            St(_wa);
+            pushValue();
+            St(_wv);
+            EmitTlbHostAddress(_wa, s_fieldWriteTag, size, MissBranch(miss));
+            Ld(_wv);
+            EmitStoreIndirect(size);
+            if (!plain)
+            {
+                LdI4(0);
+                St(_status);
+            }
+
+            return;
+        }
+
         // A plain store's exit data goes on its slow path (the only path that faults or exits); any other store's
         // store check, after the instruction's commit, needs it on the main path anyway.
         var fault = plain ? FaultStubForSlowPath() : FaultStub();

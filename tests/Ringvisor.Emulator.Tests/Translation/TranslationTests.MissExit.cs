@@ -94,6 +94,80 @@ public sealed partial class TranslationTests
         Assert.InRange(fallbacks, Demote, (stats.UnitsDemoted * Demote) + 16);
     }
 
+    [Fact]
+    public void StoresMissingTheTlb_RunOnceInTheInterpreter_MatchInterpreter()
+    {
+        // Per pass: a plain store to MMIO (the device counts the writes), a read-modify-write of a dword straddling
+        // two RAM pages, and a PUSH/POP pair. Every MMIO write happens once on both tiers.
+        const int Passes = 40;
+        var writes = new List<int>();
+        var stats = RunBoth(
+            a =>
+            {
+                var loop = a.CreateLabel();
+                a.mov(rsi, MmioBase);
+                a.mov(rdi, DataA + 0xFFE);
+                a.mov(ecx, Passes);
+                a.Label(ref loop);
+                a.mov(__dword_ptr[rsi + 8], ecx);
+                a.add(__dword_ptr[rdi], ecx);
+                a.push(rcx);
+                a.pop(rdx);
+                a.dec(ecx);
+                a.jnz(loop);
+                a.mov(ebx, __dword_ptr[rdi]);
+                a.hlt();
+            },
+            g =>
+            {
+                g.Write64(GuestHarness.Pd + (8 * 8), (8UL << 21) | 0x87);
+                var device = new CountingDevice();
+                g.Mmio.Register(MmioBase, 0x1000, device, "counter");
+                writes.Add(0);
+                int index = writes.Count - 1;
+                device.OnWrite = n => writes[index] = n;
+            },
+            compareAt: [DataA + 0xFF8, DataA + 0x1000]);
+
+        Assert.Equal([Passes, Passes], writes);
+        Assert.True(stats.TranslationExits((int)TranslationExit.Fallback) >= 2 * (Passes - 1), stats.Format());
+    }
+
+    [Fact]
+    public void StoreMissingOnEveryPass_RegionCompiledAgainWithCalls()
+    {
+        // An MMIO store in a hot loop: demoted as a missing load is, then every write goes through the accessor call,
+        // still once per pass.
+        const int Passes = 3 * Ringvisor.Emulator.Instructions.Cpu.DemoteAfterFallbacks;
+        var writes = new List<int>();
+        var stats = RunBoth(
+            a =>
+            {
+                var loop = a.CreateLabel();
+                a.mov(rsi, MmioBase);
+                a.mov(ecx, Passes);
+                a.Label(ref loop);
+                a.mov(__dword_ptr[rsi], ecx);
+                a.dec(ecx);
+                a.jnz(loop);
+                a.hlt();
+            },
+            g =>
+            {
+                g.Write64(GuestHarness.Pd + (8 * 8), (8UL << 21) | 0x87);
+                var device = new CountingDevice();
+                g.Mmio.Register(MmioBase, 0x1000, device, "counter");
+                writes.Add(0);
+                int index = writes.Count - 1;
+                device.OnWrite = n => writes[index] = n;
+            });
+
+        const int Demote = Ringvisor.Emulator.Instructions.Cpu.DemoteAfterFallbacks;
+        Assert.Equal([Passes, Passes], writes);
+        Assert.True(stats.UnitsDemoted is >= 1 and <= 2, stats.Format());
+        Assert.InRange(stats.TranslationExits((int)TranslationExit.Fallback), Demote, (stats.UnitsDemoted * Demote) + 16);
+    }
+
     /// <summary>Each 4-byte read returns how many reads came before it.</summary>
     private sealed class CountingDevice : Ringvisor.Core.Bus.IBusDevice
     {
@@ -108,8 +182,10 @@ public sealed partial class TranslationTests
             OnRead?.Invoke(_reads);
         }
 
-        public void Write(ulong offset, ReadOnlySpan<byte> data)
-        {
-        }
+        private int _writes;
+
+        public Action<int>? OnWrite { get; set; }
+
+        public void Write(ulong offset, ReadOnlySpan<byte> data) => OnWrite?.Invoke(++_writes);
     }
 }

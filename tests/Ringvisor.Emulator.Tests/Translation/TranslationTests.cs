@@ -828,7 +828,9 @@ public sealed partial class TranslationTests
             a.jnz(patch);
             a.hlt();
         });
-        Assert.True(stats.TranslationExits(5) > 0, "the patching store did not end its unit");
+        // The patching store ends its unit: a Store exit after it, or (a store to a page holding code misses the
+        // inline TLB test) a Fallback exit that leaves it to the interpreter.
+        Assert.True(stats.TranslationExits(5) + stats.TranslationExits(6) > 0, "the patching store did not end its unit");
     }
 
     [Fact]
