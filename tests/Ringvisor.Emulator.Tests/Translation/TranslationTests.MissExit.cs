@@ -1,6 +1,6 @@
-// A load whose inline TLB test misses (TLB miss, MMIO, an access straddling two pages) leaves the unit with the state
-// from before the instruction and RIP at it; the interpreter runs the instruction once, and the dispatcher goes on
-// with the next unit.
+// A load or store whose inline TLB test misses (TLB miss, MMIO, an access straddling two pages) leaves the unit with
+// the state from before the instruction and RIP at it; the interpreter runs the instruction once, and the dispatcher
+// goes on with the next unit. A unit that keeps doing so is compiled again with accessor calls (demotion).
 using Ringvisor.Emulator.Tests.Interpreter;
 using Ringvisor.Emulator.Translation;
 using static Iced.Intel.AssemblerRegisters;
@@ -45,13 +45,7 @@ public sealed partial class TranslationTests
             },
             g =>
             {
-                // A ninth 2 MiB page maps the MMIO range (beyond RAM).
-                g.Write64(GuestHarness.Pd + (8 * 8), (8UL << 21) | 0x87);
-                var device = new CountingDevice();
-                g.Mmio.Register(MmioBase, 0x1000, device, "counter");
-                reads.Add(0);
-                int index = reads.Count - 1;
-                device.OnRead = n => reads[index] = n;
+                MapCountingDevice(g, reads, null);
                 g.Write(DataA + 0xFFE, [0x11, 0x22, 0x33, 0x44]);
             });
 
@@ -80,11 +74,7 @@ public sealed partial class TranslationTests
                 a.jnz(loop);
                 a.hlt();
             },
-            g =>
-            {
-                g.Write64(GuestHarness.Pd + (8 * 8), (8UL << 21) | 0x87);
-                g.Mmio.Register(MmioBase, 0x1000, new CountingDevice(), "counter");
-            });
+            g => MapCountingDevice(g, null, null));
 
         // The region entered at the loop's start and the one entered after the interpreted load (each holds the
         // load) are demoted in turn; after that no pass leaves its unit.
@@ -118,15 +108,7 @@ public sealed partial class TranslationTests
                 a.mov(ebx, __dword_ptr[rdi]);
                 a.hlt();
             },
-            g =>
-            {
-                g.Write64(GuestHarness.Pd + (8 * 8), (8UL << 21) | 0x87);
-                var device = new CountingDevice();
-                g.Mmio.Register(MmioBase, 0x1000, device, "counter");
-                writes.Add(0);
-                int index = writes.Count - 1;
-                device.OnWrite = n => writes[index] = n;
-            },
+            g => MapCountingDevice(g, null, writes),
             compareAt: [DataA + 0xFF8, DataA + 0x1000]);
 
         Assert.Equal([Passes, Passes], writes);
@@ -152,20 +134,34 @@ public sealed partial class TranslationTests
                 a.jnz(loop);
                 a.hlt();
             },
-            g =>
-            {
-                g.Write64(GuestHarness.Pd + (8 * 8), (8UL << 21) | 0x87);
-                var device = new CountingDevice();
-                g.Mmio.Register(MmioBase, 0x1000, device, "counter");
-                writes.Add(0);
-                int index = writes.Count - 1;
-                device.OnWrite = n => writes[index] = n;
-            });
+            g => MapCountingDevice(g, null, writes));
 
         const int Demote = Ringvisor.Emulator.Instructions.Cpu.DemoteAfterFallbacks;
         Assert.Equal([Passes, Passes], writes);
         Assert.True(stats.UnitsDemoted is >= 1 and <= 2, stats.Format());
         Assert.InRange(stats.TranslationExits((int)TranslationExit.Fallback), Demote, (stats.UnitsDemoted * Demote) + 16);
+    }
+
+    /// <summary>Maps a <see cref="CountingDevice"/> at <see cref="MmioBase"/> (a ninth 2 MiB page, beyond RAM) and
+    /// appends this harness's final read and write counts to <paramref name="reads"/> and <paramref name="writes"/>.</summary>
+    private static void MapCountingDevice(GuestHarness g, List<int>? reads, List<int>? writes)
+    {
+        g.Write64(GuestHarness.Pd + (8 * 8), (8UL << 21) | 0x87);
+        var device = new CountingDevice();
+        g.Mmio.Register(MmioBase, 0x1000, device, "counter");
+        if (reads is not null)
+        {
+            reads.Add(0);
+            int index = reads.Count - 1;
+            device.OnRead = n => reads[index] = n;
+        }
+
+        if (writes is not null)
+        {
+            writes.Add(0);
+            int index = writes.Count - 1;
+            device.OnWrite = n => writes[index] = n;
+        }
     }
 
     /// <summary>Each 4-byte read returns how many reads came before it.</summary>
