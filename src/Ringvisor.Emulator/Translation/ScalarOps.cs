@@ -32,14 +32,17 @@ internal static class ScalarOps
 
             if (rdx == 0)
             {
-                r.Quotient = rax / divisor;
-                r.Remainder = rax % divisor;
+                // One hardware divide: the remainder from the quotient (the JIT emits a second DIV for a separate %).
+                ulong q64 = rax / divisor;
+                r.Quotient = q64;
+                r.Remainder = rax - (q64 * divisor);
             }
             else
             {
                 var dividend = new UInt128(rdx, rax);
-                r.Quotient = (ulong)(dividend / divisor);
-                r.Remainder = (ulong)(dividend % divisor);
+                UInt128 q128 = dividend / divisor;
+                r.Quotient = (ulong)q128;
+                r.Remainder = (ulong)(dividend - (q128 * divisor));
             }
 
             r.Ok = true;
@@ -56,7 +59,7 @@ internal static class ScalarOps
             return r;
         }
 
-        ulong rem = n % divisor;
+        ulong rem = n - (q * divisor);
         r.Quotient = size == 1 ? (rem << 8) | q : q;
         r.Remainder = rem;
         r.Ok = true;
