@@ -129,7 +129,7 @@ public sealed class BtStats
 
     internal void AddUnitProbes(long n) => Interlocked.Add(ref _probes, n);
 
-    /// <summary>Regions compiled again with loads that call the accessor on a TLB miss (TranslationCache.Demote).</summary>
+    /// <summary>Regions compiled again with accesses that call the accessor on a TLB miss (TranslationCache.Demote).</summary>
     public long UnitsDemoted => Interlocked.Read(ref _demoted);
 
     internal void UnitDemoted() => Interlocked.Increment(ref _demoted);

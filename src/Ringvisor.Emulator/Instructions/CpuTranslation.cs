@@ -429,9 +429,9 @@ public sealed unsafe partial class Cpu
             int link = TranslationExits.Link(rc);
             if (exit == TranslationExit.Fallback)
             {
-                // The instruction left to the interpreter (a load that missed the TLB, MMIO, or a case the unit does
-                // not handle): run it, then look for the next unit as after an unlinked exit. A unit that does this
-                // often is compiled again with its loads calling the accessor (TranslationCache.Demote): often means
+                // The instruction left to the interpreter (an access that missed the TLB, MMIO, or a case the unit
+                // does not handle): run it, then look for the next unit as after an unlinked exit. A unit that does this
+                // often is compiled again with its accesses calling the accessor (TranslationCache.Demote): often means
                 // DemoteAfterFallbacks in a row, each within FallbackWindow instructions of the one before (a TLB
                 // slot two pages of a loop keep taking from each other; MMIO polled in a loop), not the misses that
                 // follow each context switch (a few per page, then none for a long while).
@@ -496,9 +496,9 @@ public sealed unsafe partial class Cpu
     }
 
     /// <summary>Fallback exits in a row (each within <see cref="FallbackWindow"/> instructions of the previous one)
-    /// after which a unit's region is compiled again with loads that call the accessor on a TLB miss: about a
-    /// hundred microseconds of exits and interpreted steps, less than one compilation (a load whose TLB slot another
-    /// page of the same loop keeps taking would otherwise exit on every iteration).</summary>
+    /// after which a unit's region is compiled again with accesses that call the accessor on a TLB miss: about a
+    /// hundred microseconds of exits and interpreted steps, less than one compilation (an access whose TLB slot
+    /// another page of the same loop keeps taking would otherwise exit on every iteration).</summary>
     internal const int DemoteAfterFallbacks = 256;
 
     /// <summary>Instructions (of this vCPU) within which a unit's fallback exit counts as following the previous one.</summary>

@@ -29,7 +29,7 @@ internal sealed class TranslatedUnit
     /// <summary>The instruction count of the vCPU that took the last fallback exit from this unit.</summary>
     public long LastFallback = long.MinValue / 2;
 
-    /// <summary>Compiled for a demoted region: its loads call the accessor on a TLB miss instead of leaving the unit.</summary>
+    /// <summary>Compiled for a demoted region: its accesses call the accessor on a TLB miss instead of leaving the unit.</summary>
     public bool CallsOnMiss { get; init; }
 
     /// <summary>Page offset of <see cref="Source"/>.</summary>

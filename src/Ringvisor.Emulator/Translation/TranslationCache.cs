@@ -223,20 +223,17 @@ internal sealed class TranslationCache
         }
     }
 
-    // Regions (page, entry offset) whose units left too many loads to the interpreter (Demote): compiled again with
-    // their loads calling the accessor on a TLB miss.
+    // Regions (page, entry offset) whose units left too many accesses to the interpreter (Demote): compiled again with
+    // their accesses calling the accessor on a TLB miss.
     private readonly ConcurrentDictionary<(ulong Page, int Entry), byte> _demoted = new();
 
     /// <summary>Whether the region at <paramref name="entryOffset"/> of <paramref name="physPage"/> is compiled with
-    /// loads that call the accessor on a TLB miss (see <see cref="Demote"/>).</summary>
+    /// accesses that call the accessor on a TLB miss (see <see cref="Demote"/>).</summary>
     public bool IsDemoted(ulong physPage, int entryOffset) => !_demoted.IsEmpty && _demoted.ContainsKey((physPage, entryOffset));
 
-    /// <summary>Regions demoted so far (for --stats).</summary>
-    public int DemotedCount => _demoted.Count;
-
     /// <summary>
-    /// A unit that keeps leaving instructions to the interpreter (a load whose TLB slot another page keeps taking, MMIO
-    /// polled in a loop): records its region so that its next compilation calls the accessor on a TLB miss instead
+    /// A unit that keeps leaving instructions to the interpreter (an access whose TLB slot another page keeps taking,
+    /// MMIO polled in a loop): records its region so that its next compilation calls the accessor on a TLB miss instead
     /// of exiting, and evicts every unit sharing its code, so that the vCPUs translate it again. False when the region
     /// was demoted already (its fallbacks have other causes: nothing to gain from compiling it again).
     /// </summary>

@@ -1,7 +1,8 @@
-// Memory operands in translated code: effective addresses (Cpu.FastLinear), and loads/stores through out-of-line,
-// size-specialised wrappers of the Cpu's own accessors (ReadMem/WriteMem check the current CPL, translate through the
-// MMU and record faults), with a branch to the instruction's fault exit when they return false. Out of line because
-// inlining the MMU fast path at every access multiplied the JIT time per unit.
+// Memory operands in translated code: effective addresses (Cpu.FastLinear), an inline TLB test per access, and on a
+// miss either an exit that leaves the instruction to the interpreter (MissExit) or, in demoted regions and a few
+// forms, a call to out-of-line, size-specialised wrappers of the Cpu's own accessors (ReadMem/WriteMem check the
+// current CPL, translate through the MMU and record faults), with a branch to the instruction's fault exit when they
+// return false. Out of line because inlining the MMU fast path at every access multiplied the JIT time per unit.
 //
 // The JIT's time grows with the IL statements it imports (each local store, field store or branch is one), so an
 // access is emitted as few of them as possible: the address and the stored value go straight onto the IL stack as
@@ -98,33 +99,30 @@ internal sealed partial class UnitCompiler
     /// <summary>Pushes the <paramref name="size"/>-byte value of the FastOp's memory operand; exits with the fault on failure.</summary>
     private void EmitReadOperand(ref FastOp op, int size)
     {
-        var fault = FaultStubForSlowPath();
         NoteStackAccess(op.Seg == Cpu.SegSs);
         EmitLinearAddress(ref op);
-        EmitReadCall(size, fault);
+        EmitReadCall(size);
     }
 
     /// <summary>Pushes the <paramref name="size"/>-byte value at _la; exits with the fault on failure.</summary>
     private void EmitReadLinear(int size)
     {
-        var fault = FaultStubForSlowPath();
         Ld(_la);
-        EmitReadCall(size, fault);
+        EmitReadCall(size);
     }
 
     /// <summary>Pushes the qword at the stack address in <paramref name="sp"/> (SS: base 0 in 64-bit mode); exits with
     /// the fault on failure.</summary>
     private void EmitReadStack(LocalBuilder sp)
     {
-        var fault = FaultStubForSlowPath();
         NoteStackAccess(true);
         Ld(sp);
-        EmitReadCall(8, fault);
+        EmitReadCall(8);
     }
 
     /// <summary>With the address on the stack: the inline TLB read or the accessor call with its fault branch, then
     /// pushes the value.</summary>
-    private void EmitReadCall(int size, Label fault)
+    private void EmitReadCall(int size)
     {
         // Fast path inline: the current class's TLB slot for the page holds a read tag for it (a RAM page, readable
         // now) and the access stays inside the page; then the value is read from host memory directly. Otherwise the
@@ -138,6 +136,7 @@ internal sealed partial class UnitCompiler
             return;
         }
 
+        var fault = FaultStubForSlowPath();
         var slow = _il.DefineLabel();
         var done = _il.DefineLabel();
         EmitTlbHostAddress(_ra, s_fieldReadTag, size, slow);

@@ -75,18 +75,18 @@ internal sealed partial class UnitCompiler
     private Label _missExit, _missUnpack;
     private bool _missExitUsed;
 
-    // A demoted region (TranslationCache.Demote): every load calls the accessor on a TLB miss.
+    // A demoted region (TranslationCache.Demote): every access calls the accessor on a TLB miss.
     private bool _callOnMiss;
 
     /// <summary>
-    /// Where a load's slow path goes (a TLB miss, MMIO, an access straddling two pages): out of the unit, leaving the
-    /// instruction to the interpreter from its start (a Fallback exit with the state from before it, as a fault exit
-    /// has), instead of calling the accessor. With no call on the hot path the JIT keeps the values live across a load
-    /// in registers (a call's caller-saved registers made it spill them around every load, and reload them on the
-    /// main path too). Inside a deferred flag writer's region the exit commits the writer's state first, as its fault
-    /// exits do (WriterFix). Null after a deferred rotate (its fault exits patch CF/OF on the way out: such loads call
-    /// the accessor). Stores keep the call: a page that holds code and data, or a clean page, would make every store
-    /// exit.
+    /// Where a load's or store's slow path goes (a TLB miss, MMIO, an access straddling two pages, a store to a page
+    /// holding code or not yet dirty): out of the unit, leaving the instruction to the interpreter from its start (a
+    /// Fallback exit with the state from before it, as a fault exit has), instead of calling the accessor. With no
+    /// call on the hot path the JIT keeps the values live across an access in registers (a call's caller-saved
+    /// registers made it spill them around every access, and reload them on the main path too). Inside a deferred
+    /// flag writer's region the exit commits the writer's state first, as its fault exits do (WriterFix). Null in a
+    /// demoted region and after a deferred rotate (its fault exits patch CF/OF on the way out): such accesses call the
+    /// accessor.
     /// </summary>
     private Label? MissExit()
     {
@@ -830,13 +830,13 @@ internal sealed partial class UnitCompiler
         return (long)((uint)Cur.Offset | ((ulong)adj << PackAdjShift) | ((ulong)distance << PackNextShift));
     }
 
-    // Out-of-line blocks of loads whose TLB test missed (MissBranch): the exit data, then the miss exit.
+    // Out-of-line blocks of accesses whose TLB test missed (MissBranch): the exit data, then the miss exit.
     private readonly List<(Label Block, long Packed, Label Exit)> _missBlocks = [];
 
     /// <summary>
-    /// Where a load's failed TLB test branches: straight to the miss exit when the main path set the instruction's
-    /// exit data ahead of the load, else to a block at the end of the method that sets it first. Either way the load
-    /// is one compare and branch on the hot path with nothing to rejoin (the interpreter takes the instruction over).
+    /// Where an access's failed TLB test branches: straight to the miss exit when the main path set the instruction's
+    /// exit data ahead of the access, else to a block at the end of the method that sets it first. Either way the
+    /// access is one compare and branch on the hot path with nothing to rejoin (the interpreter takes the instruction over).
     /// </summary>
     private Label MissBranch(Label exit)
     {
