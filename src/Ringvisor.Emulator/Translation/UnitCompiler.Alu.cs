@@ -147,8 +147,15 @@ internal sealed partial class UnitCompiler
                         return true;
                     }
 
-                    EmitCarry();
-                    St(_c0);
+                    // Deferred with nothing known about the flags (the fields hold the state before it): the commit
+                    // computes the carry-in from the fields (DeferredCarryFromFields), so the main path makes no call.
+                    bool carryFromFields = WriterFlagsDeferred && _known is null && !_deferActive;
+                    if (!carryFromFields)
+                    {
+                        EmitCarry();
+                        St(_c0);
+                    }
+
                     SetFlagOperands(Operand.Of(_reg[op.Dst]!, size), Operand.Constant(1));
                     LdReg(op.Dst, size);
                     LdI8(1);
@@ -157,7 +164,8 @@ internal sealed partial class UnitCompiler
                     St(_t2);
                     Ld(_t2);
                     StReg(op.Dst, size);
-                    SetFlagResult(inc ? FlagOp.Inc : FlagOp.Dec, Operand.Of(_t2), size, _c0);
+                    SetFlagResult(inc ? FlagOp.Inc : FlagOp.Dec, Operand.Of(_t2), size, carryFromFields ? null : _c0,
+                        carryFromFields);
                     return true;
                 }
 

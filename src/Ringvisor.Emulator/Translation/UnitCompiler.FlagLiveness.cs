@@ -230,6 +230,11 @@ internal sealed partial class UnitCompiler
                     continue;
                 }
 
+                if (ExitsOnlyBefore(uj))
+                {
+                    continue;
+                }
+
                 if (RegisterOnly(uj) && !ReadsFlags(uj) && WritesAllFlags(uj) && AllowedWhileDeferred(j))
                 {
                     ok = true;
@@ -278,7 +283,7 @@ internal sealed partial class UnitCompiler
             return false;
         }
 
-        if (KeepsFlags(ui) || FaultOnlyLoad(ui, out _) || DeferrableWriter(ui))
+        if (KeepsFlags(ui) || FaultOnlyLoad(ui, out _) || DeferrableWriter(ui) || ExitsOnlyBefore(ui))
         {
             return true;
         }
@@ -331,7 +336,9 @@ internal sealed partial class UnitCompiler
     /// evaluated against.</summary>
     private static FlagOp WriterFlagOp(UnitInstruction ui) => ui.Op.Kind switch
     {
-        FastKind.TestRR or FastKind.TestRI => FlagOp.Logic,
+        FastKind.TestRR or FastKind.TestRI or FastKind.TestMR or FastKind.TestMI => FlagOp.Logic,
+        FastKind.IncR => FlagOp.Inc,
+        FastKind.DecR => FlagOp.Dec,
         FastKind.ShiftRI => FlagOp.Shl, // any shift: ZF and SF only (ConditionInline)
         _ => (AluOp)ui.Op.Aux switch
         {
@@ -342,14 +349,17 @@ internal sealed partial class UnitCompiler
         },
     };
 
-    /// <summary>An ALU op into a register (from a register, an immediate or memory), TEST, or a shift by a nonzero
-    /// immediate: writes every arithmetic flag from its operands with no carry-in, what a deferred writer's fix-up can
-    /// commit from its three locals. (An ALU op with a memory source faults before it commits: its own fault exit
+    /// <summary>An ALU op into a register (from a register, an immediate or memory), CMP or TEST with memory, TEST, a
+    /// shift by a nonzero immediate, or INC/DEC of a register: writes every arithmetic flag from its operands (INC and
+    /// DEC keep CF, which becomes their carry-in: known to the emitter, or computed from the Cpu's fields by the
+    /// commit, see DeferredCarryFromFields), what a deferred writer's fix-up can commit from its locals. (An ALU op with a memory source faults before it commits: its own fault exit
     /// sees the state before it, as the region of the writer before it provides.)</summary>
     private static bool DeferrableWriter(UnitInstruction ui) =>
         ui.Extra == UnitExtra.None &&
-        (ui.Op.Kind is FastKind.TestRR or FastKind.TestRI ||
+        (ui.Op.Kind is FastKind.TestRR or FastKind.TestRI or FastKind.TestMR or FastKind.TestMI or FastKind.IncR or
+             FastKind.DecR ||
          (ui.Op.Kind is FastKind.AluRR or FastKind.AluRI or FastKind.AluRM && (AluOp)ui.Op.Aux is not (AluOp.Adc or AluOp.Sbb)) ||
+         (ui.Op.Kind is FastKind.AluMR or FastKind.AluMI && (AluOp)ui.Op.Aux == AluOp.Cmp) ||
          (ui.Op.Kind == FastKind.ShiftRI && MaskedCount(ui.Op) != 0));
 
     /// <summary>The unit's page-crossing instruction (it has a guard that exits before it).</summary>
@@ -381,10 +391,30 @@ internal sealed partial class UnitCompiler
             case FastKind.AluRM:
                 writesAll = true;
                 return (AluOp)ui.Op.Aux is not (AluOp.Adc or AluOp.Sbb);
+            case FastKind.AluMR:
+            case FastKind.AluMI:
+                // CMP m, r/imm: a load and a compare, nothing written back.
+                writesAll = true;
+                return (AluOp)ui.Op.Aux == AluOp.Cmp;
+            case FastKind.TestMR:
+            case FastKind.TestMI:
+                writesAll = true;
+                return true;
             default:
                 return false;
         }
     }
+
+    /// <summary>
+    /// A store (MOV m, r/imm), PUSH or POP of a register whose only exits, with accesses leaving the unit on a TLB miss
+    /// (MissExit), come before it changes anything (the miss, a fault) and which leaves the flags alone: inside a
+    /// deferred writer's region those exits commit the writer's state (WriterFix) as a load's do. Not in a demoted
+    /// region, where a store's accessor call may report a store into code after the store (its shared exit commits
+    /// nothing). So `add rsi, 1; mov [rdx+rcx], cl; test cl, cl` leaves no lazy-flag stores on the main path.
+    /// </summary>
+    private bool ExitsOnlyBefore(UnitInstruction ui) =>
+        !_callOnMiss && ui.Extra == UnitExtra.None &&
+        ui.Op.Kind is FastKind.MovMR or FastKind.MovMI or FastKind.PushR or FastKind.PopR;
 
     /// <summary>A shift's or rotate's immediate count as the instruction masks it (0: no flag changes).</summary>
     private static int MaskedCount(in FastOp op) => (int)op.Imm & (op.Size == 8 ? 0x3F : 0x1F);

@@ -194,6 +194,29 @@ internal sealed partial class UnitCompiler
     /// the emitter knows: used on side paths too).</summary>
     private void EmitCommitDeferred()
     {
+        if (_anyDeferredCarry)
+        {
+            // A deferred INC/DEC's carry-in first: computed from the fields (still the state before it) when the
+            // emitter did not know it.
+            var skip = _il.DefineLabel();
+            var have = _il.DefineLabel();
+            Ld(_dOpSize!);
+            LdI4(DeferredCarryFlag);
+            Op(OpCodes.And);
+            _il.Emit(OpCodes.Brfalse, skip);
+            _il.Emit(OpCodes.Ldarg_0);
+            Ld(_dCin!);
+            _il.Emit(OpCodes.Dup);
+            LdI4(DeferredCarryFromFields);
+            _il.Emit(OpCodes.Bne_Un, have);
+            Op(OpCodes.Pop);
+            _il.Emit(OpCodes.Ldarg_0);
+            Call(Cpu.MethodGetCf);
+            _il.MarkLabel(have);
+            _il.Emit(OpCodes.Stfld, Cpu.FieldFCarryIn);
+            _il.MarkLabel(skip);
+        }
+
         _il.Emit(OpCodes.Ldarg_0);
         Ld(_dA!);
         _il.Emit(OpCodes.Stfld, Cpu.FieldFA);
@@ -212,8 +235,17 @@ internal sealed partial class UnitCompiler
         Ld(_dOpSize!);
         LdI4(8);
         Op(OpCodes.Shr);
+        LdI4(0xFF);
+        Op(OpCodes.And);
         _il.Emit(OpCodes.Stfld, Cpu.FieldFSize);
     }
+
+    // A deferred writer's _dOpSize bit for "has a carry-in in _dCin" (INC/DEC), and the _dCin value that means "compute
+    // it from the Cpu's fields at the commit" (they still hold the state before the writer).
+    private const int DeferredCarryFlag = 1 << 16;
+    private const int DeferredCarryFromFields = 2;
+    private LocalBuilder? _dCin;
+    private bool _anyDeferredCarry;
 
     /// <summary>Commits the deferred writer's state on the main path: from here on the fields hold it.</summary>
     private void CommitDeferredNow()
@@ -285,22 +317,37 @@ internal sealed partial class UnitCompiler
     }
 
     /// <summary>Completes the commit of a lazy flag result: result, operation, size, carry-in (int32 0/1 local).</summary>
-    private void SetFlagResult(FlagOp op, Operand res, int size, LocalBuilder? carryIn = null)
+    private void SetFlagResult(FlagOp op, Operand res, int size, LocalBuilder? carryIn = null, bool carryFromFields = false)
     {
         if (WriterFlagsDeferred)
         {
-            if (carryIn is not null)
-            {
-                throw new InvalidOperationException("a deferred flag writer has no carry-in");
-            }
-
             LdOperand(res);
             St(_dRes ??= _il.DeclareLocal(typeof(ulong)));
-            LdI4((int)op | (size << 8));
+            bool hasCarry = carryIn is not null || carryFromFields;
+            if (hasCarry)
+            {
+                // INC/DEC: the carry-in goes with the state (DeferredCarryFlag; a commit computes it from the fields
+                // when it is not known here).
+                if (carryIn is not null)
+                {
+                    Ld(carryIn);
+                }
+                else
+                {
+                    LdI4(DeferredCarryFromFields);
+                }
+
+                St(_dCin ??= _il.DeclareLocal(typeof(int)));
+                _anyDeferredCarry = true;
+            }
+
+            LdI4((int)op | (size << 8) | (hasCarry ? DeferredCarryFlag : 0));
             St(_dOpSize ??= _il.DeclareLocal(typeof(int)));
             _known = op;
             _knownSize = size;
             _knownRes = res.IsConst ? res : Operand.Of(_dRes);
+
+            // No reader of CF is in the region (ScanDeferredWriters); after a commit the field holds it.
             _knownCin = null;
             _deferActive = true;
             return;

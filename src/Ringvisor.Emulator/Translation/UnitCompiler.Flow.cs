@@ -147,7 +147,11 @@ internal sealed partial class UnitCompiler
     private void EmitPushValue(UnitInstruction ui, Action pushValue)
     {
         EmitPushValueUnchecked(pushValue);
-        EmitStoreCheck(ui.NextOffset, false);
+        if (!UsesMissExit)
+        {
+            // With the miss exit the store's fast path cannot have touched code (EmitWrite): nothing to check.
+            EmitStoreCheck(ui.NextOffset, false);
+        }
     }
 
     /// <summary>Stores the value at RSP-8 (which may fault, RSP unchanged), then commits RSP; the caller does the store

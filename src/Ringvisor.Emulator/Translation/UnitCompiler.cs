@@ -88,9 +88,11 @@ internal sealed partial class UnitCompiler
     /// demoted region and after a deferred rotate (its fault exits patch CF/OF on the way out): such accesses call the
     /// accessor.
     /// </summary>
+    private bool UsesMissExit => !_callOnMiss && !_faultFixup[_k];
+
     private Label? MissExit()
     {
-        if (_callOnMiss || _faultFixup[_k])
+        if (!UsesMissExit)
         {
             return null;
         }

@@ -148,6 +148,61 @@ public sealed class TranslationFlagsTests
         }, g => g.Write64(DataA + 8, 0x55));
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    [InlineData(6)]
+    [InlineData(7)]
+    [InlineData(8)]
+    public void DeferredRegion_StoresIncDecAndMemoryCompares_FaultSeesTheWritersFlags(int form)
+    {
+        // Round 13's regions: INC/DEC deferred (at a join, where nothing is known, its carry-in is computed from the
+        // fields by the commit; after a known writer, inline), CMP/TEST with a memory operand deferred, and plain
+        // stores, PUSH and POP inside a region (their only exits come before they change anything). Earlier passes
+        // take the main path; the last one faults at [rsi + 8], in a load or in a store.
+        RunBoth(a =>
+        {
+            var loop = a.CreateLabel();
+            var skip = a.CreateLabel();
+            a.mov(rsi, DataA);
+            a.mov(edi, 3);
+            a.mov(rax, 0x8000_0000_0000_0001UL);
+            a.mov(rbx, 0x7FFF_FFFF_FFFF_FFF0UL);
+            a.Label(ref loop);
+            a.cmp(edi, 1);
+            a.jne(skip);
+            a.mov(rsi, 0x100_0000 - 8);  // last pass: the last mapped qword, [rsi + 8] faults
+            a.cmp(rsi, -1);              // CF = 1 in the fields (committed: SETB reads them)
+            a.setb(r11b);
+            a.Label(ref skip);           // a join: nothing known about the flags
+            switch (form)
+            {
+                case 0: a.inc(rbx); break;
+                case 1: a.dec(ebx); break;
+                case 2: a.cmp(rbx, rax); a.inc(cl); break;              // carry-in known from the CMP
+                case 3: a.cmp(__qword_ptr[rsi], 0x55); break;
+                case 4: a.test(__byte_ptr[rsi], 0x81); break;
+                case 5: a.cmp(__dword_ptr[rsi], ebx); break;
+                case 6: a.inc(rbx); a.push(rbx); a.pop(rcx); break;
+                case 7: a.dec(rbx); a.mov(__qword_ptr[rsi + 8], rbx); break;   // the store faults
+                default: a.sub(rbx, 3); a.push(rbx); break;
+            }
+
+            a.mov(__qword_ptr[rsi], rcx);        // a store in the region (succeeds)
+            a.mov(rdx, __qword_ptr[rsi]);        // a load in the region
+            a.mov(r9, __qword_ptr[rsi + 8]);     // faults on the last pass
+            a.add(r10, r9);                      // overwrites every flag: the region ends
+            a.add(rbx, 0x1234_5678);
+            a.dec(edi);
+            a.jnz(loop);
+            a.hlt();
+        }, g => g.Write64(DataA, 0x55));
+    }
+
     [Fact]
     public void DeferredWriterThenDeferredRotate_LoadFaults_BothCommittedInOrder()
     {
