@@ -104,21 +104,8 @@ public sealed class TranslationFlagsTests
         // A full flag writer followed by flag-neutral instructions and loads up to the next full writer keeps its
         // lazy state in locals; each load's fault exit commits it. A loop runs the same code with the loads
         // succeeding (the main path, where the fields keep older state) before the last pass faults in the second load.
-        RunBoth(a =>
+        RunBoth(a => ThreePassesLastFaults(a, a =>
         {
-            var loop = a.CreateLabel();
-            var skip = a.CreateLabel();
-            a.mov(rsi, DataA);
-            a.mov(edi, 3);
-            a.mov(rax, 0x8000_0000_0000_0001UL);
-            a.mov(rbx, 0x7FFF_FFFF_FFFF_FFF0UL);
-            a.Label(ref loop);
-            a.cmp(edi, 1);
-            a.jne(skip);
-            a.mov(rsi, 0x100_0000 - 8);  // last pass: the last mapped qword, the second load faults
-            a.cmp(rsi, -1);              // CF = 1, ZF = 0 in the fields (committed: SETB reads them)
-            a.setb(r11b);
-            a.Label(ref skip);
             switch (form)
             {
                 case 0: a.add(rax, rbx); break;
@@ -139,13 +126,7 @@ public sealed class TranslationFlagsTests
             a.mov(ecx, 7);                       // keeps the flags
             a.mov(rdx, __qword_ptr[rsi]);        // may fault: needs the writer's flags
             a.lea(r8, __[rdx + rcx]);            // keeps the flags
-            a.mov(r9, __qword_ptr[rsi + 8]);     // faults on the last pass
-            a.add(r10, r9);                      // overwrites every flag: the writer's region ends
-            a.add(rbx, 0x1234_5678);
-            a.dec(edi);
-            a.jnz(loop);
-            a.hlt();
-        }, g => g.Write64(DataA + 8, 0x55));
+        }), g => g.Write64(DataA + 8, 0x55));
     }
 
     [Theory]
@@ -164,21 +145,8 @@ public sealed class TranslationFlagsTests
         // fields by the commit; after a known writer, inline), CMP/TEST with a memory operand deferred, and plain
         // stores, PUSH and POP inside a region (their only exits come before they change anything). Earlier passes
         // take the main path; the last one faults at [rsi + 8], in a load or in a store.
-        RunBoth(a =>
+        RunBoth(a => ThreePassesLastFaults(a, a =>
         {
-            var loop = a.CreateLabel();
-            var skip = a.CreateLabel();
-            a.mov(rsi, DataA);
-            a.mov(edi, 3);
-            a.mov(rax, 0x8000_0000_0000_0001UL);
-            a.mov(rbx, 0x7FFF_FFFF_FFFF_FFF0UL);
-            a.Label(ref loop);
-            a.cmp(edi, 1);
-            a.jne(skip);
-            a.mov(rsi, 0x100_0000 - 8);  // last pass: the last mapped qword, [rsi + 8] faults
-            a.cmp(rsi, -1);              // CF = 1 in the fields (committed: SETB reads them)
-            a.setb(r11b);
-            a.Label(ref skip);           // a join: nothing known about the flags
             switch (form)
             {
                 case 0: a.inc(rbx); break;
@@ -194,13 +162,37 @@ public sealed class TranslationFlagsTests
 
             a.mov(__qword_ptr[rsi], rcx);        // a store in the region (succeeds)
             a.mov(rdx, __qword_ptr[rsi]);        // a load in the region
-            a.mov(r9, __qword_ptr[rsi + 8]);     // faults on the last pass
-            a.add(r10, r9);                      // overwrites every flag: the region ends
-            a.add(rbx, 0x1234_5678);
-            a.dec(edi);
-            a.jnz(loop);
-            a.hlt();
-        }, g => g.Write64(DataA, 0x55));
+        }), g => g.Write64(DataA, 0x55));
+    }
+
+    /// <summary>
+    /// A loop of three passes over <paramref name="region"/> followed by a load of [rsi + 8] and a full flag writer
+    /// (the region's end): the first passes read DataA (the main path); before the last, RSI moves to the last mapped
+    /// qword, so [rsi + 8] faults, with CF = 1 committed in the fields (a SETB reads them) at the join the region
+    /// starts at.
+    /// </summary>
+    private static void ThreePassesLastFaults(Assembler a, Action<Assembler> region)
+    {
+        var loop = a.CreateLabel();
+        var skip = a.CreateLabel();
+        a.mov(rsi, DataA);
+        a.mov(edi, 3);
+        a.mov(rax, 0x8000_0000_0000_0001UL);
+        a.mov(rbx, 0x7FFF_FFFF_FFFF_FFF0UL);
+        a.Label(ref loop);
+        a.cmp(edi, 1);
+        a.jne(skip);
+        a.mov(rsi, 0x100_0000 - 8);
+        a.cmp(rsi, -1);
+        a.setb(r11b);
+        a.Label(ref skip);
+        region(a);
+        a.mov(r9, __qword_ptr[rsi + 8]);     // faults on the last pass
+        a.add(r10, r9);                      // overwrites every flag: the region ends
+        a.add(rbx, 0x1234_5678);
+        a.dec(edi);
+        a.jnz(loop);
+        a.hlt();
     }
 
     [Fact]
