@@ -129,16 +129,10 @@ public sealed class TranslationFlagsTests
         }), g => g.Write64(DataA + 8, 0x55));
     }
 
+    public static TheoryData<int> RegionForms => [.. Enumerable.Range(0, 9)];
+
     [Theory]
-    [InlineData(0)]
-    [InlineData(1)]
-    [InlineData(2)]
-    [InlineData(3)]
-    [InlineData(4)]
-    [InlineData(5)]
-    [InlineData(6)]
-    [InlineData(7)]
-    [InlineData(8)]
+    [MemberData(nameof(RegionForms))]
     public void DeferredRegion_StoresIncDecAndMemoryCompares_FaultSeesTheWritersFlags(int form)
     {
         // Round 13's regions: INC/DEC deferred (at a join, where nothing is known, its carry-in is computed from the
