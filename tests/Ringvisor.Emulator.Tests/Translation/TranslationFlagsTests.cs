@@ -129,7 +129,7 @@ public sealed class TranslationFlagsTests
         }), g => g.Write64(DataA + 8, 0x55));
     }
 
-    public static TheoryData<int> RegionForms => [.. Enumerable.Range(0, 9)];
+    public static TheoryData<int> RegionForms => [.. Enumerable.Range(0, 10)];
 
     [Theory]
     [MemberData(nameof(RegionForms))]
@@ -151,7 +151,8 @@ public sealed class TranslationFlagsTests
                 case 5: a.cmp(__dword_ptr[rsi], ebx); break;
                 case 6: a.inc(rbx); a.push(rbx); a.pop(rcx); break;
                 case 7: a.dec(rbx); a.mov(__qword_ptr[rsi + 8], rbx); break;   // the store faults
-                default: a.sub(rbx, 3); a.push(rbx); break;
+                case 8: a.sub(rbx, 3); a.push(rbx); break;
+                default: a.mov(ecx, 0x8000_0001); a.sub(rbx, 3); a.rol(ecx, 1); a.cmp(__qword_ptr[rsi + 8], 0); break; // CF = OF = 1 from a deferred rotate over the SUB's 0, then the compare faults
             }
 
             a.mov(__qword_ptr[rsi], rcx);        // a store in the region (succeeds)
