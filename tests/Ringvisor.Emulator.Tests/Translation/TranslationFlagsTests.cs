@@ -198,8 +198,9 @@ public sealed class TranslationFlagsTests
         {
             a.mov(eax, 0x8000_0001);
             a.mov(ebx, 0x8000_0001);
+            a.mov(ecx, 0x8000_0001);
             a.sub(eax, ebx);                     // ZF = 1, CF = 0
-            a.rol(ecx, 1);                       // CF/OF from ECX, the rest from the SUB
+            a.rol(ecx, 1);                       // CF = OF = 1 from ECX, the rest from the SUB
             a.mov(edx, 1);
             a.mov(r8, __qword_ptr[Unmapped]);
             a.add(r9, 1);
