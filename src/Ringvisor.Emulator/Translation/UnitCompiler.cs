@@ -78,6 +78,10 @@ internal sealed partial class UnitCompiler
     // A demoted region (TranslationCache.Demote): every access calls the accessor on a TLB miss.
     private bool _callOnMiss;
 
+    /// <summary>Whether the current instruction's accesses leave the unit on a TLB miss (<see cref="MissExit"/>) rather
+    /// than call the accessor.</summary>
+    private bool UsesMissExit => !_callOnMiss && !_faultFixup[_k];
+
     /// <summary>
     /// Where a load's or store's slow path goes (a TLB miss, MMIO, an access straddling two pages, a store to a page
     /// holding code or not yet dirty): out of the unit, leaving the instruction to the interpreter from its start (a
@@ -88,8 +92,6 @@ internal sealed partial class UnitCompiler
     /// demoted region and after a deferred rotate (its fault exits patch CF/OF on the way out): such accesses call the
     /// accessor.
     /// </summary>
-    private bool UsesMissExit => !_callOnMiss && !_faultFixup[_k];
-
     private Label? MissExit()
     {
         if (!UsesMissExit)
@@ -1092,7 +1094,8 @@ internal sealed partial class UnitCompiler
         _ = ripInLocal;
         if (_deferActive)
         {
-            // The shared store exit commits no deferred flag state (a region holds no store: see AllowedWhileDeferred).
+            // The shared store exit commits no deferred flag state (a region holds only stores that need no check:
+            // see ExitsOnlyBefore).
             throw new InvalidOperationException("translator: a store check inside a deferred flag writer's region");
         }
 
