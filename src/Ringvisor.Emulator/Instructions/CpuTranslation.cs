@@ -582,9 +582,7 @@ public sealed unsafe partial class Cpu
         // returning through the batch loop, then look for a unit again.
         while (true)
         {
-            long before = _instructions;
-            Step();
-            interpreted += _instructions - before;
+            interpreted += StepCounted();
             if (_attention || _halted || _stopBatch || _instructions >= limit || !CanEnterUnit)
             {
                 return null;

@@ -804,8 +804,7 @@ internal sealed partial class UnitCompiler
 
     private void EmitPacked(long nextOffset)
     {
-        long distance = nextOffset - Cur.Offset;
-        if (distance is <= PackFarNext or >= -PackFarNext)
+        if (IsFarNext(nextOffset))
         {
             _farNext ??= _il.DeclareLocal(typeof(long));
             _il.Emit(OpCodes.Ldc_I8, nextOffset);
@@ -825,14 +824,13 @@ internal sealed partial class UnitCompiler
             throw new InvalidOperationException($"translator: count adjustment {adj} does not fit the exit data");
         }
 
-        long distance = nextOffset - Cur.Offset;
-        if (distance is <= PackFarNext or >= -PackFarNext)
-        {
-            distance = PackFarNext;
-        }
-
+        long distance = IsFarNext(nextOffset) ? PackFarNext : nextOffset - Cur.Offset;
         return (long)((uint)Cur.Offset | ((ulong)adj << PackAdjShift) | ((ulong)distance << PackNextShift));
     }
+
+    /// <summary>Whether <paramref name="nextOffset"/> is too far from the current instruction for the packed exit data
+    /// (it then goes in _farNext).</summary>
+    private bool IsFarNext(long nextOffset) => (nextOffset - Cur.Offset) is <= PackFarNext or >= -PackFarNext;
 
     // Out-of-line blocks of accesses whose TLB test missed (MissBranch): the exit data, then the miss exit.
     private readonly List<(Label Block, long Packed, Label Exit)> _missBlocks = [];
