@@ -889,6 +889,15 @@ public sealed unsafe partial class Cpu
             }
         }
 
+        foreach (int join in UnitCompiler.JoinOffsets(instructions, key.EntryOffset))
+        {
+            int s = p.SlotAt(join);
+            if (s != 0 && s <= slots.Length && slots[s - 1].Pending && slots[s - 1].PendingEntry == key.EntryOffset)
+            {
+                slots[s - 1].PendingJoin = true;
+            }
+        }
+
         return null;
     }
 
@@ -1112,8 +1121,8 @@ public sealed unsafe partial class Cpu
 
     /// <summary>Whether the region being built may take the instruction at <paramref name="offset"/> of its page: one
     /// this vCPU has run (see <see cref="ExecutedInPage"/>) that is not where another unit is entered (its entry or
-    /// side entry, live in the cache, or an entry queued for the worker). The region ends there and its exit chains
-    /// to that unit, instead of compiling that unit's code a second time.</summary>
+    /// side entry, live in the cache, or the entry or a join of a region queued for the worker). The region ends there
+    /// and its exit chains to that unit, instead of compiling that unit's code a second time.</summary>
     private bool RegionMayTake(int offset)
     {
         if (_translationThreshold > 1 && !ExecutedInPage(offset))
@@ -1127,7 +1136,7 @@ public sealed unsafe partial class Cpu
         }
 
         int s = p.SlotAt(offset);
-        if (p.UnitSlots is { } slots && s != 0 && s <= slots.Length && slots[s - 1].Pending && slots[s - 1].PendingEntry == offset)
+        if (p.UnitSlots is { } slots && s != 0 && s <= slots.Length && slots[s - 1].Pending && (slots[s - 1].PendingEntry == offset || slots[s - 1].PendingJoin))
         {
             return false;
         }

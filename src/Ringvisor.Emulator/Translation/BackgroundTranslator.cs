@@ -49,12 +49,25 @@ internal sealed class BackgroundTranslator
     /// whether the unit is still queued or being compiled.</summary>
     public bool Touch(UnitKey key) => _queue.Touch(key);
 
+    // Open unless a test holds the worker (Hold/Release): requests then stay queued, and their regions pending.
+    private readonly ManualResetEventSlim _open = new(true);
+
+    /// <summary>Tests: the worker takes nothing until <see cref="Release"/> (regions chosen meanwhile see the queued
+    /// ones as pending).</summary>
+    internal void Hold() => _open.Reset();
+
+    internal void Release() => _open.Set();
+
+    /// <summary>Requests waiting for the worker.</summary>
+    internal int Queued => _queue.Count;
+
     private void Work()
     {
         while (true)
         {
             while (_signal.Wait(IdleExitMilliseconds))
             {
+                _open.Wait();
                 if (_queue.TryTake(out var key, out var r))
                 {
                     Translate(key, r.Instructions, r.Page, r.PageOffset, r.Crossing, r.OtherPages);

@@ -29,6 +29,18 @@ internal sealed class HeatQueue<T>
     /// <param name="capacity">Requests beyond this many pending are refused (the vCPU asks again later).</param>
     public HeatQueue(int capacity) => _capacity = capacity;
 
+    /// <summary>Requests queued and not yet taken.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (_queue)
+            {
+                return _queue.Count;
+            }
+        }
+    }
+
     public bool IsEmpty
     {
         get

@@ -59,6 +59,9 @@ internal sealed class TranslationCache
 
     public bool TryGet(UnitKey key, out TranslatedUnit? unit) => _units.TryGetValue(key, out unit);
 
+    /// <summary>The units in the cache now (their own entries and side entries; tests and diagnostics).</summary>
+    internal IEnumerable<TranslatedUnit> Units => _units.Values;
+
     /// <summary>The latest unit added for <paramref name="key"/>'s entry under another generation of its page (live or
     /// swept as stale; not one dropped by a whole flush), to be taken over when its bytes are unchanged.</summary>
     public TranslatedUnit? Earlier(UnitKey key) =>

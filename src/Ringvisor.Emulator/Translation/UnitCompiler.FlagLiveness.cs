@@ -17,30 +17,67 @@ internal sealed partial class UnitCompiler
     // only when the Jcc is not taken) keeps what is known about the flags: one path leads there.
     private bool[] _joins = [];
 
-    private void ScanJoins()
+    private void ScanJoins() => _joins = Joins(_ins, _index, _entry);
+
+    /// <summary>The region's joins (instructions <paramref name="ins"/>, sorted by offset, indexed by offset in
+    /// <paramref name="index"/>): its entry, branch targets inside it, and instructions not reached by falling
+    /// through from the one before. Also what a vCPU predicts a queued region's side entries from
+    /// (<see cref="JoinOffsets"/>).</summary>
+    private static bool[] Joins(List<UnitInstruction> ins, Dictionary<int, int> index, int entry)
     {
-        int n = _ins.Count;
-        _joins = new bool[n];
-        _joins[_index[_entry]] = true;
+        int n = ins.Count;
+        var joins = new bool[n];
+        joins[index[entry]] = true;
         for (int k = 0; k < n; k++)
         {
-            var ui = _ins[k];
-            if (HasTarget(ui) && TryIndex(ui.BranchTarget, out int t))
+            var ui = ins[k];
+            if (HasTarget(ui) && ui.BranchTarget is >= int.MinValue and <= int.MaxValue && index.TryGetValue((int)ui.BranchTarget, out int t))
             {
-                _joins[t] = true;
+                joins[t] = true;
             }
 
             bool falls = FallsThrough(ui);
-            bool contiguous = falls && Contiguous(k);
-            if (falls && !contiguous && _index.TryGetValue(ui.NextOffset, out int j))
+            bool contiguous = falls && Contiguous(ins, k);
+            if (falls && !contiguous && index.TryGetValue(ui.NextOffset, out int j))
             {
-                _joins[j] = true;
+                joins[j] = true;
             }
 
             if (k + 1 < n && !contiguous)
             {
                 // Not reached by falling through (after JMP/RET/CALL...): only by edges marked above, if at all.
-                _joins[k + 1] = true;
+                joins[k + 1] = true;
+            }
+        }
+
+        return joins;
+    }
+
+    /// <summary>The page offsets of a region's joins other than its entry, in the entry page, the first
+    /// <see cref="MaxSideEntries"/>: the side entries its unit will offer (EmitEntrySwitch takes them in the same
+    /// order), for a region chosen but not compiled yet.</summary>
+    internal static IEnumerable<int> JoinOffsets(List<UnitInstruction> ins, int entry)
+    {
+        var index = new Dictionary<int, int>(ins.Count);
+        for (int i = 0; i < ins.Count; i++)
+        {
+            index[ins[i].Offset] = i;
+        }
+
+        return SideEntryIndices(ins, Joins(ins, index, entry), entry).Select(k => ins[k].Offset);
+    }
+
+    /// <summary>Indices of the joins a unit offers as side entries: in the entry page, not the entry, the first
+    /// <see cref="MaxSideEntries"/> in offset order.</summary>
+    private static IEnumerable<int> SideEntryIndices(List<UnitInstruction> ins, bool[] joins, int entry)
+    {
+        int offered = 0;
+        for (int k = 0; k < ins.Count && offered < MaxSideEntries; k++)
+        {
+            if (joins[k] && ins[k].Offset != entry && PageDelta(ins[k].Offset) == 0)
+            {
+                offered++;
+                yield return k;
             }
         }
     }

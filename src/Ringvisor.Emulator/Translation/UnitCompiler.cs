@@ -517,8 +517,10 @@ internal sealed partial class UnitCompiler
 
     /// <summary>Whether instruction k + 1 follows instruction k in memory on the same page (a fall-through into
     /// another page of a trace is an edge with a guard, see EmitGoto).</summary>
-    private bool Contiguous(int k) =>
-        k + 1 < _ins.Count && _ins[k + 1].Offset == _ins[k].NextOffset && PageDelta(_ins[k + 1].Offset) == PageDelta(_ins[k].Offset);
+    private bool Contiguous(int k) => Contiguous(_ins, k);
+
+    private static bool Contiguous(List<UnitInstruction> ins, int k) =>
+        k + 1 < ins.Count && ins[k + 1].Offset == ins[k].NextOffset && PageDelta(ins[k + 1].Offset) == PageDelta(ins[k].Offset);
 
     /// <summary>Pushes the physical page and generation of the current instruction's page (what a store or helper
     /// call checks for self-modifying code: the unit exits when that page changed).</summary>
@@ -645,13 +647,7 @@ internal sealed partial class UnitCompiler
     private void EmitEntrySwitch()
     {
         int primary = _index[_entry];
-        for (int k = 0; k < _ins.Count && _sideEntries.Count < MaxSideEntries; k++)
-        {
-            if (_joins[k] && k != primary && PageDelta(_ins[k].Offset) == 0)
-            {
-                _sideEntries.Add(k);
-            }
-        }
+        _sideEntries.AddRange(SideEntryIndices(_ins, _joins, _entry));
 
         if (_sideEntries.Count > 0)
         {

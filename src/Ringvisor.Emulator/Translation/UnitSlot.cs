@@ -17,5 +17,23 @@ internal struct UnitSlot
 
     /// <summary>Page offset of the pending unit's entry: a slot inside the region of a queued unit waits for that unit
     /// rather than queueing a unit of its own (which the worker would compile for nothing once the first one runs).</summary>
-    public short PendingEntry;
+    public short PendingEntry
+    {
+        readonly get => (short)(_pendingBits & OffsetMask);
+        set => _pendingBits = value;
+    }
+
+    /// <summary>The slot is one of the pending region's joins other than its entry (UnitCompiler.JoinOffsets), where the
+    /// unit will most likely offer a side entry: another region being chosen meanwhile ends here instead of compiling
+    /// the pending region's code a second time.</summary>
+    public bool PendingJoin
+    {
+        readonly get => (_pendingBits & JoinBit) != 0;
+        set => _pendingBits = (short)(value ? _pendingBits | JoinBit : _pendingBits & ~JoinBit);
+    }
+
+    // The pending entry's page offset (12 bits) and the join flag, in the slot's padding (16 bytes in all).
+    private const int OffsetMask = 0xFFF;
+    private const int JoinBit = 0x1000;
+    private short _pendingBits;
 }
