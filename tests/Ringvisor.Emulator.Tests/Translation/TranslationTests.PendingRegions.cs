@@ -93,24 +93,25 @@ public sealed partial class TranslationTests
     private static void PendingRegionsProgram(Assembler a)
     {
         var pass = a.CreateLabel();
-        var loop1 = a.CreateLabel();
-        var loop2 = a.CreateLabel();
         a.mov(r8d, 2);
         a.Label(ref pass);
-        a.mov(edi, 40);
-        a.Label(ref loop1);
-        a.mov(eax, (uint)PendingF);
-        a.call(rax);
-        a.dec(edi);
-        a.jnz(loop1);
-        a.mov(edi, 40);
-        a.Label(ref loop2);
-        a.mov(eax, (uint)PendingG);
-        a.call(rax);
-        a.dec(edi);
-        a.jnz(loop2);
+        EmitCallLoop(a, edi, PendingF, 40);
+        EmitCallLoop(a, edi, PendingG, 40);
         a.dec(r8d);
         a.jnz(pass);
         a.hlt();
+    }
+
+    /// <summary>Calls <paramref name="target"/> through RAX <paramref name="times"/> times, counting in
+    /// <paramref name="counter"/>.</summary>
+    private static void EmitCallLoop(Assembler a, AssemblerRegister32 counter, ulong target, int times)
+    {
+        var loop = a.CreateLabel();
+        a.mov(counter, times);
+        a.Label(ref loop);
+        a.mov(eax, (uint)target);
+        a.call(rax);
+        a.dec(counter);
+        a.jnz(loop);
     }
 }

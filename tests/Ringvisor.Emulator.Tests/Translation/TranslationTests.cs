@@ -1203,22 +1203,10 @@ public sealed partial class TranslationTests
         BtStats Run(ulong first, ulong second) => RunBoth(
             a =>
             {
-                var loop1 = a.CreateLabel();
-                var loop2 = a.CreateLabel();
                 a.xor(ebx, ebx);
                 a.xor(esi, esi);
-                a.mov(ecx, 3);
-                a.Label(ref loop1);
-                a.mov(eax, (uint)first);
-                a.call(rax);
-                a.dec(ecx);
-                a.jnz(loop1);
-                a.mov(ecx, 3);
-                a.Label(ref loop2);
-                a.mov(eax, (uint)second);
-                a.call(rax);
-                a.dec(ecx);
-                a.jnz(loop2);
+                EmitCallLoop(a, ecx, first, 3);
+                EmitCallLoop(a, ecx, second, 3);
                 a.hlt();
             },
             g =>
