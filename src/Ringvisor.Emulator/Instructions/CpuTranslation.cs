@@ -870,6 +870,7 @@ public sealed unsafe partial class Cpu
         // Only the entry page's instruction bytes wait in the queue (not the whole page copy: ~4 KiB less per queued
         // unit, hundreds of which can wait during a boot).
         var (start, end) = UnitCompiler.EntryPageSource(instructions);
+        int[] joins = [.. UnitCompiler.JoinOffsets(instructions, key.EntryOffset)]; // before the worker may take the list
         background.Request(key, instructions, copy.AsSpan(start, end - start).ToArray(), start, crossing, otherPages);
         e.Pending = true;
         e.PendingEntry = (short)key.EntryOffset;
@@ -889,7 +890,7 @@ public sealed unsafe partial class Cpu
             }
         }
 
-        foreach (int join in UnitCompiler.JoinOffsets(instructions, key.EntryOffset))
+        foreach (int join in joins)
         {
             int s = p.SlotAt(join);
             if (s != 0 && s <= slots.Length && slots[s - 1].Pending && slots[s - 1].PendingEntry == key.EntryOffset)
