@@ -41,16 +41,7 @@ internal sealed class HeatQueue<T>
         }
     }
 
-    public bool IsEmpty
-    {
-        get
-        {
-            lock (_queue)
-            {
-                return _queue.Count == 0;
-            }
-        }
-    }
+    public bool IsEmpty => Count == 0;
 
     /// <summary>Queues <paramref name="item"/> unless its key is pending already or the queue is full.</summary>
     public bool TryAdd(UnitKey key, T item)

@@ -16,7 +16,8 @@ internal struct UnitSlot
     public bool Pending;
 
     /// <summary>Page offset of the pending unit's entry: a slot inside the region of a queued unit waits for that unit
-    /// rather than queueing a unit of its own (which the worker would compile for nothing once the first one runs).</summary>
+    /// rather than queueing a unit of its own (which the worker would compile for nothing once the first one runs).
+    /// Setting it clears <see cref="PendingJoin"/> (a new pending region).</summary>
     public short PendingEntry
     {
         readonly get => (short)(_pendingBits & OffsetMask);
@@ -32,7 +33,8 @@ internal struct UnitSlot
         set => _pendingBits = (short)(value ? _pendingBits | JoinBit : _pendingBits & ~JoinBit);
     }
 
-    // The pending entry's page offset (12 bits) and the join flag, in the slot's padding (16 bytes in all).
+    // The pending entry's page offset (12 bits) and the join flag, in the two bytes the offset had (the slot stays at
+    // 16 bytes).
     private const int OffsetMask = 0xFFF;
     private const int JoinBit = 0x1000;
     private short _pendingBits;
