@@ -150,7 +150,14 @@ internal sealed partial class UnitCompiler
                     // Deferred with nothing known about the flags (the fields hold the state before it): the commit
                     // computes the carry-in from the fields (DeferredCarryFromFields), so the main path makes no call.
                     bool carryFromFields = WriterFlagsDeferred && _known is null && !_deferActive;
-                    if (!carryFromFields)
+                    if (_carryToken[_k] is { } token)
+                    {
+                        // At a join an edge may have handed CF over (CarryJoin); _c0 is then a deferred commit's
+                        // carry-in, DeferredCarryFromFields included.
+                        EmitCarryFromToken(token, carryFromFields);
+                        carryFromFields = false;
+                    }
+                    else if (!carryFromFields)
                     {
                         EmitCarry();
                         St(_c0);

@@ -223,6 +223,7 @@ internal sealed partial class UnitCompiler
     {
         int n = _ins.Count;
         _writerDeferred = new bool[n];
+        _carryHandoff = new bool[n];
         for (int k = 0; k < n; k++)
         {
             if (needAfter[k] == FlagNeed.Dead || !DeferrableWriter(_ins[k]))
@@ -232,6 +233,8 @@ internal sealed partial class UnitCompiler
 
             var op = WriterFlagOp(_ins[k]);
             bool ok = false;
+            bool rotated = false;
+            int handoff = -1;
             for (int j = k + 1; ; j++)
             {
                 if (j == n)
@@ -280,6 +283,7 @@ internal sealed partial class UnitCompiler
 
                 if (KeepsFlags(uj) || (uj.Extra == UnitExtra.RotateRI && _rotateDeferred[j]))
                 {
+                    rotated |= uj.Extra == UnitExtra.RotateRI;
                     continue;
                 }
 
@@ -296,7 +300,14 @@ internal sealed partial class UnitCompiler
                     if (uj.Op.Kind == FastKind.Jcc && TryIndex(uj.BranchTarget, out int t) &&
                         (PageDelta(uj.BranchTarget) != PageDelta(uj.Offset) || FlagsLiveAt(t)))
                     {
-                        break;
+                        if (rotated || !CarryHandoffOp(op) || !CarryJoin(t) ||
+                            PageDelta(uj.BranchTarget) != PageDelta(uj.Offset))
+                        {
+                            break;
+                        }
+
+                        // The target only needs CF (an INC/DEC at a join): the edge hands it over (EmitCarryHandoff).
+                        handoff = t;
                     }
 
                     continue;
@@ -306,8 +317,33 @@ internal sealed partial class UnitCompiler
             }
 
             _writerDeferred[k] = ok;
+            if (ok && handoff >= 0)
+            {
+                _carryHandoff[handoff] = true;
+            }
         }
     }
+
+    // Joins whose INC/DEC may receive CF from an edge instead of the Cpu's fields (_carryToken, EmitCarryHandoff).
+    private bool[] _carryHandoff = [];
+
+    /// <summary>
+    /// An INC or DEC of a register at a join (the head of `inc rax; cmp byte [rax], 0; jne head`): the only thing it
+    /// needs of the flags before it is CF, which it keeps, and its own state replaces all of them. An edge into it
+    /// from a deferred writer's region (whose operation makes CF an inline compare) need not commit the writer: it
+    /// hands CF over in a local (the join's token), and the INC/DEC takes its carry-in from there, or from the fields
+    /// when the token says they hold the state (every other way in: the unit's entries, committing edges). The loop's
+    /// compare then stays in locals on every iteration, and the INC needs no call for its carry-in.
+    /// </summary>
+    private bool CarryJoin(int j)
+    {
+        var ui = _ins[j];
+        return _joins[j] && ui.Extra == UnitExtra.None && ui.Op.Kind is FastKind.IncR or FastKind.DecR &&
+            !CrossesPage(ui) && PageDelta(ui.Offset) == 0;
+    }
+
+    /// <summary>Writers whose CF an edge can compute from their deferred locals (EmitCarryHandoff).</summary>
+    private static bool CarryHandoffOp(FlagOp op) => op is FlagOp.Sub or FlagOp.Add or FlagOp.Logic or FlagOp.Inc or FlagOp.Dec;
 
     /// <summary>Whether instruction <paramref name="k"/> may run while a deferred writer's state is not committed: it
     /// leaves the Cpu's lazy-flag fields alone and its exits take the commit (register moves, loads, full writers that

@@ -247,6 +247,89 @@ internal sealed partial class UnitCompiler
     private LocalBuilder? _dCin;
     private bool _anyDeferredCarry;
 
+    // Per instruction: the carry token of a CarryJoin some edge hands CF to (null elsewhere). 0: the Cpu's fields hold
+    // the flags; 1 + CF: the edge's deferred writer left CF (its state is in locals, the fields are stale). The INC/DEC
+    // at the join reads it and sets it back to 0.
+    private LocalBuilder?[] _carryToken = [];
+
+    /// <summary>
+    /// On an edge to join <paramref name="j"/> with a deferred writer's state in locals: when the join's INC/DEC takes a
+    /// token (CarryJoin) and the writer's CF can be computed here, stores 1 + CF into the token instead of committing
+    /// the writer (the INC/DEC's own state replaces every flag). False when the edge must commit.
+    /// </summary>
+    private bool EmitCarryHandoff(int j)
+    {
+        if (_carryToken[j] is not { } token)
+        {
+            return false;
+        }
+
+        switch (_known)
+        {
+            case FlagOp.Sub when _knownA is not null && _knownB is not null:
+            case FlagOp.Add when _knownRes is not null && _knownA is not null:
+            case FlagOp.Logic:
+                EmitCarry();
+                LdI4(1);
+                Op(OpCodes.Add);
+                St(token);
+                return true;
+            case FlagOp.Inc or FlagOp.Dec when _dCin is not null:
+                {
+                    // A deferred INC/DEC: its carry-in, or "from the fields" (they hold the state before it, whose CF
+                    // it kept).
+                    var fromFields = _il.DefineLabel();
+                    var done = _il.DefineLabel();
+                    Ld(_dCin);
+                    LdI4(DeferredCarryFromFields);
+                    _il.Emit(OpCodes.Beq, fromFields);
+                    Ld(_dCin);
+                    LdI4(1);
+                    Op(OpCodes.Add);
+                    St(token);
+                    _il.Emit(OpCodes.Br, done);
+                    _il.MarkLabel(fromFields);
+                    LdI4(0);
+                    St(token);
+                    _il.MarkLabel(done);
+                    return true;
+                }
+
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>The carry-in of the INC/DEC at a join that takes a token (CarryJoin), as an int32 0/1 in _c0 or
+    /// DeferredCarryFromFields when <paramref name="fromFieldsLater"/> (a deferred INC/DEC's commit computes it);
+    /// otherwise computed from the fields now. Resets the token.</summary>
+    private void EmitCarryFromToken(LocalBuilder token, bool fromFieldsLater)
+    {
+        var fromFields = _il.DefineLabel();
+        var done = _il.DefineLabel();
+        Ld(token);
+        _il.Emit(OpCodes.Brfalse, fromFields);
+        Ld(token);
+        LdI4(1);
+        Op(OpCodes.Sub);
+        St(_c0);
+        _il.Emit(OpCodes.Br, done);
+        _il.MarkLabel(fromFields);
+        if (fromFieldsLater)
+        {
+            LdI4(DeferredCarryFromFields);
+        }
+        else
+        {
+            EmitCarry();
+        }
+
+        St(_c0);
+        _il.MarkLabel(done);
+        LdI4(0);
+        St(token);
+    }
+
     /// <summary>Commits the deferred writer's state on the main path: from here on the fields hold it.</summary>
     private void CommitDeferredNow()
     {

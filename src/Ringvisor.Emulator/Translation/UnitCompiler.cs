@@ -296,8 +296,8 @@ internal sealed partial class UnitCompiler
         _il = il;
         ScanRegisters();
         ComputeBlocks();
-        ScanFlagLiveness();
         ScanJoins();
+        ScanFlagLiveness();
         DeclareLocals();
         _labels = new Label[_ins.Count];
         for (int i = 0; i < _ins.Count; i++)
@@ -569,6 +569,15 @@ internal sealed partial class UnitCompiler
             }
         }
 
+        _carryToken = new LocalBuilder?[_ins.Count];
+        for (int k = 0; k < _ins.Count; k++)
+        {
+            if (_carryHandoff[k])
+            {
+                _carryToken[k] = _il.DeclareLocal(typeof(int));
+            }
+        }
+
         _icount = _il.DeclareLocal(typeof(long));
         _exitRip = _il.DeclareLocal(typeof(ulong));
         _exitReason = _il.DeclareLocal(typeof(int));
@@ -627,6 +636,16 @@ internal sealed partial class UnitCompiler
 
         _il.Emit(OpCodes.Ldc_I8, 0L);
         _il.Emit(OpCodes.Stloc, _icount);
+
+        // Every way in finds the flags in the Cpu's fields (token 0, see CarryJoin).
+        foreach (var token in _carryToken)
+        {
+            if (token is not null)
+            {
+                LdI4(0);
+                St(token);
+            }
+        }
 
         // The current privilege class's TLB slots (a pinned array), for the inlined fast paths (EmitTlbSlot).
         _il.Emit(OpCodes.Ldarg_0);
@@ -1057,7 +1076,7 @@ internal sealed partial class UnitCompiler
                 _il.Emit(OpCodes.Brtrue, budget);
             }
 
-            if (_deferActive && FlagsLiveAt(j))
+            if (_deferActive && FlagsLiveAt(j) && !EmitCarryHandoff(j))
             {
                 // This edge only: the code after it (another path) keeps the deferred state.
                 EmitCommitDeferred();

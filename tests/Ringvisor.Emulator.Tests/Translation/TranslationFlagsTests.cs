@@ -348,4 +348,91 @@ public sealed class TranslationFlagsTests
             a.hlt();
         });
     }
+
+    public static TheoryData<int> CarryHandoffForms => [.. Enumerable.Range(0, 6)];
+
+    [Theory]
+    [MemberData(nameof(CarryHandoffForms))]
+    public void IncDecAtLoopHead_CarryFromTheBackEdgesWriter_MatchesInterpreter(int form)
+    {
+        // A loop whose head is INC/DEC (a join) and whose back edge follows a deferred full writer: the edge hands the
+        // writer's CF to the INC/DEC in a local instead of committing it (UnitCompiler.CarryJoin). The ADC after the
+        // head accumulates the carry-in it saw on every pass (the first pass of each run of the loop comes from the
+        // CMP before it, committed in the Cpu's fields), and the flags after the loop are the writer's.
+        byte[] bytes = [0x90, 0x10, 0xA0, 0x05, 0x7F, 0xFF, 0x80, 0x04];
+        RunBoth(a =>
+        {
+            var head = a.CreateLabel();
+            var outer = a.CreateLabel();
+            a.mov(edi, 2);
+            a.xor(r13d, r13d);
+            a.Label(ref outer);
+            a.mov(rsi, DataA);
+            a.lea(rax, __[rsi - 1]);
+            a.mov(ecx, 40);
+            a.mov(edx, 0x9E37_79B9);
+            a.xor(ebx, ebx);
+            a.xor(r9d, r9d);
+            a.mov(r10d, -12);
+            a.mov(r11, -5L);
+            a.cmp(ebx, 1);                      // CF = 1 in the fields for the first pass (committed: a join follows)
+            a.Label(ref head);
+            if (form is 1 or 3 or 5)
+            {
+                a.dec(rcx);
+            }
+            else
+            {
+                a.inc(rax);
+            }
+
+            a.adc(rbx, 0);
+            a.lea(r9, __[r9 + rbx * 2]);
+            switch (form)
+            {
+                case 0: a.cmp(__byte_ptr[rax], 0x80); a.jne(head); break;            // CMP with memory: CF = byte < 0x80, ends at 0x80
+                case 1: a.cmp(rcx, r11); a.jg(head); break;                           // SUB: CF = 1 while RCX >= 0, then 0 down to -5
+                case 2: a.add(dl, __byte_ptr[rax]); a.jnz(head); break;               // ADD: carries on some passes, DL = 0 at the last byte
+                case 3: a.test(ecx, 7); a.jnz(head); break;                           // logic: CF = 0
+                case 4: a.cmp(__byte_ptr[rax], 0x80); a.mov(r8d, 5); a.jb(head); a.cmp(__byte_ptr[rax], 0x80); a.jne(head); break;
+                default: a.add(edx, 0x4000_0000); a.mov(r8, __qword_ptr[rsi]); a.inc(r10d); a.jne(head); break; // a deferred INC's carry-in (the ADD's CF) handed on, 12 passes
+            }
+
+            // Twice: the second time the head is entered by falling through from the committed CMP, after the last
+            // pass of the first left a token behind.
+            a.pushfq();
+            a.pop(r12);
+            a.add(r13, r12);
+            a.dec(edi);
+            a.jnz(outer);
+            a.hlt();
+        }, g => g.Write(DataA, bytes));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void IncAtLoopHead_CompareFaultsPastThePageEnd_FrameHasTheIncsFlags(bool dec)
+    {
+        // `inc rax; cmp byte [rax], 0x80; jne head` walks off the last mapped page: the CMP's #PF frame holds the INC's
+        // flags, whose CF is the CMP of the pass before (handed over the back edge, never committed on the main path).
+        byte[] bytes = [0x90, 0x10, 0xA0, 0x05];
+        RunBoth(a =>
+        {
+            var head = a.CreateLabel();
+            a.mov(rax, 0x100_0000 - 5);
+            a.mov(ecx, 1000);
+            a.stc();
+            a.Label(ref head);
+            if (dec)
+            {
+                a.dec(ecx);
+            }
+
+            a.inc(rax);
+            a.cmp(__byte_ptr[rax], 0x80);
+            a.jne(head);
+            a.hlt();
+        }, g => g.Write(0x100_0000 - 4, bytes));
+    }
 }
