@@ -241,7 +241,8 @@ internal sealed partial class UnitCompiler
     }
 
     // A deferred writer's _dOpSize bit for "has a carry-in in _dCin" (INC/DEC), and the _dCin value that means "compute
-    // it from the Cpu's fields at the commit" (they still hold the state before the writer).
+    // it from the Cpu's fields at the commit" (they still hold the state before the writer; 2, which the carry tokens'
+    // mod-3 mapping relies on).
     private const int DeferredCarryFlag = 1 << 16;
     private const int DeferredCarryFromFields = 2;
     private LocalBuilder? _dCin;
@@ -275,25 +276,15 @@ internal sealed partial class UnitCompiler
                 St(token);
                 return true;
             case FlagOp.Inc or FlagOp.Dec when _dCin is not null:
-                {
-                    // A deferred INC/DEC: its carry-in, or "from the fields" (they hold the state before it, whose CF
-                    // it kept).
-                    var fromFields = _il.DefineLabel();
-                    var done = _il.DefineLabel();
-                    Ld(_dCin);
-                    LdI4(DeferredCarryFromFields);
-                    _il.Emit(OpCodes.Beq, fromFields);
-                    Ld(_dCin);
-                    LdI4(1);
-                    Op(OpCodes.Add);
-                    St(token);
-                    _il.Emit(OpCodes.Br, done);
-                    _il.MarkLabel(fromFields);
-                    LdI4(0);
-                    St(token);
-                    _il.MarkLabel(done);
-                    return true;
-                }
+                // A deferred INC/DEC: its carry-in 0/1 becomes token 1/2, and "from the fields" (2: they hold the
+                // state before it, whose CF it kept) token 0: (cin + 1) mod 3.
+                Ld(_dCin);
+                LdI4(1);
+                Op(OpCodes.Add);
+                LdI4(DeferredCarryFromFields + 1);
+                Op(OpCodes.Rem_Un);
+                St(token);
+                return true;
 
             default:
                 return false;
@@ -305,27 +296,33 @@ internal sealed partial class UnitCompiler
     /// otherwise computed from the fields now. Resets the token.</summary>
     private void EmitCarryFromToken(LocalBuilder token, bool fromFieldsLater)
     {
-        var fromFields = _il.DefineLabel();
-        var done = _il.DefineLabel();
-        Ld(token);
-        _il.Emit(OpCodes.Brfalse, fromFields);
-        Ld(token);
-        LdI4(1);
-        Op(OpCodes.Sub);
-        St(_c0);
-        _il.Emit(OpCodes.Br, done);
-        _il.MarkLabel(fromFields);
         if (fromFieldsLater)
         {
+            // Tokens 0, 1, 2 -> DeferredCarryFromFields, 0, 1: (token + 2) mod 3, the inverse of EmitCarryHandoff's.
+            Ld(token);
             LdI4(DeferredCarryFromFields);
+            Op(OpCodes.Add);
+            LdI4(DeferredCarryFromFields + 1);
+            Op(OpCodes.Rem_Un);
+            St(_c0);
         }
         else
         {
+            var fromFields = _il.DefineLabel();
+            var done = _il.DefineLabel();
+            Ld(token);
+            _il.Emit(OpCodes.Brfalse, fromFields);
+            Ld(token);
+            LdI4(1);
+            Op(OpCodes.Sub);
+            St(_c0);
+            _il.Emit(OpCodes.Br, done);
+            _il.MarkLabel(fromFields);
             EmitCarry();
+            St(_c0);
+            _il.MarkLabel(done);
         }
 
-        St(_c0);
-        _il.MarkLabel(done);
         LdI4(0);
         St(token);
     }
